@@ -1,0 +1,79 @@
+"""Decoded class maps of one case: the foundation model prompted with the annotation's boxes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.arraycache import ArrayCache
+from ..models.base import FoundationModel
+from ..models.prompting import SlicePredictor
+from ..uncertainty.prompts import component_boxes
+
+
+@dataclass
+class ClassMaps:
+    """The model's per-class probabilities for one case.
+
+    Attributes:
+        probabilities: ``(C, D, H, W)`` float32 in ``[0, 1]``, one map per foreground class in
+            dataset order; 2D cases have ``D = 1``. Slices where a class has no annotation are 0.
+        prompted: ``(C, D)`` bool, whether class ``c`` was prompted (annotated) in slice ``d``.
+        forward_seconds: time spent in the model (embedding + decoding), in seconds.
+    """
+
+    probabilities: np.ndarray
+    prompted: np.ndarray
+    forward_seconds: float
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def compute_class_maps(
+    model: FoundationModel,
+    image01: np.ndarray,
+    label: np.ndarray,
+    values: list[int],
+    embedding_cache: ArrayCache | None = None,
+) -> ClassMaps:
+    """Prompt the model once per (slice, class, connected component) with the annotation's boxes.
+
+    The component masks of a class in a slice are merged by taking the maximum logit.
+
+    Args:
+        model: the foundation model.
+        image01: ``(D, H, W)`` intensities in ``[0, 1]`` (``D = 1`` for 2D cases).
+        label: ``(D, H, W)`` integer annotation.
+        values: foreground class values, in the order of the output's class axis.
+        embedding_cache: optional on-disk cache of slice embeddings.
+
+    Returns:
+        :class:`ClassMaps`.
+    """
+    depth, height, width = label.shape
+    probabilities = np.zeros((len(values), depth, height, width), dtype=np.float32)
+    prompted = np.zeros((len(values), depth), dtype=bool)
+    index_of = {value: i for i, value in enumerate(values)}
+    forward_seconds = 0.0
+    for d in range(depth):
+        prompts = component_boxes(label[d], values)
+        if not prompts:
+            continue
+        started = time.perf_counter()
+        predictor = SlicePredictor(model, image01[d], embedding_cache)
+        logits, _ = predictor.predict(boxes=np.array([p.box for p in prompts], dtype=np.float32))
+        _sync(model.device)
+        forward_seconds += time.perf_counter() - started
+        classes = torch.tensor([index_of[p.value] for p in prompts], device=logits.device)
+        merged = torch.full((len(values), height, width), -torch.inf, device=logits.device)
+        merged.index_reduce_(0, classes, logits, reduce="amax", include_self=True)
+        present = torch.unique(classes)
+        probabilities[present.cpu().numpy(), d] = torch.sigmoid(merged[present]).cpu().numpy()
+        prompted[present.cpu().numpy(), d] = True
+    return ClassMaps(probabilities, prompted, forward_seconds)

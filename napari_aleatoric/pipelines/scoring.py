@@ -1,0 +1,268 @@
+"""Score a labelled dataset: the foundation model's class maps, the paper's SPS/AUV, heatmaps.
+
+:func:`score_dataset` is a generator of progress events; the CLI prints them, the GUI runs the
+generator in a napari worker. Stopping the iteration between cases is always safe: every finished
+case is already in the on-disk cache, so the next run resumes where this one stopped.
+
+Files (under ``<dataset>/.aleatoric/``):
+    ``cache/maps/<case_id>.npz``    per case: ``probabilities`` and ``heatmaps`` ``(C, D, H, W)``
+                                    float16, ``prompted`` ``(C, D)`` bool; valid only for the same
+                                    image and label content, model and preprocessing.
+    ``cache/embeddings/*.npz``      slice embeddings of the foundation model (float16).
+    ``scores.csv``, ``scores.json`` the ranked table and a summary (settings, skipped cases, timing).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..data.arraycache import ArrayCache, content_key
+from ..data.dataset import Dataset, load_case, open_dataset, validate_dataset
+from ..data.errors import AleatoricError, CaseError
+from ..models.base import FoundationModel, resolve_device
+from ..models.preprocess import InputMode, normalise_intensity
+from ..models.registry import DEFAULT_MODEL, load_model, model_identity
+from ..uncertainty.heatmap import binary_entropy_map
+from ..uncertainty.sps import Energy, SvdMode, class_scales
+from .class_maps import compute_class_maps
+from .table import ScoreTable, build_table, write_outputs
+
+PIPELINE_VERSION = "1"
+
+
+@dataclass
+class CaseResult:
+    """Scores of one case before dataset normalisation.
+
+    Attributes:
+        case_id: the case.
+        sps_per_class: foreground label name → SPS in ``[0, 1]`` (NaN where the class is absent).
+        dice_fm_per_class: label name → Dice between the model's mask (p > 0.5) and the annotation.
+        maps_file: the cached maps of this case.
+        shape: ``(D, H, W)`` of the case.
+        forward_seconds: time in the foundation model (0 when everything came from the cache).
+        cached: whether the maps came from the cache.
+    """
+
+    case_id: str
+    sps_per_class: dict[str, float]
+    dice_fm_per_class: dict[str, float]
+    maps_file: Path
+    shape: tuple[int, int, int]
+    forward_seconds: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class ScoringStarted:
+    """Emitted once: how many cases will be scored and which failed the up-front validation."""
+
+    total: int
+    skipped: list[CaseError] = field(default_factory=list)
+
+
+@dataclass
+class CaseScored:
+    """Emitted after each case (``index`` counts from 1 over all cases, scored or skipped)."""
+
+    index: int
+    total: int
+    result: CaseResult
+    seconds: float
+
+
+@dataclass
+class CaseSkipped:
+    """Emitted for a case that could not be loaded or scored; the others go on."""
+
+    index: int
+    total: int
+    case_id: str
+    error: AleatoricError
+
+
+@dataclass
+class ScoringFinished:
+    """Emitted last, after the CSV and JSON summary are written."""
+
+    table: ScoreTable
+    csv_path: Path
+    summary_path: Path
+    skipped: list[AleatoricError]
+
+
+ScoringEvent = ScoringStarted | CaseScored | CaseSkipped | ScoringFinished
+
+
+class LazyModel:
+    """Builds the foundation model on first use, so fully cached runs never load one."""
+
+    def __init__(self, model: str | FoundationModel, device: str | torch.device | None):
+        self._spec = model if isinstance(model, str) else None
+        self._device = device
+        self._model = model if isinstance(model, FoundationModel) else None
+
+    def identity(self) -> str:
+        """The model's cache identity, without building the model where the file tells it."""
+        if self._model is not None:
+            return self._model.name
+        return model_identity(self._spec)
+
+    def get(self) -> FoundationModel:
+        """The model, built now if needed."""
+        if self._model is None:
+            self._model = load_model(self._spec, self._device)
+        return self._model
+
+
+def maps_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndarray) -> str:
+    """Validity key of a case's cached maps: content, model identity and preprocessing."""
+    return content_key(PIPELINE_VERSION, model_name, input_mode, str(image.shape), image.tobytes(), label.tobytes())
+
+
+def _case_volumes(image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if image.ndim == 2:
+        return image[None], label[None]
+    return image, label
+
+
+def _dice(mask: np.ndarray, reference: np.ndarray) -> float:
+    total = mask.sum() + reference.sum()
+    return float(2.0 * np.logical_and(mask, reference).sum() / total) if total else float("nan")
+
+
+def score_case(
+    dataset: Dataset,
+    case_id: str,
+    model: LazyModel,
+    *,
+    input_mode: InputMode = "raw",
+    svd_mode: SvdMode = "D_HW",
+    energy: Energy = "sigma2",
+    compute_device: torch.device | None = None,
+) -> CaseResult:
+    """Load, prompt (or read from the cache) and score one case.
+
+    Raises:
+        CaseError: the case's files are invalid (names the file and the problem).
+    """
+    ref = dataset.case(case_id)
+    case = load_case(dataset, ref)
+    if case.label is None:
+        raise CaseError(ref.image_paths[0], "case has no annotation to score")
+    image, label = _case_volumes(case.image, case.label)
+    names = list(dataset.foreground)
+    values = [dataset.foreground[n] for n in names]
+    maps_cache = ArrayCache(dataset.state_dir / "cache" / "maps")
+    foreground = label > 0
+    image01 = normalise_intensity(image, dataset.modality, input_mode, foreground)
+    model_name = model.identity()
+    key = maps_key(model_name, input_mode, image01, label)
+    entry = maps_cache.load(case_id, key)
+    cached = entry is not None
+    forward_seconds = 0.0
+    if cached:
+        probabilities = torch.from_numpy(entry[0]["probabilities"].astype(np.float32))
+        prompted = torch.from_numpy(entry[0]["prompted"])
+    else:
+        fm = model.get()
+        class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.state_dir / "cache" / "embeddings"))
+        forward_seconds = class_maps.forward_seconds
+        probabilities = torch.from_numpy(class_maps.probabilities)
+        prompted = torch.from_numpy(class_maps.prompted)
+    device = compute_device or torch.device("cpu")
+    probabilities_d = probabilities.to(device)
+    scales = class_scales(probabilities_d, prompted.to(device), svd_mode=svd_mode, energy=energy).cpu().numpy()
+    if not cached:
+        heatmaps = binary_entropy_map(probabilities_d).cpu().numpy()
+        maps_cache.save(case_id, key, {"probabilities": probabilities.numpy(), "heatmaps": heatmaps,
+                                       "prompted": prompted.numpy()},
+                        {"names": names, "values": values, "model": model_name, "input_mode": input_mode,
+                         "forward_seconds": forward_seconds})
+    masks = probabilities.numpy() > 0.5
+    dice = {}
+    for c, (name, value) in enumerate(zip(names, values)):
+        reference = label == value
+        dice[name] = _dice(masks[c], reference) if reference.any() else float("nan")
+    return CaseResult(case_id=case_id, sps_per_class={n: float(s) for n, s in zip(names, scales)},
+                      dice_fm_per_class=dice, maps_file=maps_cache.path(case_id), shape=tuple(label.shape),
+                      forward_seconds=forward_seconds, cached=cached)
+
+
+def score_dataset(
+    dataset: str | Path | Dataset,
+    model: str | FoundationModel = DEFAULT_MODEL,
+    *,
+    device: str | torch.device | None = None,
+    input_mode: InputMode = "raw",
+    svd_mode: SvdMode = "D_HW",
+    energy: Energy = "sigma2",
+    flag_quantile: float = 0.9,
+    out_csv: str | Path | None = None,
+    case_ids: list[str] | None = None,
+) -> Iterator[ScoringEvent]:
+    """Score every labelled case of a dataset, one at a time, yielding progress events.
+
+    Args:
+        dataset: dataset folder (nnU-Net v2 raw or Decathlon) or an opened :class:`Dataset`.
+        model: model specification (see :func:`napari_aleatoric.models.registry.load_model`) or a
+            model; it is only built if some case is not cached.
+        device: torch device for the model and the uncertainty math (default: CUDA if available).
+        input_mode: ``"raw"`` image or ``"masknorm"`` (intensity statistics inside the annotation).
+        svd_mode: matrix layout of volumes for the SPS.
+        energy: ``"sigma2"`` or ``"sigma"``.
+        flag_quantile: cases with AUV above this quantile are flagged.
+        out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``).
+        case_ids: score only these cases (default all labelled training cases).
+
+    Yields:
+        :class:`ScoringStarted`, then :class:`CaseScored` / :class:`CaseSkipped` per case, then
+        :class:`ScoringFinished`.
+
+    Raises:
+        DatasetError: the dataset cannot be opened at all.
+    """
+    ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    torch_device = resolve_device(device)
+    lazy = LazyModel(model, torch_device)
+    problems = {error_case_id(ds, e): e for e in validate_dataset(ds)}
+    wanted = case_ids if case_ids is not None else [ref.case_id for ref in ds.cases]
+    skipped: list[AleatoricError] = [problems[c] for c in wanted if c in problems]
+    todo = [c for c in wanted if c not in problems]
+    total = len(wanted)
+    yield ScoringStarted(total=total, skipped=list(skipped))
+    index = len(skipped)
+    results: list[CaseResult] = []
+    for case_id in todo:
+        index += 1
+        started = time.perf_counter()
+        try:
+            result = score_case(ds, case_id, lazy, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
+                                compute_device=torch_device)
+        except CaseError as error:
+            skipped.append(error)
+            yield CaseSkipped(index=index, total=total, case_id=case_id, error=error)
+            continue
+        results.append(result)
+        yield CaseScored(index=index, total=total, result=result, seconds=time.perf_counter() - started)
+    table = build_table(results, list(ds.foreground), flag_quantile)
+    csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
+    settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
+                "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile}
+    summary_path = write_outputs(table, csv_path, settings, skipped, results)
+    yield ScoringFinished(table=table, csv_path=csv_path, summary_path=summary_path, skipped=skipped)
+
+
+def error_case_id(dataset: Dataset, error: CaseError) -> str:
+    """The case a validation error belongs to (matched by file path)."""
+    for ref in dataset.cases:
+        paths = [*ref.image_paths, ref.label_path]
+        if error.path is not None and any(p is not None and Path(p) == error.path for p in paths):
+            return ref.case_id
+    return getattr(error, "case_id", str(error.path))
