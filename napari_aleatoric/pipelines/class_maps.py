@@ -70,10 +70,9 @@ def compute_class_maps(
         logits, _ = predictor.predict(boxes=np.array([p.box for p in prompts], dtype=np.float32))
         _sync(model.device)
         forward_seconds += time.perf_counter() - started
-        classes = torch.tensor([index_of[p.value] for p in prompts], device=logits.device)
-        merged = torch.full((len(values), height, width), -torch.inf, device=logits.device)
-        merged.index_reduce_(0, classes, logits, reduce="amax", include_self=True)
-        present = torch.unique(classes)
-        probabilities[present.cpu().numpy(), d] = torch.sigmoid(merged[present]).cpu().numpy()
-        prompted[present.cpu().numpy(), d] = True
+        classes = np.array([index_of[p.value] for p in prompts])
+        for c in np.unique(classes):
+            merged = logits[torch.from_numpy(classes == c).to(logits.device)].amax(dim=0)
+            probabilities[c, d] = torch.sigmoid(merged).cpu().numpy()
+            prompted[c, d] = True
     return ClassMaps(probabilities, prompted, forward_seconds)

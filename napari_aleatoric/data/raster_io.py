@@ -1,0 +1,152 @@
+"""PNG (Pillow) and TIFF (tifffile) reading and writing.
+
+These formats carry no reliable physical spacing: spacing is 1.0 per axis (pixels).
+Images: colour (RGB/RGBA, palette, gray+alpha) is converted to grayscale luminance in the original
+intensity range (see :func:`formats.luminance`). Labels must be single-channel integer images
+(a palette PNG's indices are the labels; the palette is kept for writing back).
+TIFF: a 2D page gives ``(H, W)``, a multi-page / ZYX stack gives ``(D, H, W)``; singleton axes other
+than Y and X are dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from .errors import CaseError
+from .formats import ImageInfo, check_dimensionality, file_ending, luminance
+from .geometry import Geometry
+
+_PNG_SINGLE = {"1", "L", "P", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+# ----------------------------------------------------------------------------------------- PNG
+
+def probe_png(path: Path, *, channel: int | None = None) -> ImageInfo:
+    """Header-only look at a PNG (size and mode)."""
+    with Image.open(path) as im:
+        if im.format != "PNG":
+            raise CaseError(path, f"not a PNG file (Pillow sees {im.format})")
+        width, height = im.size
+    return ImageInfo((height, width), (1.0, 1.0), None, "png")
+
+
+def read_png(path: Path, *, as_label: bool, channel: int | None = None) -> tuple[np.ndarray, Geometry]:
+    """Read a PNG; returns ``((H, W) array, geometry)`` (float32 luminance for colour images)."""
+    with Image.open(path) as im:
+        if im.format != "PNG":
+            raise CaseError(path, f"not a PNG file (Pillow sees {im.format})")
+        im.load()  # decodes everything: a truncated file fails here
+        mode = im.mode
+        palette = im.getpalette() if mode == "P" else None
+        if mode in ("P", "PA") and not as_label:
+            arr = np.asarray(im.convert("RGBA"))  # palette colours, not indices, for an image
+        elif mode in _PNG_SINGLE:
+            arr = np.asarray(im)
+        elif as_label:
+            raise CaseError(path, f"label PNG has {len(im.getbands())} channels (mode {mode}); labels "
+                            "must be single-channel integer images")
+        else:
+            arr = np.asarray(im)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if mode.startswith("I;16") or (mode == "I" and arr.size and 0 <= arr.min() and arr.max() <= 65535):
+        file_dtype = "uint16"
+    else:
+        file_dtype = str(arr.dtype) if arr.ndim == 2 else "uint8"
+    if arr.ndim == 3:  # colour image
+        arr = luminance(arr)
+    geometry = Geometry(spacing=(1.0, 1.0), source_format=".png", file_dtype=file_dtype,
+                        extra={"shape": arr.shape, "png_mode": mode, "palette": palette})
+    return arr, geometry
+
+
+def _png_dtype(path: Path, arr: np.ndarray, geometry: Geometry | None) -> np.dtype:
+    """uint8 or uint16: the source's when the values fit, else the smallest that fits."""
+    if arr.ndim != 2:
+        raise CaseError(path, f"PNG holds 2D arrays only; got shape {arr.shape}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise CaseError(path, "cannot write NaN/inf to PNG")
+    if arr.dtype.kind == "f" and arr.size and not np.all(arr == np.round(arr)):
+        raise CaseError(path, "PNG stores integers only; the array has non-integer values")
+    lo = float(arr.min()) if arr.size else 0.0
+    hi = float(arr.max()) if arr.size else 0.0
+    if lo < 0 or hi > 65535:
+        raise CaseError(path, f"values {lo:g}..{hi:g} do not fit a 16-bit PNG (0..65535)")
+    wanted = (geometry.file_dtype if geometry is not None else None) or ""
+    if wanted == "uint16" or hi > 255:
+        return np.dtype(np.uint16)
+    return np.dtype(np.uint8)
+
+
+def write_png(tmp: Path, path: Path, arr: np.ndarray, geometry: Geometry | None) -> None:
+    """Write a 2D integer-valued array as a grayscale (or palette, if the source was) PNG."""
+    dtype = _png_dtype(path, arr, geometry)
+    data = np.ascontiguousarray(arr.astype(dtype))
+    extra = geometry.extra if geometry is not None else {}
+    im = Image.fromarray(data)
+    if dtype == np.uint8 and extra.get("png_mode") == "P" and extra.get("palette"):
+        im.putpalette(extra["palette"])
+    elif dtype == np.uint8 and extra.get("png_mode") == "1" and data.max(initial=0) <= 1:
+        im = Image.fromarray(data.astype(bool))
+    im.save(tmp, format="PNG")
+
+
+# ---------------------------------------------------------------------------------------- TIFF
+
+def _tiff_layout(path: Path, axes: str, shape: tuple[int, ...], as_label: bool) -> tuple[tuple[int, ...], bool]:
+    """(kept axis indices in order, has colour samples) for a tifffile series."""
+    axes = axes.upper()
+    has_samples = "S" in axes and shape[axes.index("S")] > 1
+    if has_samples and as_label:
+        raise CaseError(path, f"label TIFF has {shape[axes.index('S')]} samples per pixel (colour); "
+                        "labels must be single-channel integer images")
+    keep = [i for i, a in enumerate(axes) if a != "S" and (a in "YX" or shape[i] != 1)]
+    spatial = tuple(shape[i] for i in keep)
+    check_dimensionality(path, spatial, f"TIFF series (axes {axes})")
+    return tuple(keep), has_samples
+
+
+def probe_tiff(path: Path, *, channel: int | None = None) -> ImageInfo:
+    """Header-only look at a TIFF (first series' shape and axes)."""
+    with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise CaseError(path, "TIFF file holds no readable image (empty or corrupt?)")
+        series = tif.series[0]
+        keep, _ = _tiff_layout(path, series.axes, tuple(series.shape), as_label=False)
+        shape = tuple(series.shape[i] for i in keep)
+    return ImageInfo(shape, (1.0,) * len(shape), None, "tiff")
+
+
+def read_tiff(path: Path, *, as_label: bool, channel: int | None = None) -> tuple[np.ndarray, Geometry]:
+    """Read the first series of a TIFF; returns ``((H, W) or (D, H, W) array, geometry)``."""
+    with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise CaseError(path, "TIFF file holds no readable image (empty or corrupt?)")
+        series = tif.series[0]
+        axes = series.axes.upper()
+        arr = series.asarray()
+    keep, has_samples = _tiff_layout(path, axes, tuple(arr.shape), as_label)
+    if arr.dtype.kind not in "biuf":
+        raise CaseError(path, f"unsupported TIFF data type {arr.dtype}")
+    file_dtype = str(arr.dtype)
+    order = list(keep) + ([axes.index("S")] if "S" in axes else [])
+    dropped = [i for i in range(arr.ndim) if i not in order]
+    arr = np.transpose(arr, [*dropped, *order])
+    arr = arr.reshape(arr.shape[len(dropped):])
+    if "S" in axes:
+        arr = luminance(arr) if has_samples else arr[..., 0]
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    geometry = Geometry(spacing=(1.0,) * arr.ndim, source_format=file_ending(path), file_dtype=file_dtype,
+                        extra={"shape": arr.shape, "tiff_axes": axes})
+    return np.ascontiguousarray(arr), geometry
+
+
+def write_tiff(tmp: Path, arr: np.ndarray, dtype: np.dtype) -> None:
+    """Write a 2D or 3D single-channel array (uncompressed, ``minisblack``)."""
+    data = np.ascontiguousarray(np.asarray(arr).astype(dtype, copy=False))
+    tifffile.imwrite(tmp, data, photometric="minisblack")
