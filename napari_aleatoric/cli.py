@@ -58,12 +58,13 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag cases above this AUV quantile")
 
 
-def run_scoring(dataset, args, stream=sys.stderr):
+def run_scoring(dataset, args, stream=None):
     """Run :func:`score_dataset` with a terminal progress bar; return the finished event."""
     from tqdm import tqdm  # noqa: PLC0415
 
     from .pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset  # noqa: PLC0415
 
+    stream = stream or sys.stderr
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
                            out_csv=getattr(args, "out", None))
@@ -91,8 +92,9 @@ def run_scoring(dataset, args, stream=sys.stderr):
     return finished
 
 
-def print_queue(finished, limit: int = 10, stream=sys.stdout) -> None:
+def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
+    stream = stream or sys.stdout
     rows = finished.table.rows
     print(f"{'rank':>4}  {'case':<24} {'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
     for row in rows[:limit]:
@@ -126,12 +128,13 @@ def has_display() -> bool:
 
 
 def _resolve_demo_dataset(name: str) -> Path:
+    """A dataset folder as given, or a writable working copy of a bundled sample dataset."""
     path = Path(name)
     if path.is_dir():
         return path
-    from .sample_data import dataset_path  # noqa: PLC0415
+    from ._sample import working_copy  # noqa: PLC0415
 
-    return dataset_path(name)
+    return working_copy(name)
 
 
 def _command_demo(args) -> int:

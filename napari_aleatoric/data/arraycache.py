@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write_bytes
 
 
 def content_key(*parts: bytes | str) -> str:
@@ -26,20 +26,6 @@ def content_key(*parts: bytes | str) -> str:
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 class ArrayCache:
@@ -85,5 +71,6 @@ class ArrayCache:
         buffer = io.BytesIO()
         np.savez(buffer, __key__=np.array(key), __meta__=np.array(json.dumps(metadata or {})), **stored)
         path = self.path(name)
-        _write_atomically(path, buffer.getvalue())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
         return path

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..data.arraycache import ArrayCache, content_key
-from ..data.dataset import Dataset, load_case, open_dataset, validate_dataset
+from ..data.dataset import Dataset, load_case, open_dataset, validate_case_files
 from ..data.errors import AleatoricError, CaseError
 from ..models.base import FoundationModel, resolve_device
 from ..models.preprocess import InputMode, normalise_intensity
@@ -174,7 +174,8 @@ def score_case(
         fm = model.get()
         class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.state_dir / "cache" / "embeddings"))
         forward_seconds = class_maps.forward_seconds
-        probabilities = torch.from_numpy(class_maps.probabilities)
+        # Scores come from the float16 maps that are cached, so a cached run gives identical numbers.
+        probabilities = torch.from_numpy(class_maps.probabilities).half().float()
         prompted = torch.from_numpy(class_maps.prompted)
     device = compute_device or torch.device("cpu")
     probabilities_d = probabilities.to(device)
@@ -231,9 +232,14 @@ def score_dataset(
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     torch_device = resolve_device(device)
     lazy = LazyModel(model, torch_device)
-    problems = {error_case_id(ds, e): e for e in validate_dataset(ds)}
     wanted = case_ids if case_ids is not None else [ref.case_id for ref in ds.cases]
-    skipped: list[AleatoricError] = [problems[c] for c in wanted if c in problems]
+    problems = {}
+    for case_id in wanted:
+        try:
+            validate_case_files(ds, ds.case(case_id))
+        except CaseError as error:
+            problems[case_id] = error
+    skipped: list[AleatoricError] = list(problems.values())
     todo = [c for c in wanted if c not in problems]
     total = len(wanted)
     yield ScoringStarted(total=total, skipped=list(skipped))
@@ -258,11 +264,3 @@ def score_dataset(
     summary_path = write_outputs(table, csv_path, settings, skipped, results)
     yield ScoringFinished(table=table, csv_path=csv_path, summary_path=summary_path, skipped=skipped)
 
-
-def error_case_id(dataset: Dataset, error: CaseError) -> str:
-    """The case a validation error belongs to (matched by file path)."""
-    for ref in dataset.cases:
-        paths = [*ref.image_paths, ref.label_path]
-        if error.path is not None and any(p is not None and Path(p) == error.path for p in paths):
-            return ref.case_id
-    return getattr(error, "case_id", str(error.path))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.arraycache import _write_atomically
+from ..data.atomic import atomic_write_bytes
 from ..uncertainty.auv import auv_from_sps, flagged
 
 if TYPE_CHECKING:
@@ -124,7 +124,8 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         the summary's path.
     """
     csv_path = Path(csv_path)
-    _write_atomically(csv_path, table_to_csv(table).encode())
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(csv_path, table_to_csv(table).encode())
     summary = {
         "settings": settings,
         "scored": len(table.rows),
@@ -135,5 +136,5 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         "maps": {r.case_id: str(r.maps_file) for r in results},
     }
     summary_path = csv_path.with_suffix(".json")
-    _write_atomically(summary_path, json.dumps(summary, indent=2).encode())
+    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
     return summary_path

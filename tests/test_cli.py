@@ -1,0 +1,65 @@
+"""The command line as a user runs it: exit codes, messages, files."""
+
+import subprocess
+import sys
+
+import pytest
+
+from napari_aleatoric.cli import main
+
+
+def test_score_prints_queue_and_writes_csv(mni_dataset, capsys):
+    assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "20 cases scored" in out and "rank" in out
+    assert (mni_dataset / ".aleatoric" / "scores.csv").is_file()
+
+
+def test_score_writes_csv_where_asked(mni_dataset, tmp_path):
+    target = tmp_path / "out" / "ranked.csv"
+    assert main(["score", str(mni_dataset), "--model", "tiny", "--out", str(target)]) == 0
+    assert target.is_file() and target.with_suffix(".json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["score", "{missing}", "--model", "tiny"], "does_not_exist"),
+        (["score", "{dataset}", "--model", "unknown-model"], "unknown model"),
+        (["score", "{dataset}", "--model", "sam-vit-b:/nowhere/sam.pth"], "/nowhere/sam.pth"),
+        (["score", "{dataset}", "--model", "tiny", "--device", "cuda:7"], "cuda:7"),
+    ],
+)
+def test_bad_input_exits_2_with_reason(mni_dataset, tmp_path, capsys, monkeypatch, arguments, message):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    arguments = [a.format(missing=tmp_path / "does_not_exist", dataset=mni_dataset) for a in arguments]
+    assert main(arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_quantile_is_a_usage_error(mni_dataset, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", str(mni_dataset), "--flag-quantile", "1.5"])
+    assert exit_info.value.code == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_dataset_with_only_bad_cases_exits_2(mni_dataset, capsys):
+    for path in (mni_dataset / "labelsTr").glob("*.png"):
+        path.write_bytes(b"not a png")
+    assert main(["score", str(mni_dataset), "--model", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "no case could be scored" in err and "mni_000.png" in err
+
+
+def test_headless_demo_scores_a_working_copy_not_the_bundle(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_ALEATORIC_DATA", str(tmp_path / "home"))
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    completed = subprocess.run([sys.executable, "-m", "napari_aleatoric", "demo", "--model", "tiny"],
+                               capture_output=True, text=True, env=env, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "No display found" in completed.stderr
+    assert "20 cases scored" in completed.stdout
+    assert (tmp_path / "home" / "Dataset001_MNIBrainSlices" / ".aleatoric" / "scores.csv").is_file()

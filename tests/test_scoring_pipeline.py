@@ -1,0 +1,177 @@
+"""score_dataset end to end with the tiny model: events, CSV, cache, resume, bad cases."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from conftest import tree_digest
+from napari_aleatoric.data.arraycache import ArrayCache
+from napari_aleatoric.data.errors import DatasetError
+from napari_aleatoric.pipelines.scoring import (
+    CaseScored,
+    CaseSkipped,
+    ScoringFinished,
+    ScoringStarted,
+    score_dataset,
+)
+from napari_aleatoric.pipelines.table import read_scores
+
+CLASS_NAMES = ["grey_matter", "white_matter"]
+
+
+def run(dataset, **kwargs):
+    return list(score_dataset(dataset, "tiny", device="cpu", **kwargs))
+
+
+def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
+    events = run(mni_dataset)
+    assert isinstance(events[0], ScoringStarted) and events[0].total == 20
+    scored = [e for e in events if isinstance(e, CaseScored)]
+    assert [e.index for e in scored] == list(range(1, 21))
+    finished = events[-1]
+    assert isinstance(finished, ScoringFinished)
+    with finished.csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert finished.csv_path == mni_dataset / ".aleatoric" / "scores.csv"
+    expected = {"case_id", "rank", "auv", "flagged", "sps", "fm_disagreement"}
+    expected |= {f"{p}_{n}" for p in ("auv", "sps", "dice_fm") for n in CLASS_NAMES}
+    assert expected <= set(rows[0])
+    auv = [float(r["auv"]) for r in rows]
+    assert auv == sorted(auv, reverse=True)
+    assert [int(r["rank"]) for r in rows] == list(range(1, 21))
+    assert max(auv) == 1.0 and min(auv) == 0.0
+    flagged = [r for r in rows if r["flagged"] == "1"]
+    assert 1 <= len(flagged) <= 3 and all(float(r["auv"]) >= auv[len(flagged) - 1] for r in flagged)
+    summary = json.loads(finished.summary_path.read_text())
+    assert summary["scored"] == 20 and summary["skipped"] == [] and summary["settings"]["model"] == "tiny@seed0"
+
+
+def test_case_sps_is_sum_of_present_class_scales(mni_dataset):
+    table = run(mni_dataset)[-1].table
+    for row in table.rows:
+        parts = [row[f"sps_{n}"] for n in CLASS_NAMES if not math.isnan(row[f"sps_{n}"])]
+        assert row["sps"] == pytest.approx(sum(parts))
+        assert all(0.0 <= p <= 1.0 for p in parts)
+
+
+def test_cached_maps_have_documented_shapes(mni_dataset):
+    events = run(mni_dataset)
+    result = next(e for e in events if isinstance(e, CaseScored)).result
+    with np.load(result.maps_file) as npz:
+        assert npz["probabilities"].shape == (2, 1, 233, 197)
+        assert npz["heatmaps"].dtype == np.float16 and npz["heatmaps"].shape == (2, 1, 233, 197)
+        assert npz["prompted"].shape == (2, 1)
+        assert 0.0 <= npz["heatmaps"].min() and npz["heatmaps"].max() <= 1.0
+
+
+def test_second_run_uses_cache_and_builds_no_model(mni_dataset, monkeypatch):
+    first = run(mni_dataset)[-1].table
+    import napari_aleatoric.pipelines.scoring as scoring
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was built although every case is cached")
+
+    monkeypatch.setattr(scoring, "load_model", refuse)
+    events = run(mni_dataset)
+    assert all(e.result.cached for e in events if isinstance(e, CaseScored))
+    second = events[-1].table
+    assert [r["case_id"] for r in second.rows] == [r["case_id"] for r in first.rows]
+    assert [r["auv"] for r in second.rows] == [r["auv"] for r in first.rows]
+
+
+def test_interrupted_run_resumes_from_cache(mni_dataset):
+    events = score_dataset(mni_dataset, "tiny", device="cpu")
+    done = []
+    for event in events:
+        if isinstance(event, CaseScored):
+            done.append(event.result.case_id)
+            if len(done) == 3:
+                events.close()
+                break
+    assert not (mni_dataset / ".aleatoric" / "scores.csv").exists()
+    again = [e for e in run(mni_dataset) if isinstance(e, CaseScored)]
+    cached = {e.result.case_id for e in again if e.result.cached}
+    assert cached == set(done)
+
+
+def test_partially_written_cache_entry_is_recomputed(mni_dataset):
+    events = run(mni_dataset)
+    result = next(e for e in events if isinstance(e, CaseScored)).result
+    data = result.maps_file.read_bytes()
+    result.maps_file.write_bytes(data[: len(data) // 2])
+    assert ArrayCache(result.maps_file.parent).load(result.case_id, "anything") is None
+    rerun = {e.result.case_id: e.result for e in run(mni_dataset) if isinstance(e, CaseScored)}
+    assert not rerun[result.case_id].cached
+    assert sum(r.cached for r in rerun.values()) == 19
+
+
+def test_changed_annotation_invalidates_only_that_case(mni_dataset):
+    run(mni_dataset)
+    import imageio.v3 as iio
+
+    label_path = mni_dataset / "labelsTr" / "mni_005.png"
+    label = iio.imread(label_path)
+    label[100:110, 90:100] = 2
+    iio.imwrite(label_path, label)
+    rerun = {e.result.case_id: e.result.cached for e in run(mni_dataset) if isinstance(e, CaseScored)}
+    assert rerun["mni_005"] is False and sum(rerun.values()) == 19
+
+
+def test_bad_cases_are_reported_and_skipped_without_touching_files(mni_dataset):
+    (mni_dataset / "labelsTr" / "mni_001.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (mni_dataset / "labelsTr" / "mni_002.png").unlink()
+    before = tree_digest(mni_dataset)
+    events = run(mni_dataset)
+    assert tree_digest(mni_dataset) == before
+    started, finished = events[0], events[-1]
+    skipped_files = {e.path.name for e in started.skipped}
+    assert skipped_files == {"mni_001.png", "mni_002.png"}
+    assert len(finished.table.rows) == 18
+    summary = json.loads(finished.summary_path.read_text())
+    assert {s["file"].rsplit("/", 1)[-1] for s in summary["skipped"]} == {"mni_001.png", "mni_002.png"}
+    assert all(s["problem"] for s in summary["skipped"])
+
+
+def test_undeclared_label_value_is_skipped_with_its_value_named(mni_dataset):
+    import imageio.v3 as iio
+
+    path = mni_dataset / "labelsTr" / "mni_004.png"
+    label = iio.imread(path)
+    label[0:5, 0:5] = 7
+    iio.imwrite(path, label)
+    events = run(mni_dataset)
+    skipped = [e for e in events if isinstance(e, CaseSkipped)]
+    assert len(skipped) == 1 and skipped[0].case_id == "mni_004"
+    assert "7" in str(skipped[0].error) and "mni_004.png" in str(skipped[0].error)
+
+
+def test_volumes_score_per_class_with_absent_class_empty(ct_dataset):
+    events = run(ct_dataset)
+    table = events[-1].table
+    assert len(table.rows) == 4
+    no_tumour = table.row("ct_003")
+    assert math.isnan(no_tumour["sps_tumour"]) and math.isnan(no_tumour["auv_tumour"])
+    assert not math.isnan(no_tumour["sps_liver"])
+    result = next(e.result for e in events if isinstance(e, CaseScored) and e.result.case_id == "ct_000")
+    with np.load(result.maps_file) as npz:
+        assert npz["probabilities"].shape == (3, 40, 96, 96)
+        assert npz["prompted"][0].sum() > 1
+
+
+def test_settings_change_scores_but_csv_reads_back(mni_dataset, tmp_path):
+    base = run(mni_dataset)[-1].table
+    sigma = run(mni_dataset, energy="sigma", out_csv=tmp_path / "sigma.csv")[-1]
+    masknorm = run(mni_dataset, input_mode="masknorm", out_csv=tmp_path / "masknorm.csv")[-1]
+    assert sigma.table.row("mni_000")["sps"] != pytest.approx(base.row("mni_000")["sps"])
+    assert masknorm.table.row("mni_000")["sps"] != pytest.approx(base.row("mni_000")["sps"])
+    back = read_scores(sigma.csv_path)
+    assert [r["case_id"] for r in back.rows] == [r["case_id"] for r in sigma.table.rows]
+    assert back.rows[0]["auv"] == pytest.approx(sigma.table.rows[0]["auv"], abs=1e-6)
+
+
+def test_missing_dataset_folder_is_a_dataset_error(tmp_path):
+    with pytest.raises(DatasetError, match="nowhere"):
+        run(tmp_path / "nowhere")
