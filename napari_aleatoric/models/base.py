@@ -7,6 +7,7 @@ per-pixel embedding (LiteMedSAM: 32 × 256 × 256), the "decoded features" of th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -60,6 +61,12 @@ class FoundationModel:
         self.pixel_normaliser = pixel_normaliser
         for module in (self.image_encoder, self.prompt_encoder, self.mask_decoder):
             module.requires_grad_(False)
+        #: Wall-clock seconds spent inside :meth:`embed` and :meth:`decode` so far (device synchronised).
+        self.seconds_in_model = 0.0
+
+    def _synchronise(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     @torch.inference_mode()
     def embed(self, images01: torch.Tensor) -> torch.Tensor:
@@ -71,8 +78,12 @@ class FoundationModel:
         Returns:
             ``(B, E, S/16, S/16)`` float32 embedding on ``self.device``.
         """
+        started = time.perf_counter()
         images01 = images01.to(self.device, torch.float32)
-        return self.image_encoder(self.pixel_normaliser(images01)).float()
+        embedding = self.image_encoder(self.pixel_normaliser(images01)).float()
+        self._synchronise()
+        self.seconds_in_model += time.perf_counter() - started
+        return embedding
 
     @torch.inference_mode()
     def decode(
@@ -97,6 +108,7 @@ class FoundationModel:
         Returns:
             :class:`Decoded` with ``(B, h, w)`` logits (and ``(B, F, h, w)`` features).
         """
+        started = time.perf_counter()
         device = self.device
         embedding = embedding.to(device, torch.float32)
         point_prompt = None
@@ -126,6 +138,8 @@ class FoundationModel:
         finally:
             if hook is not None:
                 hook.remove()
+        self._synchronise()
+        self.seconds_in_model += time.perf_counter() - started
         return Decoded(logits=logits[:, 0].float(), features=captured.get("features"))
 
 

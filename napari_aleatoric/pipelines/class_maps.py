@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,17 +21,12 @@ class ClassMaps:
         probabilities: ``(C, D, H, W)`` float32 in ``[0, 1]``, one map per foreground class in
             dataset order; 2D cases have ``D = 1``. Slices where a class has no annotation are 0.
         prompted: ``(C, D)`` bool, whether class ``c`` was prompted (annotated) in slice ``d``.
-        forward_seconds: time spent in the model (embedding + decoding), in seconds.
+        forward_seconds: time spent inside the model (embedding + decoding), in seconds.
     """
 
     probabilities: np.ndarray
     prompted: np.ndarray
     forward_seconds: float
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def compute_class_maps(
@@ -60,19 +54,16 @@ def compute_class_maps(
     probabilities = np.zeros((len(values), depth, height, width), dtype=np.float32)
     prompted = np.zeros((len(values), depth), dtype=bool)
     index_of = {value: i for i, value in enumerate(values)}
-    forward_seconds = 0.0
+    seconds_before = model.seconds_in_model
     for d in range(depth):
         prompts = component_boxes(label[d], values)
         if not prompts:
             continue
-        started = time.perf_counter()
         predictor = SlicePredictor(model, image01[d], embedding_cache)
         logits, _ = predictor.predict(boxes=np.array([p.box for p in prompts], dtype=np.float32))
-        _sync(model.device)
-        forward_seconds += time.perf_counter() - started
         classes = np.array([index_of[p.value] for p in prompts])
         for c in np.unique(classes):
             merged = logits[torch.from_numpy(classes == c).to(logits.device)].amax(dim=0)
             probabilities[c, d] = torch.sigmoid(merged).cpu().numpy()
             prompted[c, d] = True
-    return ClassMaps(probabilities, prompted, forward_seconds)
+    return ClassMaps(probabilities, prompted, model.seconds_in_model - seconds_before)
