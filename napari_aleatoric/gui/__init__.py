@@ -1,0 +1,14 @@
+"""napari GUI of napari-aleatoric: the review panel, its workers, and the npe2 contributions' Qt side.
+
+Only this package imports Qt or napari. It stays thin: every computation is a call into the core
+(``data``, ``models``, ``pipelines``, ``review``); long work runs in napari thread workers.
+
+Modules:
+    review_panel   the dock widget (dataset, scoring, queue, case, correction, history)
+    queue          the sortable, filterable ranked queue table
+    case_view      loading a case with its cached maps, and the layers that show it (no Qt)
+    assist         foundation-model assisted correction: prompts, preview, apply (pure parts no Qt)
+    sample         opening datasets and the bundled samples in a viewer
+    launch         ``open_review_app`` used by ``napari-aleatoric demo``
+    notify         notifications
+"""

@@ -1,0 +1,503 @@
+"""The review panel in a real (virtual) display: scoring, the queue, case layers, correction, saving.
+
+Runs under pytest-xvfb (do not set QT_QPA_PLATFORM). Datasets are small copies of the bundled
+samples in tmp_path (never written in place); the model is ``tiny`` (random, fast).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_aleatoric.sample_data import dataset_path
+
+pytestmark = pytest.mark.gui
+
+MNI = "Dataset001_MNIBrainSlices"
+CT = "Dataset002_SyntheticCT"
+#: a small subset of the MNI slices, with three deliberately corrupted labels (003, 009, 010)
+MNI_CASES = ("mni_000", "mni_003", "mni_006", "mni_009", "mni_010", "mni_014")
+CT_CASES = ("ct_002",)
+WAIT_MS = 60_000
+
+
+def copy_subset(name: str, cases: tuple[str, ...], destination: Path) -> Path:
+    """Copy a bundled dataset keeping only ``cases`` (never write into sample_data/)."""
+    source = dataset_path(name)
+    target = destination / name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".aleatoric", "__pycache__", "labelsTr_clean"))
+    for folder in ("imagesTr", "labelsTr"):
+        for path in (target / folder).iterdir():
+            if not any(path.name.startswith(f"{case}_") or path.name.startswith(f"{case}.") for case in cases):
+                path.unlink()
+    return target
+
+
+def score_with_core(root: Path) -> None:
+    from napari_aleatoric.pipelines.scoring import ScoringFinished, score_dataset
+
+    events = list(score_dataset(root, "tiny", device="cpu"))
+    assert isinstance(events[-1], ScoringFinished)
+
+
+@pytest.fixture(scope="session")
+def scored_templates(tmp_path_factory):
+    """MNI and CT subsets scored once with the tiny model (copied per test)."""
+    base = tmp_path_factory.mktemp("templates")
+    mni = copy_subset(MNI, MNI_CASES, base)
+    ct = copy_subset(CT, CT_CASES, base)
+    score_with_core(mni)
+    score_with_core(ct)
+    return {"mni": mni, "ct": ct}
+
+
+@pytest.fixture
+def scored_mni(scored_templates, tmp_path) -> Path:
+    return Path(shutil.copytree(scored_templates["mni"], tmp_path / MNI))
+
+
+@pytest.fixture
+def scored_ct(scored_templates, tmp_path) -> Path:
+    return Path(shutil.copytree(scored_templates["ct"], tmp_path / CT))
+
+
+@pytest.fixture
+def fresh_mni(tmp_path) -> Path:
+    return copy_subset(MNI, MNI_CASES, tmp_path)
+
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Messages shown through the panel's notifications: list of (level, text)."""
+    from napari_aleatoric.gui import notify
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(notify, "show_error", lambda text: shown.append(("error", text)))
+    monkeypatch.setattr(notify, "show_warning", lambda text: shown.append(("warning", text)))
+    monkeypatch.setattr(notify, "show_info", lambda text: shown.append(("info", text)))
+    return shown
+
+
+@pytest.fixture
+def panel_factory(make_napari_viewer, qtbot):
+    from napari_aleatoric.gui.sample import dock_panel
+
+    made = []
+
+    def make(**kwargs):
+        viewer = make_napari_viewer()
+        panel = dock_panel(viewer, model="tiny", device="cpu", **kwargs)
+        panel.confirm_unsaved = lambda case_id: pytest.fail(f"unexpected unsaved-changes dialog for {case_id}")
+        made.append(panel)
+        return viewer, panel
+
+    yield make
+    for panel in made:
+        if panel.is_busy():
+            panel.cancel_scoring()
+            qtbot.waitUntil(lambda p=panel: not p.is_busy(), timeout=WAIT_MS)
+        panel.shutdown()
+
+
+def wait_idle(qtbot, panel) -> None:
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT_MS)
+
+
+def wait_case(qtbot, panel, case_id: str | None = None) -> None:
+    qtbot.waitUntil(lambda: panel.current is not None and (case_id is None or panel.current.case_id == case_id)
+                    and not panel.is_busy(), timeout=WAIT_MS)
+
+
+class EventLoopLatency:
+    """Largest gap between ticks of a 20 ms timer on the GUI thread (how long the viewer froze)."""
+
+    def __init__(self):
+        import time
+
+        from qtpy.QtCore import QTimer
+
+        self._clock = time.perf_counter
+        self._last = self._clock()
+        self.worst_ms = 0.0
+        self._timer = QTimer()
+        self._timer.setInterval(20)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+
+    def _tick(self):
+        now = self._clock()
+        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000.0)
+        self._last = now
+
+    def stop(self):
+        self._timer.stop()
+
+
+def errors(shown) -> list[str]:
+    return [text for level, text in shown if level == "error"]
+
+
+# ---------------------------------------------------------------------------------- scoring
+
+
+def test_score_fills_queue_and_shows_case_layers(panel_factory, fresh_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(fresh_mni)
+    wait_case(qtbot, panel)  # the first case is shown at once, without maps
+    assert "image" in viewer.layers and "annotation" in viewer.layers
+    assert not any(layer.name.startswith("uncertainty: ") for layer in viewer.layers)
+    assert panel.queue.table.rowCount() == len(MNI_CASES)
+
+    assert panel.start_scoring()
+    wait_idle(qtbot, panel)
+    assert not errors(notifications)
+    assert panel.progress.value() == panel.progress.maximum() == len(MNI_CASES)
+    assert (fresh_mni / ".aleatoric" / "scores.csv").is_file()
+    assert len(panel.table.rows) == len(MNI_CASES)
+    # the queue is in rank order and the top case is shown (the reviewer had not chosen one)
+    top = panel.table.rows[0]["case_id"]
+    assert panel.queue.visible_case_ids()[0] == top
+    wait_case(qtbot, panel, top)
+
+    view = panel.current
+    shape = view.case.image.shape
+    assert len(shape) == 2
+    names = [layer.name for layer in viewer.layers]
+    for name in ("image", "uncertainty: grey_matter", "uncertainty: white_matter", "FM segmentation", "annotation",
+                 "FM box prompt", "FM point prompts"):
+        assert name in names
+    assert names.index("image") < names.index("uncertainty: grey_matter") < names.index("annotation")
+    for name in ("image", "uncertainty: grey_matter", "uncertainty: white_matter", "FM segmentation", "annotation"):
+        layer = viewer.layers[name]
+        assert layer.data.shape == shape, name
+        assert tuple(layer.scale) == pytest.approx((1.0, 1.0)), name
+    assert viewer.layers["annotation"]._type_string == "labels"
+    assert viewer.layers["FM segmentation"]._type_string == "labels"
+    worst = view.worst_class()
+    assert viewer.layers[f"uncertainty: {worst}"].visible
+    assert sum(viewer.layers[f"uncertainty: {n}"].visible for n in ("grey_matter", "white_matter")) == 1
+    assert viewer.layers[f"uncertainty: {worst}"].colormap.name.startswith("inferno")
+    assert tuple(viewer.layers[f"uncertainty: {worst}"].contrast_limits) == (0.0, 1.0)
+    assert np.array_equal(viewer.layers["annotation"].data, view.case.label)
+    features = viewer.layers["annotation"].features
+    assert list(features["class"]) == ["background", "grey_matter", "white_matter"]
+    assert top in panel.summary.text() and "AUV" in panel.summary.text()
+
+    # switching case reuses the layers (same objects, new data)
+    image_layer = viewer.layers["image"]
+    other = panel.table.rows[1]["case_id"]
+    panel.select_case(other)
+    wait_case(qtbot, panel, other)
+    assert viewer.layers["image"] is image_layer
+    assert np.array_equal(viewer.layers["annotation"].data, panel.current.case.label)
+
+
+def test_viewer_stays_responsive_while_scoring(panel_factory, fresh_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(fresh_mni, select=False)
+    latency = EventLoopLatency()
+    assert panel.start_scoring()
+    wait_idle(qtbot, panel)
+    latency.stop()
+    assert len(panel.table.rows) == len(MNI_CASES)
+    # the model runs in the worker thread: the GUI thread never waits for it
+    assert latency.worst_ms < 1500, f"event loop blocked for {latency.worst_ms:.0f} ms during scoring"
+    assert not errors(notifications)
+
+
+def test_volume_case_opens_as_volume(panel_factory, scored_ct, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_ct)
+    wait_case(qtbot, panel, "ct_002")
+    assert not errors(notifications)
+    shape = panel.current.case.image.shape
+    assert shape == (40, 96, 96)
+    for name in ("image", "annotation", "FM segmentation", "uncertainty: liver", "uncertainty: kidney",
+                 "uncertainty: tumour"):
+        assert viewer.layers[name].data.shape == shape, name
+        assert tuple(viewer.layers[name].scale) == pytest.approx((6.0, 3.0, 3.0)), name
+    assert viewer.dims.ndim == 3
+    assert tuple(viewer.layers["image"].contrast_limits) == (-160.0, 240.0)
+    assert viewer.layers["FM box prompt"].ndim == 3 and viewer.layers["FM point prompts"].ndim == 3
+    # the slider sits on the slice with the most uncertainty of the worst class
+    assert panel.current_slice() == panel.current.focus_slice()
+
+
+def test_cancel_stops_within_one_case_and_cache_is_reused(panel_factory, fresh_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(fresh_mni, select=False)
+    assert panel.start_scoring()
+    scored: list[str] = []
+
+    def on_event(event):
+        from napari_aleatoric.pipelines.scoring import CaseScored
+
+        if isinstance(event, CaseScored):
+            scored.append(event.result.case_id)
+            if len(scored) == 1:
+                panel.cancel_scoring()
+
+    panel._score_worker.yielded.connect(on_event)
+    wait_idle(qtbot, panel)
+    assert 1 <= len(scored) <= 2, scored
+    maps = sorted(p.stem for p in (fresh_mni / ".aleatoric" / "cache" / "maps").glob("*.npz"))
+    assert maps == sorted(scored)
+    assert not (fresh_mni / ".aleatoric" / "scores.csv").exists()
+    assert panel.score_button.isEnabled() and not panel.cancel_button.isEnabled()
+    # the partial queue is shown
+    assert len(panel.table.rows) == len(scored)
+
+    assert panel.start_scoring()
+    wait_idle(qtbot, panel)
+    assert len(panel._results) == len(MNI_CASES)
+    for case_id, result in panel._results.items():
+        assert result.cached == (case_id in scored), case_id
+    assert not errors(notifications)
+
+
+# ---------------------------------------------------------------------------------- review-only
+
+
+def test_review_only_mode_builds_no_model(panel_factory, scored_mni, qtbot, monkeypatch, notifications):
+    from napari_aleatoric.models import registry
+    from napari_aleatoric.pipelines import scoring
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("no model may be built in review-only mode")
+
+    monkeypatch.setattr(registry, "load_model", forbidden)
+    monkeypatch.setattr(scoring, "load_model", forbidden)
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    top = panel.table.rows[0]["case_id"]
+    wait_case(qtbot, panel, top)
+    assert "Review-only" in panel.message.text()
+    assert panel.current.heatmaps is not None and not panel.current.maps_stale
+    assert any(layer.name.startswith("uncertainty: ") for layer in viewer.layers)
+    panel.next_case()
+    wait_case(qtbot, panel, panel.table.rows[1]["case_id"])
+    assert not errors(notifications)
+
+
+# ---------------------------------------------------------------------------------- correction
+
+
+def test_assisted_correction_changes_only_the_chosen_class(panel_factory, scored_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    panel.select_case("mni_003")
+    wait_case(qtbot, panel, "mni_003")
+    annotation = viewer.layers["annotation"]
+    before = np.array(annotation.data, copy=True)
+    panel.class_combo.setCurrentIndex(panel.class_combo.findData(2))  # white_matter
+    assert annotation.selected_label == 2
+    box = np.array([[60, 40], [160, 150]])  # (row, col) corners
+    viewer.layers["FM box prompt"].add_rectangles(box)
+    viewer.layers["FM point prompts"].add(np.array([[110, 95]]))
+    panel.preview()
+    wait_idle(qtbot, panel)
+    assert not errors(notifications)
+    preview = viewer.layers["FM preview"]
+    assert preview.data.shape == before.shape and set(np.unique(preview.data)) <= {0, 2}
+
+    changed = panel.apply_preview()
+    after = np.asarray(annotation.data)
+    diff = after != before
+    assert changed == int(diff.sum())
+    assert np.all(before[diff] == 0) and np.all(after[diff] == 2)  # only background became white matter
+    rows, cols = np.nonzero(diff)
+    if changed:
+        assert rows.min() >= 60 and rows.max() <= 160 and cols.min() >= 40 and cols.max() <= 150
+    assert np.array_equal(after == 1, before == 1)  # grey matter untouched
+    assert "FM preview" not in viewer.layers
+    assert panel.is_dirty() == bool(changed)
+
+    annotation.undo()  # Ctrl-Z
+    assert np.array_equal(annotation.data, before)
+
+
+def test_overwrite_option_replaces_other_classes(panel_factory, scored_mni, qtbot, monkeypatch, notifications):
+    from napari_aleatoric.gui import assist
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    panel.select_case("mni_003")
+    wait_case(qtbot, panel, "mni_003")
+    annotation = viewer.layers["annotation"]
+    before = np.array(annotation.data, copy=True)
+    # a deterministic "model": everything inside the box
+    monkeypatch.setattr(assist, "predict_slice", lambda model, slice01, prompts, cache=None:
+                        assist.box_mask(slice01.shape, prompts.box))
+    monkeypatch.setattr(panel, "_model", lambda spec, device: None)
+    panel.class_combo.setCurrentIndex(panel.class_combo.findData(2))
+    viewer.layers["FM box prompt"].add_rectangles(np.array([[100, 80], [130, 120]]))
+    panel.preview()
+    wait_idle(qtbot, panel)
+    panel.overwrite_check.setChecked(True)
+    panel.apply_preview()
+    after = np.asarray(annotation.data)
+    assert np.all(after[100:131, 80:121] == 2)
+    outside = np.ones_like(after, dtype=bool)
+    outside[100:131, 80:121] = False
+    assert np.array_equal(after[outside], before[outside])
+    assert not errors(notifications)
+
+
+def test_save_revert_and_status(panel_factory, scored_mni, qtbot, notifications):
+    from napari_aleatoric.review.store import ReviewStore
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    case_id = "mni_009"
+    panel.select_case(case_id)
+    wait_case(qtbot, panel, case_id)
+    label_path = scored_mni / "labelsTr" / f"{case_id}.png"
+    original_bytes = label_path.read_bytes()
+    annotation = viewer.layers["annotation"]
+    annotation.data_setitem((np.arange(40, 60), np.arange(40, 60)), 1)
+    assert panel.is_dirty()
+
+    assert panel.save_case()
+    wait_idle(qtbot, panel)  # save, then the background re-score
+    assert not errors(notifications)
+    assert label_path.read_bytes() != original_bytes
+    kept = scored_mni / ".aleatoric" / "originals" / "labelsTr" / f"{case_id}.png"
+    assert kept.read_bytes() == original_bytes
+    assert not panel.is_dirty()
+    with ReviewStore.for_dataset(scored_mni) as store:
+        revisions = store.revisions(case_id)
+        assert len(revisions) == 1 and revisions[0].model == "tiny@seed0"
+        assert revisions[0].auv_after is not None  # re-scored after saving
+        assert store.status(case_id) == "corrected"
+    assert panel.history.count() == 1
+    assert not panel.current.maps_stale  # the maps were recomputed for the corrected annotation
+    assert np.array_equal(viewer.layers["annotation"].data, panel.current.case.label)
+    row = panel.queue.row_of(case_id)
+    assert panel.queue.table.item(row, panel.queue.columns().index("status")).text() == "corrected"
+
+    panel.rescore_check.setChecked(False)
+    panel.revert_case("original")
+    wait_idle(qtbot, panel)
+    assert label_path.read_bytes() == original_bytes
+    assert np.array_equal(viewer.layers["annotation"].data, panel.current.case.label)
+    assert not panel.is_dirty()
+    assert panel.history.count() == 2
+
+    panel.accept_case()
+    with ReviewStore.for_dataset(scored_mni) as store:
+        assert store.status(case_id) == "accepted"
+    panel.queue.status_filter.setCurrentText("accepted")
+    assert panel.queue.visible_case_ids() == [case_id]
+    panel.queue.status_filter.setCurrentText("all")
+    assert not errors(notifications)
+
+
+def test_unsaved_edits_ask_before_switching(panel_factory, scored_mni, qtbot):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    first = panel.table.rows[0]["case_id"]
+    wait_case(qtbot, panel, first)
+    viewer.layers["annotation"].data_setitem((np.array([5]), np.array([5])), 2)
+    answers = ["cancel", "discard"]
+    asked = []
+    panel.confirm_unsaved = lambda case_id: asked.append(case_id) or answers.pop(0)
+    panel.next_case()
+    assert asked == [first] and panel.current.case_id == first  # cancelled: still here
+    from napari_aleatoric.gui.queue import CASE_ROLE
+
+    assert panel.queue.table.selectedItems()[0].data(CASE_ROLE) == first  # the selection went back
+    panel.next_case()
+    second = panel.table.rows[1]["case_id"]
+    wait_case(qtbot, panel, second)
+    assert not panel.is_dirty()
+
+
+def test_shortcuts_are_bound(panel_factory, scored_mni, qtbot):
+    from napari.utils.key_bindings import KeyBinding
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    first = panel.table.rows[0]["case_id"]
+    wait_case(qtbot, panel, first)
+    keymap = viewer.keymap
+    for key in ("PageDown", "PageUp", "Shift-A", "Shift-X", "Shift-S"):
+        assert KeyBinding.from_str(key) in keymap, key
+    keymap[KeyBinding.from_str("Shift-X")](viewer)
+    assert panel.store.status(first) == "excluded"
+    keymap[KeyBinding.from_str("PageDown")](viewer)
+    wait_case(qtbot, panel, panel.table.rows[1]["case_id"])
+
+
+def test_filters(panel_factory, scored_mni, qtbot):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    wait_case(qtbot, panel)
+    queue = panel.queue
+    flagged = [r["case_id"] for r in panel.table.rows if r["flagged"]]
+    queue.flagged_only.setChecked(True)
+    assert queue.visible_case_ids() == flagged
+    queue.flagged_only.setChecked(False)
+    queue.class_filter.setCurrentText("grey_matter")
+    assert len(queue.visible_case_ids()) == len(MNI_CASES)  # every slice has grey matter
+    queue.class_filter.setCurrentText("all")
+    # flagged rows are highlighted
+    if flagged:
+        row = queue.row_of(flagged[0])
+        assert queue.table.item(row, 0).background().color().alpha() > 0
+    # sorting by AUV descending puts rank 1 on top
+    column = queue.columns().index("AUV")
+    from qtpy.QtCore import Qt
+
+    queue.table.sortItems(column, Qt.SortOrder.DescendingOrder)
+    assert queue.visible_case_ids()[0] == panel.table.rows[0]["case_id"]
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+def test_bad_dataset_and_corrupt_case_notify(panel_factory, scored_mni, tmp_path, qtbot, notifications):
+    viewer, panel = panel_factory()
+    empty = tmp_path / "not_a_dataset"
+    empty.mkdir()
+    assert not panel.open_dataset(empty)
+    assert any("dataset.json" in text for text in errors(notifications)), notifications
+    assert panel.dataset is None
+
+    (scored_mni / "labelsTr" / "mni_006.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    assert panel.open_dataset(scored_mni)
+    wait_idle(qtbot, panel)
+    notifications.clear()
+    panel.select_case("mni_006")
+    wait_idle(qtbot, panel)
+    assert any("mni_006.png" in text for text in errors(notifications)), notifications
+    # the viewer and the panel stay usable
+    panel.select_case("mni_000")
+    wait_case(qtbot, panel, "mni_000")
+    viewer.add_points(np.zeros((1, 2)))
+    assert panel.current.case_id == "mni_000"
+
+
+def test_bad_device_and_model_notify(panel_factory, scored_mni, qtbot, notifications):
+    import torch
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    wait_case(qtbot, panel)
+    if not torch.cuda.is_available():
+        panel.device_combo.setCurrentText("cuda")
+        assert not panel.start_scoring()
+        assert any("cuda" in text.lower() for text in errors(notifications))
+        panel.device_combo.setCurrentText("cpu")
+    notifications.clear()
+    panel.model_edit.setText("sam-vit-b:/nonexistent/sam_vit_b.pth")
+    viewer.layers["FM box prompt"].add_rectangles(np.array([[10, 10], [50, 50]]))
+    panel.preview()
+    wait_idle(qtbot, panel)
+    assert any("sam_vit_b.pth" in text or "checkpoint" in text for text in errors(notifications)), notifications
+    panel.model_edit.setText("tiny")
+    panel.preview()
+    wait_idle(qtbot, panel)
+    assert "FM preview" in viewer.layers
