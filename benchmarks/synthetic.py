@@ -48,17 +48,18 @@ def make_2d_dataset(root: Path, cases: int, seed: int = 0, size: int = 256) -> P
     return root
 
 
-def make_3d_dataset(root: Path, depth: int, size: int = 256, seed: int = 0) -> Path:
-    """nnU-Net raw dataset with one ``(depth, size, size)`` NIfTI volume of the same 3 classes."""
+def make_3d_dataset(root: Path, depth: int, size: int = 256, seed: int = 0, cases: int = 1) -> Path:
+    """nnU-Net raw dataset of ``cases`` ``(depth, size, size)`` NIfTI volumes of the same 3 classes."""
     rng = np.random.default_rng(seed)
     (root / "imagesTr").mkdir(parents=True, exist_ok=True)
     (root / "labelsTr").mkdir(parents=True, exist_ok=True)
-    image = np.zeros((depth, size, size), np.float32)
-    label = np.zeros((depth, size, size), np.uint8)
-    for d in range(depth):
-        image[d], label[d] = synthetic_slice(np.random.default_rng(rng.integers(1 << 30)), size)
-    write_image(root / "imagesTr" / "vol_0000_0000.nii.gz", image, None)
-    write_label(root / "labelsTr" / "vol_0000.nii.gz", label, None)
-    meta = {"channel_names": {"0": "MRI"}, "labels": CLASSES, "numTraining": 1, "file_ending": ".nii.gz"}
+    for case in range(cases):
+        image = np.zeros((depth, size, size), np.float32)
+        label = np.zeros((depth, size, size), np.uint8)
+        for d in range(depth):
+            image[d], label[d] = synthetic_slice(np.random.default_rng(rng.integers(1 << 30)), size)
+        write_image(root / "imagesTr" / f"vol_{case:04d}_0000.nii.gz", image, None)
+        write_label(root / "labelsTr" / f"vol_{case:04d}.nii.gz", label, None)
+    meta = {"channel_names": {"0": "MRI"}, "labels": CLASSES, "numTraining": cases, "file_ending": ".nii.gz"}
     (root / "dataset.json").write_text(json.dumps(meta))
     return root
