@@ -1,4 +1,4 @@
-"""Command line: ``napari-aleatoric score | demo``.
+"""Command line: ``napari-aleatoric score | train | demo``.
 
 Exit status: 0 success, 2 bad arguments or an unusable dataset / model (reason on stderr),
 130 when interrupted.
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="Dataset001_MNIBrainSlices", help="bundled sample dataset name or a folder")
     demo.add_argument("--headless", action="store_true", help="do not open a window even if a display exists")
     _add_scoring_options(demo)
+    _add_train_parser(commands)
     return parser
 
 
@@ -154,6 +155,133 @@ def _command_demo(args) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------- train
+
+def _patch(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected sizes like 32,64,64 or 240x208, got {text!r}") from error
+
+
+def _add_train_parser(commands) -> None:
+    """The ``train`` sub-command; every setting defaults to ``None`` = the run's stored or default value."""
+    train = commands.add_parser(
+        "train", help="train a segmentation network with AUV filtering and DUO (docs/training.md)",
+        description="Train a MONAI network on the dataset's current annotations (cases excluded in review are "
+                    "left out), with the paper's AUV filtering (needs `napari-aleatoric score` first unless "
+                    "--keep 1) and DUO loss. Writes <dataset>/.aleatoric/models/<run>/.")
+    train.add_argument("dataset", type=Path, help="nnU-Net v2 raw or Decathlon dataset folder")
+    train.add_argument("--network", help="unet (default), segresnet or swinunetr")
+    train.add_argument("--epochs", type=int, help="passes over the training cases (default 100)")
+    train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 0.95; "
+                                                  "1 = no filtering, no scores needed)")
+    train.add_argument("--classwise", action="store_const", const=True, help="filter with per-class AUV quantiles")
+    train.add_argument("--no-duo", dest="duo", action="store_const", const=False,
+                       help="plain beta*Dice + (1-beta)*BCE loss, no DUO weights or denoising")
+    train.add_argument("--no-denoise", dest="denoise", action="store_const", const=False,
+                       help="DUO weights without the label denoising")
+    train.add_argument("--alpha", type=float, help="DUO weight 1/(1 + alpha*S) (default 0.5; 0 = no weights)")
+    train.add_argument("--beta", type=float, help="Dice share of the loss (default 0.5)")
+    train.add_argument("--lr", type=float, help="Adam learning rate (default 0.001, poly decay)")
+    train.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA if available, else CPU)")
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--out", type=Path, help="run folder (default <dataset>/.aleatoric/models/<name>; "
+                                                "with --resume: the run to continue, default the latest)")
+    train.add_argument("--resume", action="store_true", help="continue a run from its last checkpoint")
+    train.add_argument("--name", help="run name (default <network>-<UTC time>-<random>)")
+    train.add_argument("--batch-size", type=int, help="patches per step (default 4 for 2D, 2 for 3D)")
+    train.add_argument("--patch", type=_patch, help="patch size, e.g. 32,64,64 (default from the case sizes)")
+    train.add_argument("--width", type=int, help="channels of the first network level (default 16)")
+    train.add_argument("--depth", type=int, help="resolution levels (default 4)")
+    train.add_argument("--val-fraction", type=float, help="share of cases held out for validation (default 0.2)")
+    train.add_argument("--noise-training", help="how the DUO noise head learns: target (default), disagreement, none")
+    train.add_argument("--epsilon", help="DUO label noise: gaussian (default) or noise-map (docs/training.md)")
+    train.add_argument("--scores", type=Path, help="AUV table (default <dataset>/.aleatoric/scores.csv)")
+
+
+_TRAIN_SETTING_ARGS = ("network", "epochs", "keep", "classwise", "duo", "denoise", "alpha", "beta", "lr", "device",
+                       "seed", "name", "batch_size", "patch", "width", "depth", "val_fraction", "noise_training",
+                       "epsilon")
+
+
+def _train_settings(args):
+    """Settings from the command line; with ``--resume``, the stored run's settings updated by them."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from .training.runs import latest_run  # noqa: PLC0415
+    from .training.runs import SETTINGS_FILE, read_json  # noqa: PLC0415
+    from .training.settings import TrainSettings  # noqa: PLC0415
+
+    given = {name: getattr(args, name) for name in _TRAIN_SETTING_ARGS if getattr(args, name) is not None}
+    if not args.resume:
+        return TrainSettings(**given), args.out
+    run_dir = args.out
+    if run_dir is None:
+        if not args.dataset.is_dir():
+            raise AleatoricError(args.dataset, "dataset folder does not exist")
+        run_dir = latest_run(args.dataset.resolve())
+        if run_dir is None:
+            raise AleatoricError(args.dataset, "no training run to resume (none under .aleatoric/models)")
+    stored = TrainSettings.from_dict(read_json(Path(run_dir) / SETTINGS_FILE)["settings"])
+    return replace(stored, **given), run_dir
+
+
+def _command_train(args) -> int:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from .training.loop import EpochDone, StepDone, TrainingFinished, TrainingStarted, train  # noqa: PLC0415
+
+    settings, run_dir = _train_settings(args)
+    events = train(args.dataset, settings, run_dir=run_dir, resume=args.resume, scores_csv=args.scores)
+    bar = None
+    started = None
+    try:
+        for event in events:
+            if isinstance(event, TrainingStarted):
+                started = event
+                print(f"run: {event.run_dir}")
+                print(f"{event.settings.network}, {event.spatial_dims}D, patch {'x'.join(map(str, event.patch))}, "
+                      f"batch {event.batch_size}, device {event.device}; "
+                      f"{'DUO' if event.settings.duo else 'plain loss'}, "
+                      f"{'keep ' + format(event.settings.keep, 'g') if event.settings.filtering else 'no filtering'}")
+                print(f"cases: {len(event.train_cases)} training, {len(event.val_cases)} validation, "
+                      f"{len(event.left_out)} left out")
+                for case_id, reason in list(event.left_out.items())[:20]:
+                    print(f"  left out {case_id}: {reason}")
+                if event.resumed:
+                    print(f"resuming at epoch {event.start_epoch}, step {event.start_step + 1}")
+            elif isinstance(event, StepDone):
+                if bar is None:
+                    bar = tqdm(total=event.steps_per_epoch, initial=event.step - 1, unit="step", file=sys.stderr,
+                               desc=f"epoch {event.epoch}", leave=False, dynamic_ncols=True)
+                bar.set_postfix_str(f"loss {event.loss:.4f}")
+                bar.update(1)
+            elif isinstance(event, EpochDone):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                dice = "  ".join(f"{n} {v:.3f}" for n, v in event.val_dice.items())
+                print(f"epoch {event.epoch:>3}/{event.epochs}  loss {event.train_loss:.4f}  val Dice {dice}  "
+                      f"mean {event.val_mean_dice:.3f}{'  *best' if event.best else ''}  {event.epoch_seconds:.1f} s",
+                      flush=True)
+            elif isinstance(event, TrainingFinished):
+                print(f"best epoch {event.best_epoch}: mean validation Dice {event.best_dice:.3f}")
+                print(f"model: {event.model_path}\nmetrics: {event.metrics_path}")
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        events.close()
+        where = f" --out {started.run_dir}" if started is not None else ""
+        print(f"interrupted; continue with: napari-aleatoric train {args.dataset} --resume{where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
+        events.close()
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``napari-aleatoric`` console script."""
     parser = build_parser()
@@ -163,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return _command_score(args)
         if args.command == "demo":
             return _command_demo(args)
+        if args.command == "train":
+            return _command_train(args)
     except AleatoricError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,196 @@
+"""Training settings: one validated, JSON-serialisable record of everything a run depends on.
+
+The same record is written to ``<run>/settings.json``, compared on ``--resume`` and read back by
+:func:`napari_aleatoric.training.predict.load_trained_model`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+NETWORKS = ("unet", "segresnet", "swinunetr")
+NOISE_TRAINING = ("target", "disagreement", "none")
+EPSILONS = ("gaussian", "noise-map")
+SVD_MODES = ("D_HW", "H_DW", "W_DH")
+ENERGIES = ("sigma2", "sigma")
+
+#: settings that may differ when a run is resumed (everything else must match the stored run)
+RESUMABLE_CHANGES = frozenset({"epochs", "device", "name"})
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything a training run depends on.
+
+    Attributes:
+        network: ``"unet"`` (MONAI UNet, default), ``"segresnet"`` or ``"swinunetr"`` (needs einops).
+        epochs: passes over the training cases (one random patch per case and pass).
+        batch_size: patches per step; ``None`` = 4 for 2D, 2 for 3D.
+        patch: patch size per spatial axis (napari order); ``None`` = chosen from the dataset's
+            case shapes (see :func:`napari_aleatoric.training.data.default_patch`).
+        width: channels of the network's first level (UNet channels ``width·2^k``; SegResNet
+            ``init_filters``; SwinUNETR ``feature_size``, rounded up to a multiple of 12).
+        depth: resolution levels of UNet / SegResNet (patches must divide by ``2^(depth-1)``).
+        lr: Adam learning rate at epoch 0 (poly decay ``(1 − epoch/epochs)^0.9``).
+        seed: seeds initialisation, patch sampling and augmentation (reproducible on CPU).
+        val_fraction: share of the cases held out for validation (split by case, stable hash).
+        augment: light augmentation (random patch placement, intensity scale/shift).
+        keep: AUV quantile p̃ of the filter; ``1.0`` switches filtering off (needs ``scores.csv``
+            otherwise).
+        classwise: filter with per-class quantiles (a case must pass every class it contains).
+        duo: DUO loss; ``False`` = plain ``β·Dice + (1−β)·BCE`` summed over foreground classes.
+        denoise: DUO label denoising ``ỹ = y − ε̂·f_θ2(x)`` (``alpha = 0`` switches the weights off).
+        alpha: DUO weight ``1 / (1 + α·S)``; 0.5 in the authors' snippet.
+        beta: ``L_seg = β·Dice + (1 − β)·BCE``.
+        noise_training: how the noise head θ2 learns (see ``docs/training.md``): ``"target"``
+            (default, the paper's loss as written: the gradient flows through ỹ into θ2 and the
+            shared network), ``"disagreement"`` (its own loss, target ``|y − p|`` of the detached
+            prediction, on detached features; ỹ carries no gradient) or ``"none"`` (the published
+            snippet: ỹ detached, θ2 never trained).
+        noise_weight: weight of the noise head's own loss (``"disagreement"`` only).
+        epsilon: what ε̂ in ``ỹ = y − ε̂·f_θ2(x)`` is: ``"gaussian"`` (default, a standard normal
+            sample per pixel normalised over the batch; f_θ2 is its amplitude) or ``"noise-map"``
+            (f_θ2 itself normalised over the batch; measured to rewrite most labels).
+        svd_mode: matrix layout of 3D class maps for the SPS (``"D_HW"`` default).
+        energy: singular-value energy for the SPS (``"sigma2"`` default).
+        device: ``None``/``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        name: run name (folder under ``<dataset>/.aleatoric/models/``); ``None`` = generated.
+    """
+
+    network: str = "unet"
+    epochs: int = 100
+    batch_size: int | None = None
+    patch: tuple[int, ...] | None = None
+    width: int = 16
+    depth: int = 4
+    lr: float = 1e-3
+    seed: int = 0
+    val_fraction: float = 0.2
+    augment: bool = True
+    keep: float = 0.95
+    classwise: bool = False
+    duo: bool = True
+    denoise: bool = True
+    alpha: float = 0.5
+    beta: float = 0.5
+    noise_training: str = "target"
+    noise_weight: float = 1.0
+    epsilon: str = "gaussian"
+    svd_mode: str = "D_HW"
+    energy: str = "sigma2"
+    device: str | None = None
+    name: str | None = None
+
+    # ------------------------------------------------------------------ validation
+
+    def validated(self) -> "TrainSettings":
+        """Return ``self`` with types normalised; raise :class:`ValueError` naming the bad setting."""
+        problems = list(self._problems())
+        if problems:
+            raise ValueError("invalid training settings: " + "; ".join(problems))
+        return replace(self, patch=tuple(int(p) for p in self.patch) if self.patch is not None else None)
+
+    def _problems(self):  # noqa: C901 - a flat list of checks reads best
+        if self.network not in NETWORKS:
+            yield f"unknown network {self.network!r} (choose one of {', '.join(NETWORKS)})"
+        if not _is_int(self.epochs) or self.epochs < 1:
+            yield f"epochs must be an integer ≥ 1, got {self.epochs!r}"
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
+            yield f"batch size must be an integer ≥ 1, got {self.batch_size!r}"
+        if self.patch is not None:
+            patch = tuple(self.patch) if isinstance(self.patch, (tuple, list)) else None
+            if not patch or len(patch) not in (2, 3) or not all(_is_int(p) and p >= 8 for p in patch):
+                yield f"patch must be 2 or 3 integers ≥ 8, got {self.patch!r}"
+        if not _is_int(self.width) or self.width < 1:
+            yield f"width must be an integer ≥ 1, got {self.width!r}"
+        if not _is_int(self.depth) or not 2 <= self.depth <= 6:
+            yield f"depth must be an integer from 2 to 6, got {self.depth!r}"
+        if not _is_real(self.lr) or self.lr <= 0:
+            yield f"learning rate must be > 0, got {self.lr!r}"
+        if not _is_int(self.seed) or self.seed < 0:
+            yield f"seed must be an integer ≥ 0, got {self.seed!r}"
+        if not _is_real(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
+            yield f"validation fraction must be in (0, 1), got {self.val_fraction!r}"
+        if not _is_real(self.keep) or not 0.0 < self.keep <= 1.0:
+            yield f"keep must be a quantile in (0, 1] (1 = no filtering), got {self.keep!r}"
+        if not _is_real(self.alpha) or self.alpha < 0:
+            yield f"alpha must be ≥ 0, got {self.alpha!r}"
+        if not _is_real(self.beta) or not 0.0 <= self.beta <= 1.0:
+            yield f"beta must be in [0, 1], got {self.beta!r}"
+        if self.noise_training not in NOISE_TRAINING:
+            yield f"noise training must be one of {', '.join(NOISE_TRAINING)}, got {self.noise_training!r}"
+        if self.epsilon not in EPSILONS:
+            yield f"epsilon must be one of {', '.join(EPSILONS)}, got {self.epsilon!r}"
+        if not _is_real(self.noise_weight) or self.noise_weight < 0:
+            yield f"noise weight must be ≥ 0, got {self.noise_weight!r}"
+        if self.svd_mode not in SVD_MODES:
+            yield f"svd mode must be one of {', '.join(SVD_MODES)}, got {self.svd_mode!r}"
+        if self.energy not in ENERGIES:
+            yield f"energy must be one of {', '.join(ENERGIES)}, got {self.energy!r}"
+        if self.name is not None and not (isinstance(self.name, str) and _NAME_RE.match(self.name)):
+            yield (f"run name {self.name!r} must be 1-100 letters, digits, '.', '_' or '-' "
+                   "and start with a letter or digit")
+        for flag in ("augment", "classwise", "duo", "denoise"):
+            if not isinstance(getattr(self, flag), bool):
+                yield f"{flag} must be true or false, got {getattr(self, flag)!r}"
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def filtering(self) -> bool:
+        """Whether AUV filtering is on (``keep < 1``)."""
+        return self.keep < 1.0
+
+    @property
+    def weighting(self) -> bool:
+        """Whether the DUO weights are applied (DUO on and ``alpha > 0``)."""
+        return self.duo and self.alpha > 0
+
+    @property
+    def denoising(self) -> bool:
+        """Whether the DUO label denoising is applied."""
+        return self.duo and self.denoise
+
+    # ------------------------------------------------------------------ (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (``patch`` as a list)."""
+        data = asdict(self)
+        data["patch"] = list(self.patch) if self.patch is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainSettings":
+        """Inverse of :meth:`to_dict`; unknown keys are refused (a newer version wrote them)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {', '.join(unknown)} (written by a newer version?)")
+        values = dict(data)
+        if values.get("patch") is not None:
+            values["patch"] = tuple(values["patch"])
+        return cls(**values)
+
+    def differences(self, other: "TrainSettings", ignore=RESUMABLE_CHANGES) -> list[str]:
+        """``"name: mine vs theirs"`` for every setting that differs, except ``ignore``."""
+        out = []
+        for f in fields(self):
+            if f.name in ignore:
+                continue
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if mine != theirs:
+                out.append(f"{f.name}: {theirs!r} in the stored run vs {mine!r} now")
+        return out
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

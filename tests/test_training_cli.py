@@ -1,0 +1,77 @@
+"""``napari-aleatoric train`` as a user runs it: terminal output, files, exit codes."""
+
+import json
+
+import pytest
+import torch
+
+from napari_aleatoric.cli import main
+
+from test_training_loop import make_tiny_dataset
+
+FAST = ["--width", "4", "--depth", "3", "--batch-size", "2", "--device", "cpu", "--val-fraction", "0.25"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return make_tiny_dataset(tmp_path / "Dataset900_Tiny")
+
+
+def test_train_prints_epochs_and_writes_the_model(tiny, capsys):
+    assert main(["train", str(tiny), "--epochs", "2", "--keep", "1", "--name", "cli", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1/2" in out and "epoch   2/2" in out and "val Dice disc" in out and "best epoch" in out
+    run = tiny / ".aleatoric" / "models" / "cli"
+    assert (run / "best.pt").is_file() and len(json.loads((run / "metrics.json").read_text())["epochs"]) == 2
+
+    assert main(["train", str(tiny), "--epochs", "3", "--resume"]) == 0  # latest run, stored settings
+    out = capsys.readouterr().out
+    assert "resuming at epoch 3" in out and "epoch   3/3" in out
+    assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 3
+
+
+def test_out_folder_and_switches_reach_the_settings(tiny, tmp_path):
+    out = tmp_path / "elsewhere"
+    assert main(["train", str(tiny), "--epochs", "1", "--keep", "1", "--no-denoise", "--alpha", "0.25",
+                 "--beta", "0.7", "--lr", "0.002", "--seed", "3", "--out", str(out), *FAST]) == 0
+    settings = json.loads((out / "settings.json").read_text())["settings"]
+    assert (settings["denoise"], settings["duo"], settings["alpha"], settings["beta"], settings["lr"],
+            settings["seed"]) == (False, True, 0.25, 0.7, 0.002, 3)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--network", "vnet"], "unknown network 'vnet'"),
+    (["--epochs", "0"], "epochs must be an integer ≥ 1"),
+    (["--keep", "1.5"], "keep must be a quantile in (0, 1]"),
+    (["--alpha", "-0.5"], "alpha must be ≥ 0"),
+    (["--beta", "2"], "beta must be in [0, 1]"),
+    (["--lr", "0"], "learning rate must be > 0"),
+    (["--keep", "0.9", "--lr", "0.01"], "napari-aleatoric score"),
+    (["--resume"], "no training run to resume"),
+    (["--device", "cuda:7"], "cuda:7"),
+])
+def test_bad_settings_exit_2_with_the_reason(tiny, capsys, monkeypatch, arguments, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if "--keep" not in arguments and "--resume" not in arguments:
+        arguments = [*arguments, "--keep", "1"]
+    assert main(["train", str(tiny), *arguments]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_dataset_exits_2(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nowhere"), "--keep", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_non_numeric_option_is_a_usage_error(tiny, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(tiny), "--epochs", "many"])
+    assert exit_info.value.code == 2
