@@ -344,24 +344,22 @@ def save_correction(
         from napari_aleatoric.data.medio import write_label as writer
     ending = label_ending(label)
 
+    return _commit_revision(store, case_id, label, original, ending,
+                            lambda pending: writer(pending, labels, geometry),
+                            user=user, model=model, auv_before=auv_before, note=note, status="corrected")
+
+
+def _commit_revision(store, case_id, label: Path, original: Path, ending: str, write_pending, *,
+                     user, model, auv_before, note, status) -> Revision:
+    """The crash-safe order shared by every save: keep the original (if the label exists), write
+    the revision copy, publish it as the label file atomically, then record it in the store."""
     with _case_lock(store, case_id):
-        _keep_original(label, original)
-        copy, data, sha = _write_revision_copy(
-            store, case_id, ending, lambda pending: writer(pending, labels, geometry), label
-        )
+        if label.is_file():
+            _keep_original(label, original)
+        copy, data, sha = _write_revision_copy(store, case_id, ending, write_pending, label)
         _publish_label(label, data, copy)
-        return _record(
-            store,
-            case_id,
-            label,
-            label_sha256=sha,
-            stored_path=_stored_path(store, copy),
-            user=user,
-            model=model,
-            auv_before=auv_before,
-            note=note,
-            status="corrected",
-        )
+        return _record(store, case_id, label, label_sha256=sha, stored_path=_stored_path(store, copy),
+                       user=user, model=model, auv_before=auv_before, note=note, status=status)
 
 
 def revert(
@@ -420,25 +418,9 @@ def revert(
     if expected_sha is not None and sha256_bytes(data) != expected_sha:
         raise AleatoricError(source, "the revision copy does not match its recorded SHA-256; it was not restored")
 
-    with _case_lock(store, case_id):
-        if label.is_file():
-            _keep_original(label, original)
-        copy, data, sha = _write_revision_copy(
-            store, case_id, ending, lambda pending: _write_fsynced(pending, data), label
-        )
-        _publish_label(label, data, copy)
-        return _record(
-            store,
-            case_id,
-            label,
-            label_sha256=sha,
-            stored_path=_stored_path(store, copy),
-            user=user,
-            model=model,
-            auv_before=auv_before,
-            note=note,
-            status=status,
-        )
+    return _commit_revision(store, case_id, label, original, ending,
+                            lambda pending: _write_fsynced(pending, data),
+                            user=user, model=model, auv_before=auv_before, note=note, status=status)
 
 
 def reconcile_case(
