@@ -177,6 +177,32 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_one(tiny, monkeypatc
     assert not [p for p in run.iterdir() if ".partial" in p.name]
 
 
+def test_training_reads_a_snapshot_of_the_labels_taken_at_start(tiny):
+    """Corrections saved while a run trains (the user keeps reviewing) do not reach that run."""
+    labels = sorted((tiny / "labelsTr").glob("*.png"))
+    before = {p.name: p.read_bytes() for p in labels}
+    events = train(tiny, replace(TINY, epochs=2, name="snap"))
+    started = next(events)
+    assert isinstance(started, TrainingStarted)
+    broken = np.full((32, 32), 7, np.uint8)  # a value dataset.json does not declare: unreadable as a label
+    for path in labels:
+        write_label(path, broken, None)
+    rest = list(events)  # would raise CaseError("label values 7 are not declared") on the live files
+    assert isinstance(rest[-1], TrainingFinished)
+    snapshot = started.run_dir / "labels"
+    assert {p.name: p.read_bytes() for p in sorted(snapshot.iterdir())} == before
+    assert json.loads((started.run_dir / "cases.json").read_text())["labels_snapshot"] == ".aleatoric/models/snap/labels"
+    # resuming reads the same snapshot, not the (now broken) live labels
+    assert isinstance(list(train(tiny, replace(TINY, epochs=3, name="snap"), resume=True))[-1], TrainingFinished)
+
+
+def test_a_run_folder_outside_the_dataset_keeps_its_snapshot_inside_it(tiny, tmp_path):
+    events = run_all(tiny, replace(TINY, epochs=1, name="out"), run_dir=tmp_path / "elsewhere")
+    assert isinstance(events[-1], TrainingFinished)
+    snapshot = tiny / ".aleatoric" / "label_snapshots" / "out"
+    assert len(list(snapshot.iterdir())) == 8 and not (tmp_path / "elsewhere" / "labels").exists()
+
+
 def test_existing_run_is_not_overwritten(tiny):
     run_all(tiny, replace(TINY, epochs=1, name="x"))
     with pytest.raises(AleatoricError, match="already exists"):

@@ -8,6 +8,9 @@
 - **Filter** (the paper's strategy 1): among the training cases, keep those whose AUV from
   ``scores.csv`` is at or below the ``keep`` quantile (global, or per class). Validation cases are
   never filtered.
+- **Snapshot**: :func:`snapshot_labels` copies the label files of a run's cases at its start, and
+  the run reads its labels from that copy, so corrections saved while it trains (the user keeps
+  reviewing) do not reach it half-way; the copy also records exactly what the model learned from.
 - **Loading**: lazily, one case at a time, with an in-memory LRU of prepared cases bounded in bytes.
   Intensities go to ``[0, 1]`` with :func:`napari_aleatoric.models.preprocess.normalise_intensity`
   (CT window, else 0.5–99.5 percentiles); labels become channel indices (0 = background).
@@ -22,13 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import secrets
+import shutil
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..data.atomic import full_suffix
 from ..data.dataset import CaseRef, Dataset, load_case, validate_case_files
 from ..data.errors import AleatoricError, CaseError, DatasetError
 from ..data.medio import probe
@@ -225,13 +232,60 @@ def prepare_case(ds: Dataset, ref: CaseRef, lut: np.ndarray) -> PreparedCase:
     return PreparedCase(ref.case_id, image, label, foreground)
 
 
-class CaseLoader:
-    """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat)."""
+def snapshot_labels(ds: Dataset, case_ids: list[str], folder: Path) -> dict[str, Path]:
+    """Copy the label files of ``case_ids`` into ``folder`` (``<case_id><ending>``), atomically.
 
-    def __init__(self, ds: Dataset, budget_bytes: int = DEFAULT_CACHE_BYTES):
+    The files are copied into a temporary sibling folder that is renamed to ``folder`` when every
+    copy is complete, so ``folder`` either holds the whole snapshot or does not exist. ``folder``
+    must be inside the dataset folder (cases are only read from there) and must not exist yet.
+
+    Returns:
+        ``{case_id: path of its copied label file}``.
+
+    Raises:
+        CaseError: a label file cannot be read (names it); AleatoricError: ``folder`` exists or
+        cannot be written.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        raise AleatoricError(folder, "a label snapshot already exists here")
+    refs = {ref.case_id: ref for ref in ds.cases}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = folder.with_name(f".{folder.name}.{secrets.token_hex(6)}.partial")
+    partial.mkdir()
+    names = {}
+    try:
+        for case_id in case_ids:
+            source = refs[case_id].label_path if case_id in refs else None
+            if source is None:
+                raise CaseError(ds.root, f"case {case_id!r} has no label file to snapshot")
+            name = f"{case_id}{full_suffix(source)}"
+            try:
+                shutil.copyfile(source, partial / name)
+            except OSError as error:
+                raise CaseError(source, f"cannot copy the label file for the training snapshot: {error}") from error
+            names[case_id] = name
+        os.replace(partial, folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return {case_id: folder / name for case_id, name in names.items()}
+
+
+class CaseLoader:
+    """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat).
+
+    ``label_paths`` replaces the label files of some cases (a run's snapshot, see
+    :func:`snapshot_labels`); the images are always the dataset's.
+    """
+
+    def __init__(self, ds: Dataset, budget_bytes: int = DEFAULT_CACHE_BYTES,
+                 label_paths: dict[str, Path] | None = None):
         self.ds = ds
         self.lut = label_lookup(ds)
-        self.refs = {ref.case_id: ref for ref in ds.cases}
+        label_paths = label_paths or {}
+        self.refs = {ref.case_id: (replace(ref, label_path=Path(label_paths[ref.case_id]))
+                                   if ref.case_id in label_paths else ref) for ref in ds.cases}
         self.budget = budget_bytes
         self._cache: OrderedDict[str, PreparedCase] = OrderedDict()
         self._bytes = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import platform
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -28,15 +29,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.atomic import full_suffix
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError, DatasetError, ModelError
 from ..models.base import resolve_device
 from .data import (CaseLoader, case_shapes, default_patch, epoch_batches, make_batch, noise_seed, select_cases,
-                   step_rng)
+                   snapshot_labels, step_rng)
 from .duo import duo_loss
 from .networks import DuoNet, build_network, size_divisor
-from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LAST_CHECKPOINT, METRICS_FILE, SETTINGS_FILE,
-                   latest_run, load_checkpoint, models_dir, read_json, save_checkpoint, write_json)
+from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LABEL_SNAPSHOT_DIR, LAST_CHECKPOINT, METRICS_FILE,
+                   OUTSIDE_SNAPSHOTS_DIR, SETTINGS_FILE, latest_run, load_checkpoint, models_dir, read_json,
+                   save_checkpoint, write_json)
 from .settings import TrainSettings
 
 POLY_EXPONENT = 0.9
@@ -215,6 +218,32 @@ class _Plan:
     spatial_dims: int
     patch: tuple[int, ...]
     batch_size: int
+    snapshot: Path | None = None  # folder of the run's label snapshot (None: an older run read the live labels)
+
+
+def snapshot_folder(ds: Dataset, run_dir: Path, name: str) -> Path:
+    """Where a run keeps its label snapshot: ``<run>/labels``, or ``<dataset>/.aleatoric/
+    label_snapshots/<run name>`` for a run folder outside the dataset (cases are read only from
+    inside the dataset folder)."""
+    if Path(run_dir).resolve().is_relative_to(ds.root):
+        return Path(run_dir) / LABEL_SNAPSHOT_DIR
+    return ds.state_dir / OUTSIDE_SNAPSHOTS_DIR / name
+
+
+def _snapshot_paths(ds: Dataset, plan: _Plan) -> dict[str, Path]:
+    """The label files a run reads: its snapshot's copies (checked), or ``{}`` for the live labels."""
+    if plan.snapshot is None:
+        return {}
+    paths = {}
+    for case_id in plan.train + plan.val:
+        ref = next((r for r in ds.cases if r.case_id == case_id), None)
+        if ref is None or ref.label_path is None:
+            continue  # the loader names a case that left the dataset when it is needed
+        path = plan.snapshot / f"{case_id}{full_suffix(ref.label_path)}"
+        if not path.is_file():
+            raise ModelError(path, "the run's label snapshot is incomplete (file missing); start a new run")
+        paths[case_id] = path
+    return paths
 
 
 def _new_plan(ds: Dataset, settings: TrainSettings, run_dir: Path | None, scores_csv) -> tuple[_Plan, dict]:
@@ -269,8 +298,11 @@ def _resume_plan(ds: Dataset, settings: TrainSettings | None, run_dir: Path | No
                              + "; ".join(differences))
         settings = replace(settings, name=stored_settings.name)
     cases = read_json(run_dir / CASES_FILE)
+    snapshot = cases.get("labels_snapshot")
+    if snapshot is not None:
+        snapshot = Path(snapshot) if Path(snapshot).is_absolute() else ds.root / snapshot
     return _Plan(run_dir, settings, list(cases["train"]), list(cases["val"]), dict(cases.get("left_out", {})),
-                 int(stored["spatial_dims"]), tuple(stored["patch"]), int(stored["batch_size"]))
+                 int(stored["spatial_dims"]), tuple(stored["patch"]), int(stored["batch_size"]), snapshot)
 
 
 def _settings_record(plan: _Plan, ds: Dataset) -> dict:
@@ -359,11 +391,17 @@ def train(
         if state["epoch"] > settings.epochs or (state["epoch"] == settings.epochs and state["step"]):
             raise ValueError(f"the run has already done {state['epoch']} epochs; ask for more than that to resume")
     plan.run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:  # the labels as they are now: corrections saved during training do not reach this run
+        plan.snapshot = snapshot_folder(ds, plan.run_dir, settings.name)
+        if plan.snapshot.exists():  # left by a start that failed before settings.json (checked above)
+            shutil.rmtree(plan.snapshot)
+        snapshot_labels(ds, plan.train + plan.val, plan.snapshot)
     write_json(plan.run_dir / SETTINGS_FILE, _settings_record(plan, ds))
     if not resume:
-        write_json(plan.run_dir / CASES_FILE, {"train": plan.train, "val": plan.val, "left_out": plan.left_out,
-                                               "filter": filter_summary})
-    loader = CaseLoader(ds, cache_bytes)
+        write_json(plan.run_dir / CASES_FILE, {
+            "train": plan.train, "val": plan.val, "left_out": plan.left_out, "filter": filter_summary,
+            "labels_snapshot": plan.snapshot.resolve().relative_to(ds.root).as_posix()})
+    loader = CaseLoader(ds, cache_bytes, label_paths=_snapshot_paths(ds, plan))
     started = time.perf_counter()
     seconds_before = float(state["seconds"])
 

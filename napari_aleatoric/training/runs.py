@@ -8,6 +8,8 @@
                    best epoch and Dice
 ``last.pt``        model, optimiser, position (epoch, step), partial epoch sums, history
 ``best.pt``        the model with the best mean validation Dice so far (plus its epoch and Dice)
+``labels/``        the label files of the run's cases as they were at its start (the run reads
+                   its labels from here; see ``training.data.snapshot_labels``)
 =================  ===========================================================================
 
 Checkpoints hold only tensors and plain Python values, so they load with
@@ -35,6 +37,9 @@ CASES_FILE = "cases.json"
 METRICS_FILE = "metrics.json"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
+LABEL_SNAPSHOT_DIR = "labels"
+#: where a run folder outside the dataset keeps its label snapshot: ``<dataset>/.aleatoric/<this>/<run name>``
+OUTSIDE_SNAPSHOTS_DIR = "label_snapshots"
 
 
 def models_dir(dataset_root: str | Path) -> Path:
