@@ -8,7 +8,10 @@ Run under a display, for example headless::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshots.py --model litemedsam
 
-Writes ``docs/images/review_panel_mri.png`` and ``docs/images/review_panel_ct.png``. With
+Writes ``docs/images/review_panel_mri.png`` and ``docs/images/review_panel_ct.png``, and with
+``--only training`` ``docs/images/training_panel.png``: the retraining panel beside the review panel
+after a short run on the MNI slices (UNet width 8, depth 3, ``--epochs`` epochs, AUV filtering
+with keep 0.9 and DUO) and "Predict" on the top-ranked case. With
 ``--workdir DIR`` the dataset copies and their cached maps are kept, so a re-run is fast (the
 committed images were made with ``--model litemedsam`` on the CPU, about 10 minutes).
 """
@@ -76,12 +79,63 @@ def shoot(name: str, out: Path, model: str, device: str | None, size: tuple[int,
             shutil.rmtree(work, ignore_errors=True)
 
 
+def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, int], epochs: int,
+                   workdir: Path | None = None) -> Path:
+    """The retraining panel after a short run, with the trained model's prediction of the top case."""
+    from napari_aleatoric.gui.launch import open_review_app
+    from napari_aleatoric.gui.training_panel import TrainingPanel
+    from napari_aleatoric.sample_data import dataset_path
+
+    name = "Dataset001_MNIBrainSlices"
+    keep = workdir is not None
+    work = workdir if keep else Path(tempfile.mkdtemp(prefix="aleatoric-shots-"))
+    root = work / name
+    if not (root / "dataset.json").is_file():
+        shutil.copytree(dataset_path(name), root, ignore=shutil.ignore_patterns(".aleatoric"))
+    shutil.rmtree(root / ".aleatoric" / "models", ignore_errors=True)
+    viewer, panel = open_review_app(root, model=model, device=device, score_if_needed=False, run=False)
+    training = TrainingPanel(viewer)
+    try:
+        viewer.window.add_dock_widget(training, name="Retraining", area="right", tabify=True)
+        viewer.window._qt_window.resize(*size)
+        viewer.window._qt_window.show()
+        if not (root / ".aleatoric" / "scores.csv").is_file():
+            assert panel.start_scoring(), "scoring did not start"
+            wait_until(lambda: not panel.is_busy())
+        top = panel.top_case()
+        panel.select_case(top)
+        wait_until(lambda: panel.current is not None and panel.current.case_id == top and not panel.is_busy())
+        training.refresh()
+        form = training.form
+        for key, value in {"epochs": epochs, "width": 8, "depth": 3, "keep": 0.9, "device": device or "auto"}.items():
+            form[key].value = value
+        assert training.start_training(), "training did not start"
+        wait_until(lambda: not training.is_training(), timeout=1800)
+        assert training.predict_current(), "prediction did not start"
+        wait_until(lambda: not training.is_busy())
+        for layer in viewer.layers:
+            if layer.name.startswith("uncertainty"):
+                layer.visible = False
+        settle(1.5)
+        path = out / "training_panel.png"
+        viewer.screenshot(str(path), canvas_only=False)
+        print(f"{path} ({training.status.text()})")
+        return path
+    finally:
+        training.shutdown()
+        panel.shutdown()
+        viewer.close()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny", help="model specification (default tiny; litemedsam for real)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default: auto)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
-    parser.add_argument("--only", choices=["mri", "ct"], default=None)
+    parser.add_argument("--only", choices=["mri", "ct", "training"], default=None)
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs of the retraining screenshot")
     parser.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the dataset copies (and their cached maps) here for faster re-runs")
@@ -91,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n, f in SHOTS.items() if args.only is None or args.only in f]
     for name in names:
         shoot(name, args.out, args.model, args.device, size, args.workdir)
+    if args.only in (None, "training"):
+        shoot_training(args.out, args.model, args.device, size, args.epochs, args.workdir)
     return 0
 
 

@@ -1,0 +1,256 @@
+"""The retraining panel in a real (virtual) display: start/stop training in a worker, the live plot and
+progress, prediction layers, unlabelled scoring, and bad settings as notifications.
+
+Runs under pytest-xvfb. Datasets are copies of the bundled MNI slices (tmp_path); the networks are
+tiny (UNet width 4, depth 3) and train on one torch thread.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.gui
+
+WAIT_MS = 180_000
+TINY_FORM = {"epochs": 2, "width": 4, "depth": 3, "keep": 1.0, "device": "cpu", "lr": 0.003}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Messages shown through the panels' notifications: list of (level, text)."""
+    from napari_aleatoric.gui import notify
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(notify, "show_error", lambda text: shown.append(("error", text)))
+    monkeypatch.setattr(notify, "show_warning", lambda text: shown.append(("warning", text)))
+    monkeypatch.setattr(notify, "show_info", lambda text: shown.append(("info", text)))
+    return shown
+
+
+@pytest.fixture
+def panels(make_napari_viewer, qtbot):
+    """``make(with_review=True)`` → (viewer, review panel or None, training panel), all docked."""
+    from napari_aleatoric.gui.sample import dock_panel
+    from napari_aleatoric.gui.training_panel import TrainingPanel
+
+    made = []
+
+    def make(with_review: bool = True):
+        viewer = make_napari_viewer()
+        review = dock_panel(viewer, model="tiny", device="cpu") if with_review else None
+        training = TrainingPanel(viewer)
+        viewer.window.add_dock_widget(training, name="Retraining", area="right")
+        made.append((review, training))
+        return viewer, review, training
+
+    yield make
+    for review, training in made:
+        training.shutdown()
+        qtbot.waitUntil(lambda t=training: not t.is_busy(), timeout=WAIT_MS)
+        if review is not None:
+            qtbot.waitUntil(lambda r=review: not r.is_busy(), timeout=WAIT_MS)
+            review.shutdown()
+
+
+def fill(training, **values) -> None:
+    for key, value in {**TINY_FORM, **values}.items():
+        training.form[key].value = value
+
+
+class Ticks:
+    """A 20 ms QTimer on the GUI thread: counts ticks and the longest gap (how long the viewer froze)."""
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.count, self.worst_ms, self._last = 0, 0.0, time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000.0)
+        self._last, self.count = now, self.count + 1
+
+
+def errors(shown) -> list[str]:
+    return [text for level, text in shown if level == "error"]
+
+
+def test_training_runs_in_a_worker_with_progress_plot_and_then_predicts(panels, qtbot, mni_dataset, notifications):
+    from napari_aleatoric.gui.training_panel import PREDICTION_PREFIX
+    from napari_aleatoric.training import TrainingFinished, load_trained_model
+
+    viewer, review, training = panels()
+    assert review.open_dataset(mni_dataset)
+    qtbot.waitUntil(lambda: review.current is not None and not review.is_busy(), timeout=WAIT_MS)
+    training.refresh()
+    assert training.dataset().root == review.dataset.root  # found through the docked review panel
+    fill(training)
+    ticks = Ticks()
+    assert training.start_training()
+    assert training.is_training() and not training.start_button.isEnabled() and training.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: len(training.plot.losses) >= 1, timeout=WAIT_MS)
+    ticks_at_first_step = ticks.count
+    # the reviewer keeps working meanwhile: switching case loads in the review panel's own worker
+    first = review.current.case_id
+    review.next_case()
+    qtbot.waitUntil(lambda: review.current.case_id != first and not review.is_busy(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    ticks.timer.stop()
+    assert not errors(notifications), notifications
+    finished = training.last_event
+    assert isinstance(finished, TrainingFinished)
+    # the viewer stayed responsive: the timer kept firing while the worker trained
+    assert ticks.count - ticks_at_first_step >= 5
+    # progress and plot followed the events: every step's loss, every epoch's Dice per class
+    assert training.progress.value() == training.progress.maximum() == len(training.plot.losses) >= 2
+    assert training.plot.dice_epochs == [1, 2]
+    assert set(training.plot.dice) == {"grey_matter", "white_matter"}
+    assert all(len(v) == 2 for v in training.plot.dice.values()) and training.plot.redraws >= 4
+    assert list(training.plot.loss_line.get_xdata()) == training.plot.loss_steps
+    assert "Finished" in training.status.text()
+    assert training.selected_run() == finished.run_dir and training.predict_button.isEnabled()
+    # Predict: the trained model's segmentation of the case shown in the review panel
+    case = review.current
+    assert training.predict_current()
+    qtbot.waitUntil(lambda: not training.is_busy(), timeout=WAIT_MS)
+    name = f"{PREDICTION_PREFIX}{finished.run_dir.name}"
+    assert name in viewer.layers
+    layer = viewer.layers[name]
+    assert layer._type_string == "labels" and layer.data.shape == case.case.image.shape
+    assert tuple(layer.scale) == tuple(viewer.layers["image"].scale) == tuple(case.spacing)
+    expected = load_trained_model(finished.run_dir, device="cpu").predict(case.case.image)
+    assert np.array_equal(layer.data, expected) and set(np.unique(layer.data)) <= {0, 1, 2}
+    assert not errors(notifications), notifications
+
+
+def test_stop_ends_between_steps_and_keeps_a_loadable_best_checkpoint(panels, qtbot, mni_dataset, notifications):
+    from napari_aleatoric.training import TrainingStopped, load_trained_model
+
+    viewer, review, training = panels(with_review=False)
+    assert training.set_dataset_folder(mni_dataset)  # no review panel: a folder chosen in the panel
+    fill(training, epochs=200)
+    assert training.start_training()
+    qtbot.waitUntil(lambda: len(training.plot.dice_epochs) >= 1, timeout=WAIT_MS)  # best.pt written
+    training.stop_button.click()
+    assert not training.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    stopped = training.last_event
+    assert isinstance(stopped, TrainingStopped), stopped
+    assert training.progress.value() < training.progress.maximum()
+    assert "Stopped" in training.status.text() and "best.pt" in training.status.text()
+    model = load_trained_model(stopped.run_dir, device="cpu")  # the best epoch so far, loadable
+    assert model.epoch >= 1
+    last = torch.load(stopped.run_dir / "last.pt", weights_only=True)
+    assert (last["epoch"], last["step"]) == (stopped.epoch - 1, stopped.step)
+    assert training.selected_run() == stopped.run_dir and training.start_button.isEnabled()
+    assert not errors(notifications)
+
+
+def test_prediction_of_an_image_layer_keeps_its_scale(panels, qtbot, mni_dataset, notifications):
+    from napari_aleatoric.data.dataset import load_case, open_dataset
+    from napari_aleatoric.gui.training_panel import PREDICTION_PREFIX
+
+    viewer, _, training = panels(with_review=False)
+    assert training.set_dataset_folder(mni_dataset)
+    fill(training, epochs=1)
+    assert training.start_training()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    ds = open_dataset(mni_dataset)
+    image = load_case(ds, ds.cases[0]).image
+    viewer.add_image(image, name="my scan", scale=(0.5, 0.8), translate=(3.0, -2.0))
+    assert training.predict_current()
+    qtbot.waitUntil(lambda: not training.is_busy(), timeout=WAIT_MS)
+    layer = viewer.layers[f"{PREDICTION_PREFIX}{training.run_dir.name}"]
+    assert layer.data.shape == image.shape
+    assert tuple(layer.scale) == (0.5, 0.8) and tuple(layer.translate) == (3.0, -2.0)
+    assert layer.metadata["case"] == "my scan"
+    assert not errors(notifications)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr": 0.0}, "learning rate must be > 0"),
+    ({"epochs": 0}, "epochs must be an integer ≥ 1"),
+    ({"depth": 1}, "depth must be an integer from 2 to 6"),
+])
+def test_bad_settings_are_a_notification_not_an_exception(panels, qtbot, mni_dataset, notifications, values, message):
+    _, _, training = panels(with_review=False)
+    assert training.set_dataset_folder(mni_dataset)
+    fill(training, **values)
+    assert not training.start_training()
+    assert not training.is_training() and training.start_button.isEnabled()
+    assert any(message in text for text in errors(notifications)), notifications
+    assert not (mni_dataset / ".aleatoric" / "models").exists()
+
+
+def test_problems_found_by_the_core_during_start_are_notifications(panels, qtbot, mni_dataset, notifications):
+    """Filtering needs scores.csv: the core refuses at its first step; the panel shows why and recovers."""
+    _, _, training = panels(with_review=False)
+    assert not training.start_training()  # no dataset yet
+    assert any("Open a dataset" in text for level, text in notifications if level == "warning")
+    assert training.set_dataset_folder(mni_dataset)
+    fill(training, keep=0.9)  # AUV filtering, but the dataset was never scored
+    assert training.start_training()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    assert any("Training failed" in t and "scores.csv" in t for t in errors(notifications)), notifications
+    assert "scores.csv" in training.status.text() and training.start_button.isEnabled()
+    assert not training.set_dataset_folder(mni_dataset / "missing")
+    assert any("Cannot open the dataset" in t for t in errors(notifications))
+
+
+def test_unlabelled_cases_are_segmented_scored_and_shown(panels, qtbot, mni_dataset, notifications):
+    from napari_aleatoric.gui.training_panel import UNLABELLED_PREFIX
+
+    (mni_dataset / "imagesTs").mkdir()
+    for case in ("mni_000", "mni_001"):
+        shutil.copyfile(mni_dataset / "imagesTr" / f"{case}_0000.png", mni_dataset / "imagesTs" / f"ts_{case}_0000.png")
+    viewer, _, training = panels(with_review=False)
+    assert training.set_dataset_folder(mni_dataset)
+    fill(training, epochs=1)
+    assert training.start_training()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    training.fm_edit.setCurrentText("tiny")
+    assert training.score_unlabelled()
+    qtbot.waitUntil(lambda: not training.is_busy(), timeout=WAIT_MS)
+    assert not errors(notifications), notifications
+    assert training.unlabelled_table.rowCount() == 2
+    assert sorted(training.unlabelled_table.item(r, 0).text() for r in range(2)) == ["ts_mni_000", "ts_mni_001"]
+    assert (mni_dataset / ".aleatoric" / "unlabelled" / training.run_dir.name / "scores.csv").is_file()
+    assert training.show_unlabelled_case(0)
+    qtbot.waitUntil(lambda: not training.is_busy(), timeout=WAIT_MS)
+    assert f"{UNLABELLED_PREFIX}image" in viewer.layers and f"{UNLABELLED_PREFIX}segmentation" in viewer.layers
+    shown = viewer.layers[f"{UNLABELLED_PREFIX}segmentation"].data
+    case_id = training.unlabelled_rows[0]["case_id"]
+    from napari_aleatoric.data.medio import read_label
+
+    stored, _ = read_label(mni_dataset / ".aleatoric" / "unlabelled" / training.run_dir.name / "labelsTs"
+                           / f"{case_id}.png")
+    assert np.array_equal(shown, stored)
+
+
+def test_the_manifest_offers_the_retraining_panel():
+    import npe2
+
+    import napari_aleatoric
+
+    manifest = npe2.PluginManifest.from_file(Path(napari_aleatoric.__file__).parent / "napari.yaml")
+    commands = {c.id: c.python_name for c in manifest.contributions.commands}
+    assert commands["napari-aleatoric.training_panel"] == "napari_aleatoric.gui.training_panel:TrainingPanel"
+    assert "Retraining panel" in [w.display_name for w in manifest.contributions.widgets]
