@@ -141,6 +141,16 @@ def test_training_runs_in_a_worker_with_progress_plot_and_then_predicts(panels, 
     assert not errors(notifications), notifications
 
 
+def test_the_panel_follows_the_dataset_opened_in_the_review_panel(panels, qtbot, mni_dataset):
+    _, review, training = panels()
+    assert training.dataset() is None and "No dataset" in training.dataset_label.text()
+    assert not training.predict_button.isEnabled() and not training.unlabelled_button.isEnabled()
+    assert review.open_dataset(mni_dataset, select=False)
+    qtbot.waitUntil(lambda: "MNIBrainSlices" in training.dataset_label.text(), timeout=5_000)
+    assert "from the review panel" in training.dataset_label.text() and "20 labelled" in training.dataset_label.text()
+    assert training.fm_edit.currentText() == "tiny"  # unlabelled cases are scored with the review panel's model
+
+
 def test_stop_ends_between_steps_and_keeps_a_loadable_best_checkpoint(panels, qtbot, mni_dataset, notifications):
     from napari_aleatoric.training import TrainingStopped, load_trained_model
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from magicgui import widgets as mg
 from napari.qt.threading import create_worker
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -183,6 +183,10 @@ class TrainingPlot(QWidget):
                 spine.set_color("#5a5d66")
         self.loss_axes.set_xlabel("step", color=_PLOT_FG, fontsize=8)
         self.dice_axes.set_xlabel("epoch", color=_PLOT_FG, fontsize=8)
+        from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+        self.dice_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        self.loss_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         (self.loss_line,) = self.loss_axes.plot([], [], color="#ff9f40", linewidth=1.0)
         self.dice_lines: dict = {}
         layout.addWidget(self.canvas)
@@ -258,8 +262,14 @@ class TrainingPanel(QWidget):
         self._workers: set = set()
         self._busy: set[str] = set()
         self._models: dict = {}
+        self._shown_root: Path | None = None
         self._build_ui()
         self.refresh()
+        # follow the review panel: another dataset opened there updates this panel (cheap check)
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setInterval(1500)
+        self._follow_timer.timeout.connect(_safe(self._follow_review_panel))
+        self._follow_timer.start()
 
     # ================================================================== UI
 
@@ -437,9 +447,23 @@ class TrainingPanel(QWidget):
     def _use_review_panel(self) -> None:
         self.set_dataset_folder(None)
 
+    def _follow_review_panel(self) -> None:
+        if self.chosen_root is not None or self._train_worker is not None:
+            return
+        panel = self.review_panel()
+        dataset = getattr(panel, "dataset", None) if panel is not None else None
+        if (dataset.root if dataset is not None else None) != self._shown_root:
+            self.refresh()
+
     def refresh(self) -> None:
-        """Update the dataset line, the run list and the buttons."""
+        """Update the dataset line, the run list, the scoring model and the buttons."""
         dataset = self.dataset()
+        self._shown_root = dataset.root if dataset is not None else None
+        panel = self.review_panel()
+        model_edit = getattr(panel, "model_edit", None) if panel is not None else None
+        if model_edit is not None and model_edit.text().strip() and \
+                self.fm_edit.currentText() == registry.DEFAULT_MODEL:  # score as the review panel does
+            self.fm_edit.setCurrentText(model_edit.text().strip())
         if dataset is None:
             self.dataset_label.setText("No dataset: open one in the review panel, or choose a folder.")
         else:
@@ -791,6 +815,7 @@ class TrainingPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop training (saving its position) and other work; called when the panel closes."""
+        self._follow_timer.stop()
         self._stop.set()
         for worker in list(self._workers):
             worker.quit()
