@@ -5,6 +5,8 @@ Only this package imports Qt or napari. It stays thin: every computation is a ca
 
 Modules:
     review_panel   the dock widget (dataset, scoring, queue, case, correction, history)
+    training_panel the retraining dock widget (settings form, training worker, live plot, Stop,
+                   Predict, scoring imagesTs with the trained model's prompts)
     queue          the sortable, filterable ranked queue table
     case_view      loading a case with its cached maps, and the layers that show it (no Qt)
     assist         foundation-model assisted correction: prompts, preview, apply (pure parts no Qt)
