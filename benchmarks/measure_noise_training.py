@@ -18,6 +18,20 @@ all (``none``, the published snippet).
 
 Usage: python benchmarks/measure_noise_training.py DATASET [--epochs 40] [--width 8] [--variants a,b]
        [--noise-bias B] [--out result.json]
+
+Second mode, ``--strategies`` (issue 4, "Measured"): does AUV filtering and/or DUO help when 20–30 %
+of the training annotations are wrong? It assembles a 2D dataset from the label-noise benchmark's
+MNI slices (``benchmarks/labelnoise``): the core's split by case; about ``--corrupt`` of the
+training cases get a corrupted label from the benchmark's replicates (kinds cycled: erosion,
+dilation, boundary shift, missing structure, spurious blob, class swap, coarse polygon), while the
+validation cases keep their clean labels. The AUV table comes from the benchmark's LiteMedSAM
+scores (``--scores``, SPS per class, re-normalised over this dataset with the core's
+``build_table``), or, when absent, from scoring the assembled dataset (slow on a CPU). Then the
+shipped :func:`napari_aleatoric.training.train` runs plain / +filtering / +DUO / both for each
+seed, and the best-epoch mean validation Dice against the clean labels is reported as mean ± sd.
+
+       python benchmarks/measure_noise_training.py --strategies --bench-out /tmp/lnb_full \
+           --scores /tmp/lnb_full/scores/mni_raw_sigma2.csv --seeds 0,1,2 --epochs 30 --out strat.json
 """
 
 from __future__ import annotations
@@ -93,9 +107,139 @@ def run_variant(ds, name: str, options: dict, args) -> list[dict]:
     return history
 
 
+STRATEGIES = {  # name -> (keep quantile, DUO on)
+    "plain": (1.0, False),
+    "filtering": (0.9, False),
+    "duo": (1.0, True),
+    "both": (0.9, True),
+}
+
+
+def assemble_noisy_dataset(bench_out: Path, out: Path, corrupt: float, scores: Path | None) -> dict:
+    """An nnU-Net folder of the benchmark's MNI slices with corrupted training labels, clean validation
+    labels, and ``.aleatoric/scores.csv``; returns what was corrupted."""
+    import os
+    import shutil
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.labelnoise.datasets import PRESETS, build_dataset
+    from napari_aleatoric.pipelines.scoring import CaseResult
+    from napari_aleatoric.pipelines.table import build_table, read_scores, write_outputs
+
+    bench = build_dataset("mni", PRESETS["full"]["mni"], bench_out)
+    train_ids, val_ids = split_cases(bench.cases, 0.2)
+    target = int(round(corrupt * len(train_ids)))
+    chosen: dict[str, dict] = {}
+    for replicate in bench.replicates:  # the benchmark's own records, in replicate order
+        for record in replicate:
+            if len(chosen) < target and record["case"] in train_ids and record["case"] not in chosen:
+                chosen[record["case"]] = record
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "imagesTr").mkdir(parents=True)
+    (out / "labelsTr").mkdir()
+    ending = json.loads((bench.root / "dataset.json").read_text())["file_ending"]
+    for case in bench.cases:
+        source = chosen[case]["variant"] if case in chosen else case
+        os.link(bench.root / "imagesTr" / f"{case}_0000{ending}", out / "imagesTr" / f"{case}_0000{ending}")
+        os.link(bench.root / "labelsTr" / f"{source}{ending}", out / "labelsTr" / f"{case}{ending}")
+    meta = json.loads((bench.root / "dataset.json").read_text())
+    meta.update(numTraining=len(bench.cases), name="NoisyMNI")
+    (out / "dataset.json").write_text(json.dumps(meta, indent=1))
+    names = [n for n, v in bench.labels.items() if v != 0]
+    if scores is not None and scores.is_file():
+        rows = {row["case_id"]: row for row in read_scores(scores).rows}
+        results = []
+        for case in bench.cases:
+            row = rows[chosen[case]["variant"] if case in chosen else case]
+            results.append(CaseResult(case, {n: row[f"sps_{n}"] for n in names},
+                                      {n: row[f"dice_fm_{n}"] for n in names}, Path(""), (1, 1, 1)))
+        table = build_table(results, names)
+        write_outputs(table, out / ".aleatoric" / "scores.csv", {"model": f"from {scores}"}, [], results)
+    else:
+        from napari_aleatoric.pipelines.scoring import score_dataset
+
+        print("scoring the assembled dataset with litemedsam (no --scores table): slow on a CPU", flush=True)
+        for _ in score_dataset(out, "litemedsam", device="cpu"):
+            pass
+    return {"train": train_ids, "val": val_ids, "corrupted": {c: r["kind"] for c, r in sorted(chosen.items())},
+            "corrupted_fraction": len(chosen) / len(train_ids)}
+
+
+def run_strategies(args) -> int:
+    from napari_aleatoric.training import EpochDone, TrainingFinished, TrainSettings, train
+
+    started_cpu = time.process_time()
+    dataset = args.work / "NoisyMNI"
+    info = assemble_noisy_dataset(args.bench_out, dataset, args.corrupt, args.scores)
+    auv = {row["case_id"]: row["auv"] for row in __import__("napari_aleatoric.pipelines.table", fromlist=["x"])
+           .read_scores(dataset / ".aleatoric" / "scores.csv").rows}
+    print(f"{len(info['train'])} train ({len(info['corrupted'])} corrupted, "
+          f"{100 * info['corrupted_fraction']:.0f} %), {len(info['val'])} validation (clean)", flush=True)
+    results = {"info": info, "settings": {k: str(v) for k, v in vars(args).items()}, "runs": {}}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for seed in seeds:
+        for name in args.strategy_list.split(","):
+            keep, duo = STRATEGIES[name]
+            settings = TrainSettings(network="unet", epochs=args.epochs, batch_size=args.batch_size,
+                                     patch=(args.patch, args.patch), width=args.width, depth=args.depth, lr=args.lr,
+                                     seed=seed, keep=keep, duo=duo, device="cpu", name=f"{name}-s{seed}")
+            run_started, cpu_before = time.perf_counter(), time.process_time()
+            history, finished = [], None
+            for event in train(dataset, settings, run_dir=args.work / "runs" / f"{name}-s{seed}"):
+                if isinstance(event, EpochDone):
+                    history.append(event.val_mean_dice)
+                elif isinstance(event, TrainingFinished):
+                    finished = event
+            cases = json.loads((args.work / "runs" / f"{name}-s{seed}" / "cases.json").read_text())
+            dropped = cases["filter"].get("filtered_out", [])
+            entry = {"best_dice": finished.best_dice, "best_epoch": finished.best_epoch,
+                     "last5_dice": float(np.mean(history[-5:])), "history": history,
+                     "filtered_out": dropped, "filtered_out_corrupted": [c for c in dropped if c in info["corrupted"]],
+                     "wall_seconds": time.perf_counter() - run_started, "cpu_seconds": time.process_time() - cpu_before}
+            results["runs"][f"{name}/{seed}"] = entry
+            print(f"{name:>10} seed {seed}: best Dice {entry['best_dice']:.4f} (epoch {entry['best_epoch']}), "
+                  f"last-5 mean {entry['last5_dice']:.4f}, filtered {len(dropped)} "
+                  f"({len(entry['filtered_out_corrupted'])} corrupted), {entry['cpu_seconds']:.0f} s CPU", flush=True)
+            if args.out:
+                args.out.write_text(json.dumps(results, indent=2))
+    print("\nstrategy      best-epoch val Dice (mean ± sd over seeds)   last-5-epoch mean   vs plain")
+    summary = {}
+    for name in args.strategy_list.split(","):
+        best = np.array([results["runs"][f"{name}/{s}"]["best_dice"] for s in seeds])
+        last = np.array([results["runs"][f"{name}/{s}"]["last5_dice"] for s in seeds])
+        summary[name] = {"best_mean": float(best.mean()), "best_sd": float(best.std(ddof=1)) if len(best) > 1 else 0.0,
+                         "last5_mean": float(last.mean()), "last5_sd": float(last.std(ddof=1)) if len(last) > 1 else 0.0}
+    for name, s in summary.items():
+        diff = 100 * (s["best_mean"] - summary.get("plain", s)["best_mean"])
+        print(f"{name:>10}    {100 * s['best_mean']:.2f} ± {100 * s['best_sd']:.2f}"
+              f"                      {100 * s['last5_mean']:.2f} ± {100 * s['last5_sd']:.2f}      {diff:+.2f}")
+    corrupted_auv = [auv[c] for c in info["corrupted"]]
+    clean_auv = [auv[c] for c in info["train"] if c not in info["corrupted"]]
+    from benchmarks.labelnoise.metrics import auroc
+
+    separation = auroc(np.array(corrupted_auv + clean_auv), np.array([1] * len(corrupted_auv) + [0] * len(clean_auv)))
+    print(f"AUROC of the AUV for 'corrupted' among the training cases: {separation:.2f}")
+    results.update(summary=summary, auv_auroc=separation, total_cpu_seconds=time.process_time() - started_cpu,
+                   machine=platform.processor() or platform.machine(), torch_threads=torch.get_num_threads())
+    print(f"total CPU time {results['total_cpu_seconds']:.0f} s")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", type=Path)
+    parser.add_argument("dataset", type=Path, nargs="?")
+    parser.add_argument("--strategies", action="store_true", help="compare plain / filtering / DUO / both on noisy labels")
+    parser.add_argument("--bench-out", type=Path, default=Path("/tmp/labelnoise_bench"),
+                        help="label-noise benchmark folder (built there if missing)")
+    parser.add_argument("--scores", type=Path, help="the benchmark's scores CSV of the MNI set (SPS per class)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/noisy_training"))
+    parser.add_argument("--corrupt", type=float, default=0.25, help="fraction of training cases corrupted")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--strategy-list", default=",".join(STRATEGIES))
+    parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--depth", type=int, default=4)
@@ -109,6 +253,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.strategies:
+        return run_strategies(args)
+    if args.dataset is None:
+        parser.error("DATASET is needed (or --strategies)")
     ds = open_dataset(args.dataset)
     results = {"dataset": ds.name, "settings": vars(args) | {"dataset": str(args.dataset), "out": str(args.out)},
                "machine": platform.processor() or platform.machine(), "variants": {}}
