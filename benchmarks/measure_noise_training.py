@@ -112,6 +112,10 @@ STRATEGIES = {  # name -> (keep quantile, DUO on)
     "filtering": (0.9, False),
     "duo": (1.0, True),
     "both": (0.9, True),
+    # control, not a method: filtering with a score that knows the corrupted cases (AUV 1 for them,
+    # 0 otherwise), so every corrupted training case and no clean one is dropped; it shows what
+    # filtering could give here if the score found the corrupted cases
+    "oracle-filtering": (0.5, False),
 }
 
 
@@ -178,6 +182,14 @@ def run_strategies(args) -> int:
           f"{100 * info['corrupted_fraction']:.0f} %), {len(info['val'])} validation (clean)", flush=True)
     results = {"info": info, "settings": {k: str(v) for k, v in vars(args).items()}, "runs": {}}
     seeds = [int(s) for s in args.seeds.split(",")]
+    oracle_csv = args.work / "oracle_scores.csv"
+    if "oracle-filtering" in args.strategy_list.split(","):
+        from napari_aleatoric.data.atomic import atomic_write_bytes
+        from napari_aleatoric.pipelines.table import ScoreTable, read_scores, table_to_csv
+
+        table = read_scores(dataset / ".aleatoric" / "scores.csv")
+        rows = [dict(row, auv=1.0 if row["case_id"] in info["corrupted"] else 0.0) for row in table.rows]
+        atomic_write_bytes(oracle_csv, table_to_csv(ScoreTable(table.columns, rows)).encode())
     for seed in seeds:
         for name in args.strategy_list.split(","):
             keep, duo = STRATEGIES[name]
@@ -186,7 +198,8 @@ def run_strategies(args) -> int:
                                      seed=seed, keep=keep, duo=duo, device="cpu", name=f"{name}-s{seed}")
             run_started, cpu_before = time.perf_counter(), time.process_time()
             history, finished = [], None
-            for event in train(dataset, settings, run_dir=args.work / "runs" / f"{name}-s{seed}"):
+            for event in train(dataset, settings, run_dir=args.work / "runs" / f"{name}-s{seed}",
+                               scores_csv=oracle_csv if name == "oracle-filtering" else None):
                 if isinstance(event, EpochDone):
                     history.append(event.val_mean_dice)
                 elif isinstance(event, TrainingFinished):
@@ -238,7 +251,8 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/noisy_training"))
     parser.add_argument("--corrupt", type=float, default=0.25, help="fraction of training cases corrupted")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--strategy-list", default=",".join(STRATEGIES))
+    parser.add_argument("--strategy-list", default="plain,filtering,duo,both",
+                        help=f"comma-separated, from {', '.join(STRATEGIES)}")
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--width", type=int, default=8)
