@@ -22,7 +22,7 @@ def test_manifest_is_valid_and_importable():
     manifest = PluginManifest.from_distribution("napari-aleatoric")
     manifest.validate_imports()
     contributions = manifest.contributions
-    assert [w.display_name for w in contributions.widgets] == ["Review panel"]
+    assert [w.display_name for w in contributions.widgets] == ["Review panel", "Retraining panel"]
     assert {s.key for s in contributions.sample_data} == {MNI, CT}
     assert contributions.writers[0].layer_types == ["labels"]
     assert readers.get_reader(str(dataset_path(MNI))) is not None

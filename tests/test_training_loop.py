@@ -345,7 +345,7 @@ def test_training_core_imports_no_qt_or_napari():
                 return candidate
         return None
 
-    seen, todo, external = set(), ["napari_aleatoric.training"], set()
+    seen, todo, external = set(), ["napari_aleatoric.training", "napari_aleatoric.pipelines.unlabelled"], set()
     while todo:
         name = todo.pop()
         path = module_file(name)
@@ -368,4 +368,5 @@ def test_training_core_imports_no_qt_or_napari():
                 else:
                     external.add(target.split(".")[0])
     assert "napari_aleatoric.training.loop" in seen and "napari_aleatoric.review.store" in seen
+    assert "napari_aleatoric.pipelines.scoring" in seen
     assert not external & set(forbidden), sorted(external & set(forbidden))
