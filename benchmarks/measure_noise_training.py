@@ -231,8 +231,11 @@ def run_strategies(args) -> int:
     clean_auv = [auv[c] for c in info["train"] if c not in info["corrupted"]]
     from benchmarks.labelnoise.metrics import auroc
 
-    separation = auroc(np.array(corrupted_auv + clean_auv), np.array([1] * len(corrupted_auv) + [0] * len(clean_auv)))
-    print(f"AUROC of the AUV for 'corrupted' among the training cases: {separation:.2f}")
+    separation = None
+    if corrupted_auv and clean_auv:  # --corrupt 0 trains on clean labels (the upper bound): nothing to separate
+        separation = auroc(np.array(corrupted_auv + clean_auv),
+                           np.array([1] * len(corrupted_auv) + [0] * len(clean_auv)))
+        print(f"AUROC of the AUV for 'corrupted' among the training cases: {separation:.2f}")
     results.update(summary=summary, auv_auroc=separation, total_cpu_seconds=time.process_time() - started_cpu,
                    machine=platform.processor() or platform.machine(), torch_threads=torch.get_num_threads())
     print(f"total CPU time {results['total_cpu_seconds']:.0f} s")
