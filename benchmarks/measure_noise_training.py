@@ -30,8 +30,12 @@ scores (``--scores``, SPS per class, re-normalised over this dataset with the co
 shipped :func:`napari_aleatoric.training.train` runs plain / +filtering / +DUO / both for each
 seed, and the best-epoch mean validation Dice against the clean labels is reported as mean ± sd.
 
-       python benchmarks/measure_noise_training.py --strategies --bench-out /tmp/lnb_full \
-           --scores /tmp/lnb_full/scores/mni_raw_sigma2.csv --seeds 0,1,2 --epochs 30 --out strat.json
+       python benchmarks/measure_noise_training.py --strategies --bench-out BENCH_DIR --scores
+           BENCH_DIR_SCORES/mni_raw_sigma2.csv --seeds 0,1,2 --epochs 40 --width 8 --depth 4
+           --patch 128 --batch-size 4 --out strat.json
+
+Controls: ``--strategy-list oracle-filtering`` (drops exactly the corrupted cases) and
+``--corrupt 0 --strategy-list plain`` (clean labels, the upper bound). Figures: docs/training.md.
 """
 
 from __future__ import annotations
