@@ -405,7 +405,18 @@ def _compare(image_path: Path, image: ImageInfo, label_path: Path, label: ImageI
             raise CaseError(label_path, f"label orientation/origin (affine) differs from {image_path.name}")
 
 
+def _check_names_are_text(ds: Dataset, ref: CaseRef) -> None:
+    """File names that are not valid UTF-8 (undecodable bytes) cannot be recorded in the review
+    store, the scores or a training run: refuse the case with a message naming the file."""
+    for path in (*ref.image_paths, *((ref.label_path,) if ref.label_path is not None else ())):
+        try:
+            str(path.relative_to(ds.root) if path.is_relative_to(ds.root) else path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise CaseError(path, "file name is not valid UTF-8 text (undecodable bytes); rename the file") from None
+
+
 def _check_files_exist(ds: Dataset, ref: CaseRef) -> None:
+    _check_names_are_text(ds, ref)
     for i, path in enumerate(ref.image_paths):
         _check_inside(ds, path)
         if not path.exists():

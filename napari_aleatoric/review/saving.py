@@ -142,6 +142,18 @@ def _relative_to_root(dataset_root: str | Path, label_path: str | Path) -> Path:
     return rel
 
 
+def _check_case_id(case_id: str, label_path: Path) -> None:
+    """Refuse, before anything is written, a case id that cannot name a folder or be stored as
+    text (a file name that is not valid UTF-8 decodes to lone surrogates SQLite cannot store)."""
+    try:
+        case_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AleatoricError(label_path, f"case id {case_id!r} is not valid UTF-8 text (the file name has "
+                             "undecodable bytes); rename the case's files to save corrections") from None
+    if not case_id or case_id in (".", "..") or "/" in case_id or "\\" in case_id or "\0" in case_id:
+        raise AleatoricError(label_path, f"case id {case_id!r} cannot be used as a folder name")
+
+
 def _revision_dir(store: ReviewStore, case_id: str) -> Path:
     if not case_id or case_id in (".", "..") or "/" in case_id or "\\" in case_id or "\0" in case_id:
         raise ValueError(f"case id {case_id!r} cannot be used as a folder name")
@@ -353,6 +365,7 @@ def _commit_revision(store, case_id, label: Path, original: Path, ending: str, w
                      user, model, auv_before, note, status) -> Revision:
     """The crash-safe order shared by every save: keep the original (if the label exists), write
     the revision copy, publish it as the label file atomically, then record it in the store."""
+    _check_case_id(case_id, label)
     with _case_lock(store, case_id):
         if label.is_file():
             _keep_original(label, original)
@@ -446,6 +459,7 @@ def reconcile_case(
     """
     label = Path(os.path.abspath(label_path))
     original = original_path(dataset_root, label, store)
+    _check_case_id(case_id, label)
     _remove_stale_temps(_revision_dir(store, case_id), _PENDING_PREFIX)
     _remove_stale_temps(original.parent, _KEEP_PREFIX)
     _remove_stale_temps(label.parent, _atomic_temp_pattern(label))
