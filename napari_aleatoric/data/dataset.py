@@ -226,6 +226,8 @@ def _safe_relative(root: Path, js: Path, value, where: str) -> Path:
     """
     if not isinstance(value, str) or not value.strip():
         raise DatasetError(js, f"{where}: expected a relative path string, got {value!r}")
+    if "\0" in value:
+        raise DatasetError(js, f"{where}: path {value!r} contains a NUL character; refused")
     posix, windows = PurePosixPath(value), PureWindowsPath(value)
     if posix.is_absolute() or windows.is_absolute() or windows.drive:
         raise DatasetError(js, f"{where}: absolute path '{value}' refused; paths must be inside the dataset folder")
@@ -380,7 +382,7 @@ def open_dataset(root: str | Path) -> Dataset:
 def _check_inside(ds: Dataset, path: Path) -> None:
     try:
         resolved = path.resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loops
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL characters
         raise CaseError(path, f"cannot resolve path: {exc}") from exc
     if not resolved.is_relative_to(ds.root):
         raise CaseError(path, f"resolves outside the dataset folder (to {resolved}); refused")
