@@ -42,7 +42,8 @@ file's hash with the case's latest revision (or, with none, with the kept origin
 mismatch it records the file as a new revision (copy first, then the row) with the note
 ``"recovered: ..."`` and status ``'corrected'`` (``'unreviewed'`` if it equals the original).
 It also removes the stale temporaries (older than an hour) a killed save of that case left
-(``.pending-*``, ``.keep-*`` and the atomic writer's ``.<name>.<hex>.partial<ending>``).
+(``.pending-*``, ``.keep-*`` and the atomic writer's ``.<name>.<hex>.partial<ending>``, also
+``..pending-*.partial<ending>`` when the kill came while the revision copy was being encoded).
 """
 
 from __future__ import annotations
@@ -460,7 +461,8 @@ def reconcile_case(
     label = Path(os.path.abspath(label_path))
     original = original_path(dataset_root, label, store)
     _check_case_id(case_id, label)
-    _remove_stale_temps(_revision_dir(store, case_id), _PENDING_PREFIX)
+    # ".pending-*" copies, and "..pending-*.partial*": the atomic writer's temporary of a copy
+    _remove_stale_temps(_revision_dir(store, case_id), (_PENDING_PREFIX, "." + _PENDING_PREFIX))
     _remove_stale_temps(original.parent, _KEEP_PREFIX)
     _remove_stale_temps(label.parent, _atomic_temp_pattern(label))
     if not label.is_file():
@@ -507,7 +509,8 @@ def _atomic_temp_pattern(label: Path) -> re.Pattern:
     return re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{12}}\.partial{re.escape(ending)}")
 
 
-def _remove_stale_temps(folder: Path, prefix: str | re.Pattern, max_age_s: float = STALE_TEMP_AGE_S) -> None:
+def _remove_stale_temps(folder: Path, prefix: str | tuple[str, ...] | re.Pattern,
+                        max_age_s: float = STALE_TEMP_AGE_S) -> None:
     """Remove temporaries left by a killed process: names starting with ``prefix`` (or fully
     matching the pattern) and older than ``max_age_s`` seconds, so that a write in progress in
     another process is never disturbed."""
