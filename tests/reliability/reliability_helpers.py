@@ -114,3 +114,70 @@ def png_with_declared_shape(path: Path, height: int, width: int) -> Path:
     struct.pack_into(">I", raw, 29, zlib.crc32(bytes(raw[12:29])) & 0xFFFFFFFF)
     path.write_bytes(bytes(raw))
     return path
+
+
+def make_tiny_training_dataset(root: Path, cases: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """nnU-Net dataset of ``size``² PNG slices: a bright disc (class 1) and a dark square (class 2)."""
+    import json
+
+    from napari_aleatoric.data.medio import write_image, write_label
+
+    rng = np.random.default_rng(seed)
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir(parents=True)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(cases):
+        label = np.zeros((size, size), np.uint8)
+        cy, cx, r = rng.integers(8, size - 8, 2).tolist() + [int(rng.integers(4, 7))]
+        label[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
+        sy, sx = rng.integers(0, size - 6, 2)
+        label[sy:sy + 5, sx:sx + 5][label[sy:sy + 5, sx:sx + 5] == 0] = 2
+        image = np.array([100.0, 220.0, 30.0])[label] + rng.normal(0, 10, label.shape)
+        write_image(root / "imagesTr" / f"c{i:02d}_0000.png", np.clip(image, 0, 255).astype(np.uint8), None)
+        write_label(root / "labelsTr" / f"c{i:02d}.png", label, None)
+    meta = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "disc": 1, "square": 2},
+            "numTraining": cases, "file_ending": ".png"}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return root
+
+
+def run_forked_and_kill(job, delay_s: float) -> tuple[str, float]:
+    """Run ``job()`` in a forked child and SIGKILL it after ``delay_s`` seconds unless it ended.
+
+    Forking this (already imported) process costs milliseconds where a fresh interpreter that
+    imports torch costs seconds. The child uses one thread and leaves with ``os._exit`` (no
+    cleanup of the parent's state). Returns ``("killed" | "finished" | "failed", seconds)``.
+    """
+    import os
+    import signal
+    import sys
+    import time
+
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+            job()
+        except BaseException as error:  # noqa: BLE001 - reported through the exit status
+            print(f"forked job failed: {error!r}", file=sys.stderr, flush=True)
+            code = 3
+        os._exit(code)
+    done, status = 0, 0
+    while time.perf_counter() < started + delay_s:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.001)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return "killed", elapsed
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return "finished", elapsed
+    return "failed", elapsed
