@@ -474,8 +474,11 @@ def _present_values(label: np.ndarray) -> np.ndarray:
     return np.unique(label)
 
 
-def load_case(ds: Dataset, ref: CaseRef) -> Case:
+def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> Case:
     """Load one case: channel 0 of the image (float32) and the label (integer), same shape.
+
+    ``label_file`` is read instead of ``ref.label_path`` (a training run's snapshot of it, which
+    may live outside the dataset folder); it gets the same checks.
 
     Raises:
         CaseError: naming the file, for files outside the dataset folder or missing, unreadable
@@ -486,16 +489,17 @@ def load_case(ds: Dataset, ref: CaseRef) -> Case:
     image, image_geometry = read_image(ref.image_paths[0], channel=_image_channel(ds))
     if ref.label_path is None:
         return Case(ref, image, None, image_geometry, image_geometry)
-    label, geometry = read_label(ref.label_path)
+    label_path = Path(label_file) if label_file is not None else ref.label_path
+    label, geometry = read_label(label_path)
     _compare(ref.image_paths[0], ImageInfo(image.shape, image_geometry.spacing, image_geometry.affine,
                                            "nifti" if image_geometry.header is not None else ""),
-             ref.label_path, ImageInfo(label.shape, geometry.spacing, geometry.affine,
+             label_path, ImageInfo(label.shape, geometry.spacing, geometry.affine,
                                        "nifti" if geometry.header is not None else ""))
     declared = set(ds.labels.values())
     undeclared = [int(v) for v in _present_values(label) if int(v) not in declared]
     if undeclared:
         shown = ", ".join(map(str, undeclared[:10])) + (", ..." if len(undeclared) > 10 else "")
         known = ", ".join(f"{v}={n}" for n, v in ds.labels.items())
-        raise CaseError(ref.label_path, f"label values {shown} are not declared in dataset.json labels "
+        raise CaseError(label_path, f"label values {shown} are not declared in dataset.json labels "
                         f"(declared: {known})")
     return Case(ref, image, label, geometry, image_geometry)

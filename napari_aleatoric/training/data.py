@@ -1,7 +1,9 @@
 """Training data: which cases, how they are split, filtered, loaded and cut into patches.
 
-- **Cases**: the dataset's training cases with their current label files (corrections are saved
-  in place, so they are what is read); cases marked ``excluded`` in the review store are left out.
+- **Cases**: the dataset's training cases with their label files as they are when the run starts
+  (corrections are saved in place, so they are what is read), copied into the run folder
+  (:func:`snapshot_labels`) so that corrections saved while it trains never mix into it; cases
+  marked ``excluded`` in the review store are left out.
 - **Split**: by case, from a stable hash of the case identifier (:func:`split_cases`): the same
   case always lands on the same side whatever the seed, the filter or cases added later, so runs
   with and without filtering are validated on the same cases.
@@ -212,9 +214,10 @@ def label_lookup(ds: Dataset) -> np.ndarray:
     return lut
 
 
-def prepare_case(ds: Dataset, ref: CaseRef, lut: np.ndarray) -> PreparedCase:
-    """Load, normalise and relabel one case (raises :class:`CaseError`)."""
-    case = load_case(ds, ref)
+def prepare_case(ds: Dataset, ref: CaseRef, lut: np.ndarray, label_file: Path | None = None) -> PreparedCase:
+    """Load, normalise and relabel one case (raises :class:`CaseError`); ``label_file`` replaces
+    the case's label file (a run's snapshot)."""
+    case = load_case(ds, ref, label_file=label_file)
     if case.label is None:
         raise CaseError(ref.image_paths[0], "has no label file")
     image = normalise_intensity(case.image, ds.modality)
@@ -225,13 +228,49 @@ def prepare_case(ds: Dataset, ref: CaseRef, lut: np.ndarray) -> PreparedCase:
     return PreparedCase(ref.case_id, image, label, foreground)
 
 
-class CaseLoader:
-    """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat)."""
+#: folder of a run that holds the label files it trains on (see :func:`snapshot_labels`)
+LABEL_SNAPSHOT_DIR = "labels"
 
-    def __init__(self, ds: Dataset, budget_bytes: int = DEFAULT_CACHE_BYTES):
+
+def snapshot_labels(ds: Dataset, case_ids: list[str], run_dir: Path) -> dict[str, dict[str, str]]:
+    """Copy the current label files of ``case_ids`` into ``<run_dir>/labels/`` (atomic writes).
+
+    A run reads its labels from these copies only, so corrections saved while it trains, or
+    before it resumes, never mix into it: every epoch sees the annotations as they were when the
+    run started. (Label files are replaced atomically when saved, so each copy is one complete
+    version.)
+
+    Returns:
+        ``{case_id: {"file": path relative to run_dir, "sha256": hex digest}}`` for ``cases.json``.
+    """
+    from ..data.atomic import atomic_write_bytes, full_suffix  # noqa: PLC0415
+
+    refs = {ref.case_id: ref for ref in ds.cases}
+    folder = Path(run_dir) / LABEL_SNAPSHOT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot = {}
+    for case_id in case_ids:
+        source = refs[case_id].label_path
+        data = source.read_bytes()
+        copy = folder / f"{case_id}{full_suffix(source)}"
+        atomic_write_bytes(copy, data)
+        snapshot[case_id] = {"file": f"{LABEL_SNAPSHOT_DIR}/{copy.name}", "sha256": hashlib.sha256(data).hexdigest()}
+    return snapshot
+
+
+class CaseLoader:
+    """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat).
+
+    ``label_files`` (case id -> label file) replaces the dataset's label files, e.g. by a run's
+    snapshot (:func:`snapshot_labels`).
+    """
+
+    def __init__(self, ds: Dataset, budget_bytes: int = DEFAULT_CACHE_BYTES,
+                 label_files: dict[str, Path] | None = None):
         self.ds = ds
         self.lut = label_lookup(ds)
         self.refs = {ref.case_id: ref for ref in ds.cases}
+        self.label_files = {case_id: Path(path) for case_id, path in (label_files or {}).items()}
         self.budget = budget_bytes
         self._cache: OrderedDict[str, PreparedCase] = OrderedDict()
         self._bytes = 0
@@ -243,7 +282,7 @@ class CaseLoader:
             return self._cache[case_id]
         if case_id not in self.refs:
             raise CaseError(self.ds.root, f"case {case_id!r} is no longer in the dataset")
-        case = prepare_case(self.ds, self.refs[case_id], self.lut)
+        case = prepare_case(self.ds, self.refs[case_id], self.lut, self.label_files.get(case_id))
         self._cache[case_id] = case
         self._bytes += case.nbytes
         while self._bytes > self.budget and len(self._cache) > 1:

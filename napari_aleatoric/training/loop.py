@@ -21,7 +21,7 @@ import platform
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError, DatasetError, ModelError
 from ..models.base import resolve_device
 from .data import (CaseLoader, case_shapes, default_patch, epoch_batches, make_batch, noise_seed, select_cases,
-                   step_rng)
+                   snapshot_labels, step_rng)
 from .duo import duo_loss
 from .networks import DuoNet, build_network, size_divisor
 from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LAST_CHECKPOINT, METRICS_FILE, SETTINGS_FILE,
@@ -215,6 +215,7 @@ class _Plan:
     spatial_dims: int
     patch: tuple[int, ...]
     batch_size: int
+    label_files: dict[str, Path] = field(default_factory=dict)
 
 
 def _new_plan(ds: Dataset, settings: TrainSettings, run_dir: Path | None, scores_csv) -> tuple[_Plan, dict]:
@@ -269,8 +270,9 @@ def _resume_plan(ds: Dataset, settings: TrainSettings | None, run_dir: Path | No
                              + "; ".join(differences))
         settings = replace(settings, name=stored_settings.name)
     cases = read_json(run_dir / CASES_FILE)
+    label_files = {c: run_dir / entry["file"] for c, entry in cases.get("labels", {}).items()}
     return _Plan(run_dir, settings, list(cases["train"]), list(cases["val"]), dict(cases.get("left_out", {})),
-                 int(stored["spatial_dims"]), tuple(stored["patch"]), int(stored["batch_size"]))
+                 int(stored["spatial_dims"]), tuple(stored["patch"]), int(stored["batch_size"]), label_files)
 
 
 def _settings_record(plan: _Plan, ds: Dataset) -> dict:
@@ -361,9 +363,11 @@ def train(
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(plan.run_dir / SETTINGS_FILE, _settings_record(plan, ds))
     if not resume:
+        snapshot = snapshot_labels(ds, plan.train + plan.val, plan.run_dir)
+        plan.label_files = {c: plan.run_dir / entry["file"] for c, entry in snapshot.items()}
         write_json(plan.run_dir / CASES_FILE, {"train": plan.train, "val": plan.val, "left_out": plan.left_out,
-                                               "filter": filter_summary})
-    loader = CaseLoader(ds, cache_bytes)
+                                               "filter": filter_summary, "labels": snapshot})
+    loader = CaseLoader(ds, cache_bytes, plan.label_files)
     started = time.perf_counter()
     seconds_before = float(state["seconds"])
 
