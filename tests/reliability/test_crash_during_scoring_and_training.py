@@ -16,20 +16,52 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import make_tiny_training_dataset, run_forked_and_kill
+from reliability_helpers import make_tiny_training_dataset
+from run_crash_server import TRAIN_SETTINGS
 
 from conftest import MNI, copy_sample
 from napari_aleatoric.data.arraycache import ArrayCache
 from napari_aleatoric.data.errors import ModelError
 from napari_aleatoric.pipelines.scoring import CaseScored, score_dataset
 from napari_aleatoric.pipelines.table import read_scores
-from napari_aleatoric.training import TrainingFinished, TrainSettings, list_runs, train
+from napari_aleatoric.training import TrainingFinished, list_runs, train
 from napari_aleatoric.training.runs import latest_run, load_checkpoint
 
 SCORING_KILLS = int(os.environ.get("RELIABILITY_SCORING_KILLS", "10"))
 TRAINING_KILLS = int(os.environ.get("RELIABILITY_TRAINING_KILLS", "8"))
-TRAIN_SETTINGS = TrainSettings(epochs=5, width=4, depth=3, keep=1.0, batch_size=2, lr=3e-3, device="cpu",
-                               val_fraction=0.25, name="killed")
+
+
+class CrashServer:
+    """The fork server of ``run_crash_server.py`` in a fresh interpreter (one per module)."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        import napari_aleatoric
+
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(Path(napari_aleatoric.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("run_crash_server.py"))],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def run_and_kill(self, job: str, dataset: Path, delay: float) -> tuple[str, float]:
+        self.process.stdin.write(f"{job}\t{dataset}\t{delay:.6f}\n")
+        self.process.stdin.flush()
+        outcome, value = self.process.stdout.readline().split()
+        return outcome, float(value)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server():
+    crash_server = CrashServer()
+    yield crash_server
+    crash_server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +97,7 @@ def check_cache_entries(dataset: Path, msg: str) -> int:
     return complete
 
 
-def test_killed_scoring_runs_resume_to_the_uninterrupted_scores(tmp_path):
+def test_killed_scoring_runs_resume_to_the_uninterrupted_scores(server, tmp_path):
     seed = seed_from_env()
     rng = random.Random(seed)
     reference = copy_sample(MNI, tmp_path / "reference")
@@ -76,7 +108,7 @@ def test_killed_scoring_runs_resume_to_the_uninterrupted_scores(tmp_path):
     killed, outcomes = 0, []
     while killed < SCORING_KILLS and len(outcomes) < 3 * SCORING_KILLS:
         delay = rng.uniform(0.0, full)
-        outcome, _ = run_forked_and_kill(lambda: score_all(dataset), delay)
+        outcome, _ = server.run_and_kill("score", dataset, delay)
         assert outcome != "failed", f"seed={seed}: a scoring run failed instead of resuming"
         killed += outcome == "killed"
         entries = check_cache_entries(dataset, f"seed={seed} kill {len(outcomes)} after {delay:.3f} s")
@@ -89,6 +121,7 @@ def test_killed_scoring_runs_resume_to_the_uninterrupted_scores(tmp_path):
     print(f"\ncrash-during-scoring: seed={seed} runs={len(outcomes)} killed={killed}; cache entries after each "
           f"kill {[n for _, n in outcomes]}; final run reused {sum(e.result.cached for e in final)}/{len(final)}")
     assert killed >= SCORING_KILLS
+    assert any(0 < n for _, n in outcomes), "no kill landed after a case was cached; nothing was resumed"
 
 
 def check_run_files(dataset: Path, msg: str) -> None:
@@ -102,7 +135,7 @@ def check_run_files(dataset: Path, msg: str) -> None:
     list_runs(dataset)
 
 
-def test_killed_training_runs_resume_to_the_uninterrupted_weights(tmp_path):
+def test_killed_training_runs_resume_to_the_uninterrupted_weights(server, tmp_path):
     seed = seed_from_env()
     rng = random.Random(seed)
     reference = make_tiny_training_dataset(tmp_path / "reference" / "Dataset900_Tiny")
@@ -111,20 +144,13 @@ def test_killed_training_runs_resume_to_the_uninterrupted_weights(tmp_path):
     full = time.perf_counter() - started
     dataset = make_tiny_training_dataset(tmp_path / "killed" / "Dataset900_Tiny")
 
-    def job():
-        if latest_run(dataset) is not None:
-            list(train(dataset, None, resume=True))
-        else:
-            list(train(dataset, TRAIN_SETTINGS if not (dataset / ".aleatoric" / "models" / "killed").exists()
-                       else TrainSettings(**{**TRAIN_SETTINGS.to_dict(), "name": f"killed-{os.getpid()}"})))
-
     killed, outcomes = 0, []
     while killed < TRAINING_KILLS and len(outcomes) < 3 * TRAINING_KILLS:
         run = latest_run(dataset)
         if run is not None and load_checkpoint(run / "last.pt")["epoch"] == TRAIN_SETTINGS.epochs:
             shutil.rmtree(dataset / ".aleatoric")  # finished: start over so that the next kills land mid-run
         delay = rng.uniform(0.0, 1.1 * full)
-        outcome, _ = run_forked_and_kill(job, delay)
+        outcome, _ = server.run_and_kill("train", dataset, delay)
         assert outcome != "failed", f"seed={seed}: a training run failed instead of resuming"
         killed += outcome == "killed"
         check_run_files(dataset, f"seed={seed} kill {len(outcomes)} after {delay:.3f} s")

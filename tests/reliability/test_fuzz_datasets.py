@@ -19,7 +19,7 @@ from reliability_helpers import AFFINE, tree_state, write_nifti
 from napari_aleatoric.data.dataset import load_case, open_dataset, validate_case_files, validate_dataset
 from napari_aleatoric.data.errors import AleatoricError, CaseError, DatasetError
 
-FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LABELS = {"background": 0, "liver": 1, "tumour": 2}
 SHAPE = (4, 5, 6)  # file voxel order
 

@@ -20,7 +20,7 @@ from napari_aleatoric.data.errors import CaseError
 
 READERS = {"read_image": medio.read_image, "read_label": medio.read_label, "probe": medio.probe}
 ENDINGS = [".nii", ".nii.gz", ".png", ".tif", ".dcm"]
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 #: a reader may use this much Python/numpy memory on a tiny file whatever its header declares
 MEMORY_CEILING_BYTES = 32 * 2**20
 
