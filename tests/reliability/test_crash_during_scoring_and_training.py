@@ -24,7 +24,7 @@ from napari_aleatoric.data.arraycache import ArrayCache
 from napari_aleatoric.data.errors import ModelError
 from napari_aleatoric.pipelines.scoring import CaseScored, score_dataset
 from napari_aleatoric.pipelines.table import read_scores
-from napari_aleatoric.training import TrainingFinished, list_runs, train
+from napari_aleatoric.training import list_runs, train
 from napari_aleatoric.training.runs import latest_run, load_checkpoint
 
 SCORING_KILLS = int(os.environ.get("RELIABILITY_SCORING_KILLS", "10"))
@@ -157,8 +157,10 @@ def test_killed_training_runs_resume_to_the_uninterrupted_weights(server, tmp_pa
         position = load_checkpoint(latest_run(dataset) / "last.pt") if latest_run(dataset) else None
         outcomes.append((outcome, None if position is None else (position["epoch"], position["step"])))
     run = latest_run(dataset)
-    if load_checkpoint(run / "last.pt")["epoch"] < TRAIN_SETTINGS.epochs:
-        assert isinstance(list(train(dataset, None, resume=True))[-1], TrainingFinished)
+    if run is None or load_checkpoint(run / "last.pt")["epoch"] < TRAIN_SETTINGS.epochs:
+        assert server.run_and_kill("train", dataset, 600.0)[0] == "finished"  # resume (or restart) to the end
+        run = latest_run(dataset)
+    assert load_checkpoint(run / "last.pt")["epoch"] == TRAIN_SETTINGS.epochs
     resumed = load_checkpoint(run / "last.pt")["model"]
     uninterrupted = load_checkpoint(reference / ".aleatoric" / "models" / "killed" / "last.pt")["model"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted), f"seed={seed}"
