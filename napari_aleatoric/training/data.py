@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.atomic import atomic_write_bytes, full_suffix
 from ..data.dataset import CaseRef, Dataset, load_case, validate_case_files
 from ..data.errors import AleatoricError, CaseError, DatasetError
 from ..data.medio import probe
@@ -243,8 +244,6 @@ def snapshot_labels(ds: Dataset, case_ids: list[str], run_dir: Path) -> dict[str
     Returns:
         ``{case_id: {"file": path relative to run_dir, "sha256": hex digest}}`` for ``cases.json``.
     """
-    from ..data.atomic import atomic_write_bytes, full_suffix  # noqa: PLC0415
-
     refs = {ref.case_id: ref for ref in ds.cases}
     folder = Path(run_dir) / LABEL_SNAPSHOT_DIR
     folder.mkdir(parents=True, exist_ok=True)

@@ -129,10 +129,9 @@ def check_run_files(dataset: Path, msg: str) -> None:
         for name in ("last.pt", "best.pt"):
             if (run / name).exists():
                 load_checkpoint(run / name)  # complete: loads as a checkpoint
-        for temp in run.glob(".*.partial*"):  # an interrupted write: never taken for a checkpoint
-            with pytest.raises(ModelError):
-                load_checkpoint(temp)
-    list_runs(dataset)
+        # an interrupted atomic write leaves a dot-file temporary (complete or not): nothing looks it up
+        assert {p.name for p in run.iterdir() if p.suffix == ".pt"} <= {"last.pt", "best.pt"}, msg
+    list_runs(dataset)  # lists the runs without tripping over what a kill left
 
 
 def test_killed_training_runs_resume_to_the_uninterrupted_weights(server, tmp_path):
