@@ -130,7 +130,9 @@ def check_run_files(dataset: Path, msg: str) -> None:
             if (run / name).exists():
                 load_checkpoint(run / name)  # complete: loads as a checkpoint
         # an interrupted atomic write leaves a dot-file temporary (complete or not): nothing looks it up
-        assert {p.name for p in run.iterdir() if p.suffix == ".pt"} <= {"last.pt", "best.pt"}, msg
+        for path in run.glob("*.pt"):
+            assert path.name in ("last.pt", "best.pt") or (path.name.startswith(".") and ".partial" in path.name), \
+                f"{msg}: {path.name}"
     list_runs(dataset)  # lists the runs without tripping over what a kill left
 
 
