@@ -226,6 +226,8 @@ def _safe_relative(root: Path, js: Path, value, where: str) -> Path:
     """
     if not isinstance(value, str) or not value.strip():
         raise DatasetError(js, f"{where}: expected a relative path string, got {value!r}")
+    if "\0" in value:
+        raise DatasetError(js, f"{where}: path {value!r} contains a NUL character; refused")
     posix, windows = PurePosixPath(value), PureWindowsPath(value)
     if posix.is_absolute() or windows.is_absolute() or windows.drive:
         raise DatasetError(js, f"{where}: absolute path '{value}' refused; paths must be inside the dataset folder")
@@ -380,7 +382,7 @@ def open_dataset(root: str | Path) -> Dataset:
 def _check_inside(ds: Dataset, path: Path) -> None:
     try:
         resolved = path.resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loops
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL characters
         raise CaseError(path, f"cannot resolve path: {exc}") from exc
     if not resolved.is_relative_to(ds.root):
         raise CaseError(path, f"resolves outside the dataset folder (to {resolved}); refused")
@@ -405,7 +407,18 @@ def _compare(image_path: Path, image: ImageInfo, label_path: Path, label: ImageI
             raise CaseError(label_path, f"label orientation/origin (affine) differs from {image_path.name}")
 
 
+def _check_names_are_text(ds: Dataset, ref: CaseRef) -> None:
+    """File names that are not valid UTF-8 (undecodable bytes) cannot be recorded in the review
+    store, the scores or a training run: refuse the case with a message naming the file."""
+    for path in (*ref.image_paths, *((ref.label_path,) if ref.label_path is not None else ())):
+        try:
+            str(path.relative_to(ds.root) if path.is_relative_to(ds.root) else path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise CaseError(path, "file name is not valid UTF-8 text (undecodable bytes); rename the file") from None
+
+
 def _check_files_exist(ds: Dataset, ref: CaseRef) -> None:
+    _check_names_are_text(ds, ref)
     for i, path in enumerate(ref.image_paths):
         _check_inside(ds, path)
         if not path.exists():
@@ -461,8 +474,11 @@ def _present_values(label: np.ndarray) -> np.ndarray:
     return np.unique(label)
 
 
-def load_case(ds: Dataset, ref: CaseRef) -> Case:
+def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> Case:
     """Load one case: channel 0 of the image (float32) and the label (integer), same shape.
+
+    ``label_file`` is read instead of ``ref.label_path`` (a training run's snapshot of it, which
+    may live outside the dataset folder); it gets the same checks.
 
     Raises:
         CaseError: naming the file, for files outside the dataset folder or missing, unreadable
@@ -473,16 +489,17 @@ def load_case(ds: Dataset, ref: CaseRef) -> Case:
     image, image_geometry = read_image(ref.image_paths[0], channel=_image_channel(ds))
     if ref.label_path is None:
         return Case(ref, image, None, image_geometry, image_geometry)
-    label, geometry = read_label(ref.label_path)
+    label_path = Path(label_file) if label_file is not None else ref.label_path
+    label, geometry = read_label(label_path)
     _compare(ref.image_paths[0], ImageInfo(image.shape, image_geometry.spacing, image_geometry.affine,
                                            "nifti" if image_geometry.header is not None else ""),
-             ref.label_path, ImageInfo(label.shape, geometry.spacing, geometry.affine,
+             label_path, ImageInfo(label.shape, geometry.spacing, geometry.affine,
                                        "nifti" if geometry.header is not None else ""))
     declared = set(ds.labels.values())
     undeclared = [int(v) for v in _present_values(label) if int(v) not in declared]
     if undeclared:
         shown = ", ".join(map(str, undeclared[:10])) + (", ..." if len(undeclared) > 10 else "")
         known = ", ".join(f"{v}={n}" for n, v in ds.labels.items())
-        raise CaseError(ref.label_path, f"label values {shown} are not declared in dataset.json labels "
+        raise CaseError(label_path, f"label values {shown} are not declared in dataset.json labels "
                         f"(declared: {known})")
     return Case(ref, image, label, geometry, image_geometry)

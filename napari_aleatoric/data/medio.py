@@ -56,8 +56,8 @@ def _guard(path: Path, fmt: str, action: Callable[[], T]) -> T:
         return action()
     except CaseError:
         raise
-    except MemoryError:
-        raise
+    except MemoryError as exc:  # numpy refuses the allocation before making it: nothing is lost
+        raise CaseError(path, f"not enough memory to read this {_NAMES[fmt]} file ({exc})") from exc
     except FileNotFoundError as exc:
         raise CaseError(path, f"file does not exist ({exc.filename or path})") from exc
     except Exception as exc:  # noqa: BLE001 - every reader raises its own zoo of exceptions

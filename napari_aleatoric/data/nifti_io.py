@@ -50,15 +50,27 @@ def _spacing(header, ndim: int) -> tuple[float, ...]:
     return tuple(reversed(zooms))
 
 
+#: deflate (gzip) cannot expand data by more than this factor (RFC 1951: 258 bytes per 2 bits)
+MAX_DEFLATE_RATIO = 1032
+
+
 def _check_size(path: Path, img) -> None:
-    """Cheap truncation check for uncompressed ``.nii`` files."""
-    if file_ending(path) != ".nii":
-        return
+    """Refuse a header that declares more voxel data than the file can hold, before allocating it.
+
+    ``.nii``: the file must be at least as long as the header says. ``.nii.gz``: gzip (deflate)
+    expands at most :data:`MAX_DEFLATE_RATIO` times, so a small file that declares a giant shape
+    is refused without decompressing (a full truncation check would need the whole stream).
+    """
     proxy = img.dataobj
-    expected = int(proxy.offset) + int(np.prod(proxy.shape)) * np.dtype(proxy.dtype).itemsize
+    expected = int(proxy.offset) + int(np.prod(proxy.shape, dtype=object)) * np.dtype(proxy.dtype).itemsize
     actual = path.stat().st_size
-    if actual < expected:
+    ending = file_ending(path)
+    if ending == ".nii" and actual < expected:
         raise CaseError(path, f"file is truncated: {actual} bytes, the header needs {expected}")
+    if ending == ".nii.gz" and expected > MAX_DEFLATE_RATIO * actual + 1024:
+        raise CaseError(path, f"header declares shape {tuple(proxy.shape)} ({expected} bytes) but a gzip file of "
+                        f"{actual} bytes can hold at most {MAX_DEFLATE_RATIO * actual + 1024}: truncated or corrupt "
+                        "header; refused without allocating it")
 
 
 def probe(path: Path, *, channel: int | None = None) -> ImageInfo:

@@ -110,12 +110,32 @@ def _tiff_layout(path: Path, axes: str, shape: tuple[int, ...], as_label: bool) 
     return tuple(keep), has_samples
 
 
+#: a compressed TIFF may decode to at most this many times its file size (deflate expands at most
+#: 1032x, LZW about 2730x, PackBits 64x); more is a corrupt header or a decompression bomb
+MAX_TIFF_EXPANSION = 4096
+
+
+def _check_declared_size(path: Path, series) -> None:
+    """Refuse a series whose header declares more pixel data than the file can hold (before
+    allocating it): an uncompressed TIFF must contain every byte, a compressed one can expand at
+    most :data:`MAX_TIFF_EXPANSION` times."""
+    declared = int(np.prod(series.shape, dtype=object)) * np.dtype(series.dtype).itemsize
+    size = path.stat().st_size
+    compression = int(getattr(series.pages[0], "compression", 1) or 1) if series.pages else 1
+    limit = size if compression == 1 else MAX_TIFF_EXPANSION * size
+    if declared > limit:
+        raise CaseError(path, f"header declares shape {tuple(series.shape)} ({declared} bytes of pixels) but the "
+                        f"{size}-byte file can hold at most {limit}: truncated or corrupt header; refused "
+                        "without allocating it")
+
+
 def probe_tiff(path: Path, *, channel: int | None = None) -> ImageInfo:
     """Header-only look at a TIFF (first series' shape and axes)."""
     with tifffile.TiffFile(path) as tif:
         if not tif.series:
             raise CaseError(path, "TIFF file holds no readable image (empty or corrupt?)")
         series = tif.series[0]
+        _check_declared_size(path, series)
         keep, _ = _tiff_layout(path, series.axes, tuple(series.shape), as_label=False)
         shape = tuple(series.shape[i] for i in keep)
     return ImageInfo(shape, (1.0,) * len(shape), None, "tiff")
@@ -127,6 +147,7 @@ def read_tiff(path: Path, *, as_label: bool, channel: int | None = None) -> tupl
         if not tif.series:
             raise CaseError(path, "TIFF file holds no readable image (empty or corrupt?)")
         series = tif.series[0]
+        _check_declared_size(path, series)
         axes = series.axes.upper()
         arr = series.asarray()
     keep, has_samples = _tiff_layout(path, axes, tuple(arr.shape), as_label)

@@ -39,7 +39,9 @@ class SlicePredictor:
             return torch.from_numpy(entry[0]["embedding"].astype(np.float32)).to(self.model.device)
         embedding = self.model.embed(model_input)
         cache.save(key[:40], key, {"embedding": embedding.cpu().numpy()})
-        return embedding
+        # Decode from exactly what the cache holds (float16), so that a case whose embedding was
+        # cached by an earlier, interrupted run gets the same maps as an uninterrupted run.
+        return embedding.to(torch.float16).to(torch.float32)
 
     def predict(
         self,

@@ -42,7 +42,8 @@ file's hash with the case's latest revision (or, with none, with the kept origin
 mismatch it records the file as a new revision (copy first, then the row) with the note
 ``"recovered: ..."`` and status ``'corrected'`` (``'unreviewed'`` if it equals the original).
 It also removes the stale temporaries (older than an hour) a killed save of that case left
-(``.pending-*``, ``.keep-*`` and the atomic writer's ``.<name>.<hex>.partial<ending>``).
+(``.pending-*``, ``.keep-*`` and the atomic writer's ``.<name>.<hex>.partial<ending>``, also
+``..pending-*.partial<ending>`` when the kill came while the revision copy was being encoded).
 """
 
 from __future__ import annotations
@@ -140,6 +141,18 @@ def _relative_to_root(dataset_root: str | Path, label_path: str | Path) -> Path:
     if not rel.parts or rel.parts[0] == ".aleatoric":
         raise AleatoricError(label, "not a label file of the dataset")
     return rel
+
+
+def _check_case_id(case_id: str, label_path: Path) -> None:
+    """Refuse, before anything is written, a case id that cannot name a folder or be stored as
+    text (a file name that is not valid UTF-8 decodes to lone surrogates SQLite cannot store)."""
+    try:
+        case_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AleatoricError(label_path, f"case id {case_id!r} is not valid UTF-8 text (the file name has "
+                             "undecodable bytes); rename the case's files to save corrections") from None
+    if not case_id or case_id in (".", "..") or "/" in case_id or "\\" in case_id or "\0" in case_id:
+        raise AleatoricError(label_path, f"case id {case_id!r} cannot be used as a folder name")
 
 
 def _revision_dir(store: ReviewStore, case_id: str) -> Path:
@@ -353,6 +366,7 @@ def _commit_revision(store, case_id, label: Path, original: Path, ending: str, w
                      user, model, auv_before, note, status) -> Revision:
     """The crash-safe order shared by every save: keep the original (if the label exists), write
     the revision copy, publish it as the label file atomically, then record it in the store."""
+    _check_case_id(case_id, label)
     with _case_lock(store, case_id):
         if label.is_file():
             _keep_original(label, original)
@@ -446,7 +460,9 @@ def reconcile_case(
     """
     label = Path(os.path.abspath(label_path))
     original = original_path(dataset_root, label, store)
-    _remove_stale_temps(_revision_dir(store, case_id), _PENDING_PREFIX)
+    _check_case_id(case_id, label)
+    # ".pending-*" copies, and "..pending-*.partial*": the atomic writer's temporary of a copy
+    _remove_stale_temps(_revision_dir(store, case_id), (_PENDING_PREFIX, "." + _PENDING_PREFIX))
     _remove_stale_temps(original.parent, _KEEP_PREFIX)
     _remove_stale_temps(label.parent, _atomic_temp_pattern(label))
     if not label.is_file():
@@ -493,7 +509,8 @@ def _atomic_temp_pattern(label: Path) -> re.Pattern:
     return re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{12}}\.partial{re.escape(ending)}")
 
 
-def _remove_stale_temps(folder: Path, prefix: str | re.Pattern, max_age_s: float = STALE_TEMP_AGE_S) -> None:
+def _remove_stale_temps(folder: Path, prefix: str | tuple[str, ...] | re.Pattern,
+                        max_age_s: float = STALE_TEMP_AGE_S) -> None:
     """Remove temporaries left by a killed process: names starting with ``prefix`` (or fully
     matching the pattern) and older than ``max_age_s`` seconds, so that a write in progress in
     another process is never disturbed."""

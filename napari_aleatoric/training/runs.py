@@ -3,7 +3,10 @@
 =================  ===========================================================================
 ``settings.json``  the :class:`TrainSettings` and what a prediction needs (classes with their
                    label values, modality, 2D/3D, patch size), package versions
-``cases.json``     training and validation cases, the cases left out and why, the filter summary
+``cases.json``     training and validation cases, the cases left out and why, the filter summary,
+                   and the folder of the label snapshot
+``labels/``        the label files as they were when the run started; the run (and its resume)
+                   reads only these, so corrections saved meanwhile never mix into it
 ``metrics.json``   one entry per finished epoch (losses, per-class validation Dice, seconds),
                    best epoch and Dice
 ``last.pt``        model, optimiser, position (epoch, step), partial epoch sums, history

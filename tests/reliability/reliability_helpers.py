@@ -1,0 +1,142 @@
+"""Shared helpers of the reliability suite: small valid files of every format, and proofs that
+nothing on disk changed."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import tifffile
+from PIL import Image
+from pydicom.dataset import Dataset as DicomDataset
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+AFFINE = np.diag([0.8, 0.9, 2.0, 1.0])
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file (``<dir>``/``-> target`` for folders and links)
+    under ``root``, ``.aleatoric`` included: proves that reading changed nothing at all."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = f"-> {p.readlink()}"
+        elif p.is_file():
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        else:
+            out[rel] = "<dir>"
+    return out
+
+
+def write_nifti(path: Path, data: np.ndarray, affine=AFFINE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+    return path
+
+
+def write_dicom(path: Path, pixels: np.ndarray) -> Path:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = DicomDataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID, ds.Modality, ds.InstanceNumber = generate_uid(), "CT", 1
+    ds.Rows, ds.Columns = pixels.shape
+    ds.PixelSpacing = [0.5, 0.5]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.PixelData = pixels.astype("<i2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def valid_files(folder: Path) -> dict[str, Path]:
+    """One small valid label-like file per format (ending -> path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    labels3d = rng.integers(0, 3, size=(7, 6, 5)).astype(np.uint8)
+    labels2d = rng.integers(0, 3, size=(12, 10)).astype(np.uint8)
+    files = {
+        ".nii": write_nifti(folder / "good.nii", labels3d),
+        ".nii.gz": write_nifti(folder / "good.nii.gz", labels3d),
+        ".png": folder / "good.png",
+        ".tif": folder / "good.tif",
+        ".dcm": write_dicom(folder / "good.dcm", rng.integers(-100, 100, size=(8, 9))),
+    }
+    Image.fromarray(labels2d).save(files[".png"])
+    tifffile.imwrite(files[".tif"], labels3d, photometric="minisblack")
+    return files
+
+
+def nifti_with_declared_shape(path: Path, shape: tuple[int, ...], data_bytes: bytes = b"\0" * 64) -> Path:
+    """A NIfTI-1 file whose header declares ``shape`` (uint8) but holds only ``data_bytes``."""
+    import gzip
+
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.uint8)
+    header.set_data_shape((1, 1, 1))
+    raw = bytearray(header.binaryblock) + b"\0" * 4  # 348-byte header + 4-byte extension flag
+    dims = [len(shape), *shape] + [1] * (7 - len(shape))
+    struct.pack_into("<8h", raw, 40, *dims)
+    struct.pack_into("<f", raw, 108, 352.0)  # vox_offset
+    content = bytes(raw) + data_bytes
+    path.write_bytes(gzip.compress(content) if path.name.endswith(".gz") else content)
+    return path
+
+
+def tiff_with_declared_shape(path: Path, height: int, width: int) -> Path:
+    """A one-strip uint8 TIFF whose ImageLength/ImageWidth say ``height`` x ``width`` (4x4 stored)."""
+    tifffile.imwrite(path, np.zeros((4, 4), np.uint8), photometric="minisblack")
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        tags = {t.name: t for t in tif.pages[0].tags.values()}
+        for name, value in (("ImageLength", height), ("ImageWidth", width)):
+            tag = tags[name]
+            struct.pack_into("<H" if tag.dtype == 3 else "<I", raw, tag.valueoffset, value)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def png_with_declared_shape(path: Path, height: int, width: int) -> Path:
+    """A PNG whose IHDR (with a correct CRC) says ``width`` x ``height`` but holds 4x4 pixels."""
+    import zlib
+
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(path)
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(">II", raw, 16, width, height)
+    struct.pack_into(">I", raw, 29, zlib.crc32(bytes(raw[12:29])) & 0xFFFFFFFF)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def make_tiny_training_dataset(root: Path, cases: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """nnU-Net dataset of ``size``² PNG slices: a bright disc (class 1) and a dark square (class 2)."""
+    import json
+
+    from napari_aleatoric.data.medio import write_image, write_label
+
+    rng = np.random.default_rng(seed)
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir(parents=True)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(cases):
+        label = np.zeros((size, size), np.uint8)
+        cy, cx, r = rng.integers(8, size - 8, 2).tolist() + [int(rng.integers(4, 7))]
+        label[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
+        sy, sx = rng.integers(0, size - 6, 2)
+        label[sy:sy + 5, sx:sx + 5][label[sy:sy + 5, sx:sx + 5] == 0] = 2
+        image = np.array([100.0, 220.0, 30.0])[label] + rng.normal(0, 10, label.shape)
+        write_image(root / "imagesTr" / f"c{i:02d}_0000.png", np.clip(image, 0, 255).astype(np.uint8), None)
+        write_label(root / "labelsTr" / f"c{i:02d}.png", label, None)
+    meta = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "disc": 1, "square": 2},
+            "numTraining": cases, "file_ending": ".png"}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return root
+
