@@ -63,6 +63,7 @@ def run_scoring(dataset, args, stream=None):
     """Run :func:`score_dataset` with a terminal progress bar; return the finished event."""
     from tqdm import tqdm  # noqa: PLC0415
 
+    from .pipelines.label_quality import LabelQualityProgress  # noqa: PLC0415
     from .pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset  # noqa: PLC0415
 
     stream = stream or sys.stderr
@@ -84,6 +85,12 @@ def run_scoring(dataset, args, stream=None):
             elif isinstance(event, CaseSkipped):
                 tqdm.write(f"skipped: {event.error}", file=stream)
                 bar.update(1)
+            elif isinstance(event, LabelQualityProgress):
+                if event.index == 1 and bar is not None:
+                    bar.close()
+                    bar = tqdm(total=event.total, unit="case" if event.case_id else "fold", file=stream,
+                               desc=f"label quality: {event.stage}", dynamic_ncols=True)
+                bar.update(1)
             elif isinstance(event, ScoringFinished):
                 finished = event
     finally:
@@ -97,12 +104,13 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
     stream = stream or sys.stdout
     rows = finished.table.rows
-    print(f"{'rank':>4}  {'case':<24} {'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
+    print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
     for row in rows[:limit]:
-        disagreement = row["fm_disagreement"]
+        disagreement, issue = row["fm_disagreement"], row["label_issue"]
         text = "" if math.isnan(disagreement) else f"{disagreement:.3f}"
-        print(f"{row['rank']:>4}  {row['case_id']:<24} {row['auv']:6.3f}  {'*' if row['flagged'] else '':<4} {text:>15}",
-              file=stream)
+        issue_text = "" if math.isnan(issue) else f"{issue:.2f}"
+        print(f"{row['rank']:>4}  {row['case_id']:<24} {issue_text:>11} {row['auv']:6.3f}  "
+              f"{'*' if row['flagged'] else '':<4} {text:>15}", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)
     print(f"CSV: {finished.csv_path}\nsummary: {finished.summary_path}", file=stream)

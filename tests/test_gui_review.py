@@ -262,14 +262,13 @@ def test_cancel_stops_within_one_case_and_cache_is_reused(panel_factory, fresh_m
 
 
 def test_review_only_mode_builds_no_model(panel_factory, scored_mni, qtbot, monkeypatch, notifications):
-    from napari_aleatoric.models import registry
-    from napari_aleatoric.pipelines import scoring
+    from napari_aleatoric.models import lazy, registry
 
     def forbidden(*args, **kwargs):
         raise AssertionError("no model may be built in review-only mode")
 
     monkeypatch.setattr(registry, "load_model", forbidden)
-    monkeypatch.setattr(scoring, "load_model", forbidden)
+    monkeypatch.setattr(lazy, "load_model", forbidden)
     viewer, panel = panel_factory()
     assert panel.open_dataset(scored_mni)
     top = panel.table.rows[0]["case_id"]

@@ -36,17 +36,21 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     with finished.csv_path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert finished.csv_path == mni_dataset / ".aleatoric" / "scores.csv"
-    expected = {"case_id", "rank", "auv", "flagged", "sps", "fm_disagreement"}
-    expected |= {f"{p}_{n}" for p in ("auv", "sps", "dice_fm") for n in CLASS_NAMES}
+    expected = {"case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"}
+    expected |= {f"{p}_{n}" for p in ("label_issue", "auv", "sps", "dice_fm") for n in CLASS_NAMES}
     assert expected <= set(rows[0])
-    auv = [float(r["auv"]) for r in rows]
-    assert auv == sorted(auv, reverse=True)
+    # the queue follows the learned label-issue score; the AUV column stays the paper's score
+    issue = [float(r["label_issue"]) for r in rows]
+    assert issue == sorted(issue, reverse=True)
     assert [int(r["rank"]) for r in rows] == list(range(1, 21))
-    assert max(auv) == 1.0 and min(auv) == 0.0
+    auv = [float(r["auv"]) for r in rows]
+    assert max(auv) == 1.0 and min(auv) == 0.0 and auv != sorted(auv, reverse=True)
     flagged = [r for r in rows if r["flagged"] == "1"]
-    assert 1 <= len(flagged) <= 3 and all(float(r["auv"]) >= auv[len(flagged) - 1] for r in flagged)
+    assert 1 <= len(flagged) <= 3 and [r["case_id"] for r in flagged] == [r["case_id"] for r in rows[:len(flagged)]]
     summary = json.loads(finished.summary_path.read_text())
     assert summary["scored"] == 20 and summary["skipped"] == [] and summary["settings"]["model"] == "tiny@seed0"
+    assert summary["ranking"] == "label_issue" and summary["settings"]["label_quality"] == "ran"
+    assert len(summary["label_quality"]["maps"]) == 20
 
 
 def test_case_sps_is_sum_of_present_class_scales(mni_dataset):
@@ -69,17 +73,18 @@ def test_cached_maps_have_documented_shapes(mni_dataset):
 
 def test_second_run_uses_cache_and_builds_no_model(mni_dataset, monkeypatch):
     first = run(mni_dataset)[-1].table
-    import napari_aleatoric.pipelines.scoring as scoring
+    import napari_aleatoric.models.lazy as lazy
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was built although every case is cached")
 
-    monkeypatch.setattr(scoring, "load_model", refuse)
+    monkeypatch.setattr(lazy, "load_model", refuse)
     events = run(mni_dataset)
     assert all(e.result.cached for e in events if isinstance(e, CaseScored))
     second = events[-1].table
     assert [r["case_id"] for r in second.rows] == [r["case_id"] for r in first.rows]
     assert [r["auv"] for r in second.rows] == [r["auv"] for r in first.rows]
+    assert [r["label_issue"] for r in second.rows] == [r["label_issue"] for r in first.rows]
 
 
 def test_interrupted_run_resumes_from_cache(mni_dataset):

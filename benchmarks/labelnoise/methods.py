@@ -24,6 +24,7 @@ mask of that class on the corrupted cases::
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -78,6 +79,7 @@ class Context:
             case id → the pipeline's CSV row (``auv``, ``fm_disagreement``, ``dice_fm_<c>``...).
         datasets: input mode → opened scoring :class:`Dataset` (its ``.aleatoric`` holds the maps).
         truth: corrupted flags — for the metrics only, never for a method.
+        model: the foundation model the replicate was scored with (for methods that need its encoder).
     """
 
     name: str
@@ -88,6 +90,7 @@ class Context:
     datasets: dict[str, Dataset]
     truth: np.ndarray | None = None
     seed: int = 0
+    model: object | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def column(self, run: str, column: str) -> np.ndarray:
@@ -312,6 +315,72 @@ def dice_z_plus_cleanlab(ctx: Context) -> np.ndarray:
     return 0.5 * (ranks01(dice_z_max(ctx)) + ranks01(cleanlab_softmin(ctx)))
 
 
+# ------------------------------------------------------------------------------ learned label quality
+
+def learned(ctx: Context) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Out-of-fold class probabilities ``(K, D, H, W)`` and label index of every case of the replicate,
+    from the project's label-quality classifier (5-fold CV by case on frozen FM features)."""
+    if "learned" not in ctx._memo:
+        from napari_aleatoric.data.arraycache import ArrayCache
+        from napari_aleatoric.labelquality.case_source import EmbeddedCase
+        from napari_aleatoric.labelquality.classifier import CasePredicted, out_of_fold_probabilities
+        from napari_aleatoric.labelquality.scores import label_index
+        from napari_aleatoric.models.preprocess import normalise_intensity
+
+        dataset = ctx.datasets["raw"]
+        cache = ArrayCache(dataset.state_dir / "cache" / "embeddings")
+
+        def load(case_id: str) -> EmbeddedCase:
+            image, label = ctx.case(case_id)
+            image01 = normalise_intensity(image, dataset.modality, "raw")
+            return EmbeddedCase(ctx.model, image01, label_index(label, ctx.class_values), cache)
+
+        out = {}
+        started = time.perf_counter()
+        for event in out_of_fold_probabilities(ctx.case_ids, load, len(ctx.class_values) + 1, seed=ctx.seed):
+            if isinstance(event, CasePredicted):
+                out[event.case_id] = (event.probabilities, event.case.label_index)
+        ctx._memo["learned_seconds"] = time.perf_counter() - started
+        ctx._memo["learned"] = out
+    return ctx._memo["learned"]
+
+
+@method("learned_softmin", label="learned (CV on FM features): 1 − softmin quality  ← the app's queue",
+        group="learned")
+def learned_softmin(ctx: Context) -> np.ndarray:
+    """The pipeline's `label_issue`: 1 − softmin over pixels of the out-of-fold probability of the
+    annotated class (cleanlab's pooling; its equality with cleanlab is tested)."""
+    from napari_aleatoric.labelquality.scores import label_issue_scores
+
+    return np.array([label_issue_scores(*learned(ctx)[c])[0] for c in ctx.case_ids])
+
+
+@method("learned_softmin_class_max", label="learned: 1 − softmin quality, worst class", group="learned")
+def learned_softmin_class_max(ctx: Context) -> np.ndarray:
+    """max over classes of the pipeline's `label_issue_<class>`."""
+    from napari_aleatoric.labelquality.scores import label_issue_scores
+
+    per_class = np.stack([label_issue_scores(*learned(ctx)[c])[1] for c in ctx.case_ids])
+    return np.nanmax(np.where(np.isfinite(per_class), per_class, -np.inf), axis=1)
+
+
+@method("learned_disagreement", label="learned: 1 − soft Dice(q, annotation), worst class", group="learned")
+def learned_disagreement(ctx: Context) -> np.ndarray:
+    """max over classes of 1 − 2Σq_c·y_c / (Σq_c + Σy_c) with the out-of-fold probability q (an
+    area-level alternative to the softmin's worst-pixel pooling)."""
+    out = []
+    for case_id in ctx.case_ids:
+        probs, index = learned(ctx)[case_id]
+        dices = []
+        for k in range(1, probs.shape[0]):
+            y = index == k
+            total = probs[k].sum() + y.sum()
+            if total > 0.5:
+                dices.append(2.0 * probs[k][y].sum() / total)
+        out.append(1.0 - min(dices) if dices else math.nan)
+    return np.array(out)
+
+
 # ------------------------------------------------------------------------------ heatmaps
 
 @heatmap("entropy", label="pipeline heatmap: binary entropy of p_FM")
@@ -343,6 +412,14 @@ def boundary_proximity_heatmap(ctx: Context, case_id: str) -> np.ndarray:
             edge = m ^ ndimage.binary_erosion(m)
             out[c, d] = 1.0 / (1.0 + ndimage.distance_transform_edt(~edge))
     return out
+
+
+@heatmap("learned_issue", label="learned label-issue map |1[label = c] − q_c| (CV on FM features)")
+def learned_issue_heatmap(ctx: Context, case_id: str) -> np.ndarray:
+    """The viewer's label-issue map: out-of-fold probability disagreeing with the annotation."""
+    from napari_aleatoric.labelquality.scores import issue_maps
+
+    return issue_maps(*learned(ctx)[case_id])
 
 
 def method_table() -> list[dict]:

@@ -47,7 +47,7 @@ def score_runs(ds: D.BenchDataset, mode: str, ids: list[str], model, device: str
         table = None
         csv_path = out / "scores" / f"{ds.name}_{mode}_{energy}.csv"
         for event in score_dataset(dataset, model, device=device, input_mode=mode, energy=energy,
-                                   out_csv=csv_path, case_ids=ids):
+                                   out_csv=csv_path, case_ids=ids, label_quality=False):
             if isinstance(event, CaseScored):
                 scored += 1
                 forward += event.result.forward_seconds
@@ -86,7 +86,7 @@ def _groups(scores_by_rep: dict[int, np.ndarray], truth: dict[int, tuple], reps:
 
 
 def evaluate_dataset(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: int, reps_mn: int,
-                     n_boot: int, log) -> dict:
+                     n_boot: int, log, model=None, contexts: dict | None = None) -> dict:
     """Every method on every replicate it can see; metrics on the 'same cases' and 'all' sets."""
     names = list(ds.foreground)
     values = [ds.foreground[n] for n in names]
@@ -94,6 +94,7 @@ def evaluate_dataset(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: in
     kinds = sorted({k for r in truth for k in truth[r][2] if k})
     sets = {"same_cases": list(range(reps_mn)), "all_replicates": list(range(reps_raw))}
     out = {"kinds": kinds, "replicate_sets": sets, "methods": {}, "scores": {}}
+    contexts = {} if contexts is None else contexts  # one per replicate: methods share what they compute
     for name, info in METHODS.items():
         available = reps_mn if "masknorm" in info.needs else reps_raw
         if available == 0:
@@ -102,7 +103,8 @@ def evaluate_dataset(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: in
         scores = {}
         for r in range(available):
             ids, y, _ = truth[r]
-            ctx = Context(ds.name, ids, names, values, rows, scoring, truth=None, seed=r)
+            ctx = contexts.setdefault(r, Context(ds.name, ids, names, values, rows, scoring, truth=None, seed=r,
+                                                      model=model))
             scores[r] = np.asarray(info.fn(ctx), dtype=np.float64)
             if scores[r].shape != (len(ids),):
                 raise ValueError(f"method {name} returned shape {scores[r].shape} for {len(ids)} cases")
@@ -121,13 +123,32 @@ def evaluate_dataset(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: in
         out["methods"][name] = entry
         out["scores"][name] = {str(r): [None if not math.isfinite(v) else round(float(v), 6) for v in s]
                                for r, s in scores.items()}
+    out["learned_timing"] = learned_timing(contexts)
     out["cases"] = {str(r): {"ids": truth[r][0], "corrupted": truth[r][1].tolist(), "kinds": truth[r][2]}
                     for r in truth}
     log(f"[eval] {ds.name}: {len(out['methods'])} methods")
     return out
 
 
-def evaluate_heatmaps(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: int) -> dict:
+def learned_timing(contexts: dict[int, Context]) -> dict:
+    """Seconds of the learned label-quality pass per replicate vs the foundation model's seconds
+    for the same cases (from each case's cached maps): the learned scorer's extra cost."""
+    out = {}
+    for r, ctx in contexts.items():
+        if "learned_seconds" not in ctx._memo:
+            continue
+        forward = 0.0
+        for case_id in ctx.case_ids:
+            with np.load(ctx.datasets["raw"].state_dir / "cache" / "maps" / f"{case_id}.npz") as npz:
+                forward += float(json.loads(str(npz["__meta__"])).get("forward_seconds", 0.0))
+        out[str(r)] = {"cases": len(ctx.case_ids), "learned_seconds": round(ctx._memo["learned_seconds"], 2),
+                       "model_seconds": round(forward, 2),
+                       "ratio": round(ctx._memo["learned_seconds"] / forward, 3) if forward else None}
+    return out
+
+
+def evaluate_heatmaps(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: int, model=None,
+                      contexts: dict | None = None) -> dict:
     """Pixel AUROC of each heatmap vs the injected per-class error mask, on the corrupted cases."""
     names = list(ds.foreground)
     values = [ds.foreground[n] for n in names]
@@ -136,7 +157,7 @@ def evaluate_heatmaps(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: i
         entries = []
         for r in range(reps_raw):
             ids, y, kinds = ds.replicate(r)
-            ctx = Context(ds.name, ids, names, values, rows, scoring, seed=r)
+            ctx = (contexts or {}).get(r) or Context(ds.name, ids, names, values, rows, scoring, seed=r, model=model)
             for case_id, corrupted, kind in zip(ids, y, kinds):
                 if not corrupted:
                     continue
@@ -207,8 +228,9 @@ def run(quick: bool, model_spec: str, out: Path, device: str = "cpu", datasets: 
             timing.update(mode_timing)
             scoring[mode] = open_dataset(D.scoring_root(ds, mode, out))
         t0 = time.perf_counter()
-        evaluation = evaluate_dataset(ds, rows, scoring, reps_raw, reps_mn, n_boot, log)
-        evaluation["heatmaps"] = evaluate_heatmaps(ds, rows, scoring, reps_raw)
+        contexts: dict[int, Context] = {}
+        evaluation = evaluate_dataset(ds, rows, scoring, reps_raw, reps_mn, n_boot, log, model, contexts)
+        evaluation["heatmaps"] = evaluate_heatmaps(ds, rows, scoring, reps_raw, model, contexts)
         timing["evaluation_seconds"] = round(time.perf_counter() - t0, 2)
         evaluation["info"] = {"cases": len(ds.cases), "replicates": reps_raw, "masknorm_replicates": reps_mn,
                               "corrupted_per_replicate": [len(r) for r in ds.replicates],
@@ -300,5 +322,16 @@ def summary_markdown(results: dict) -> str:
             if isinstance(t, dict):
                 lines.append(f"| {ds} | {run} | {t['cases']} ({t['cached_cases']}) | {t['wall_seconds']} | "
                              f"{t['forward_seconds']} |")
+    lines += ["", "### Extra cost of the learned label quality (per replicate)", "",
+              "| dataset | cases | learned s (mean) | foundation-model s for those cases (mean) | ratio (mean, max) |",
+              "|---|---|---|---|---|"]
+    for ds in names:
+        timing = results["datasets"][ds].get("learned_timing") or {}
+        if timing:
+            ratios = [t["ratio"] for t in timing.values() if t["ratio"] is not None]
+            lines.append(f"| {ds} | {next(iter(timing.values()))['cases']} | "
+                         f"{np.mean([t['learned_seconds'] for t in timing.values()]):.1f} | "
+                         f"{np.mean([t['model_seconds'] for t in timing.values()]):.1f} | "
+                         f"{np.mean(ratios):.3f}, {np.max(ratios):.3f} |")
     lines.append(f"\nTotal: {results['timing'].get('total_seconds', 0):.0f} s")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,34 @@ from .base import FoundationModel
 from .preprocess import Resize
 
 
+def slice_embedding(model: FoundationModel, slice01: np.ndarray, cache: ArrayCache | None = None,
+                    resize: Resize | None = None) -> tuple[torch.Tensor, bool]:
+    """The model's embedding of one slice, from the on-disk cache when it holds it.
+
+    Args:
+        model: the foundation model.
+        slice01: ``(H, W)`` intensities in ``[0, 1]``.
+        cache: optional embedding cache (keyed by the exact model input and the model's identity).
+        resize: the slice's :class:`Resize` (made from the slice's shape if not given).
+
+    Returns:
+        ``((1, E, h, w)`` float32 embedding on the model's device, whether it came from the cache).
+    """
+    resize = resize or Resize(int(slice01.shape[0]), int(slice01.shape[1]), model.input_size)
+    model_input = resize.image_to_model(slice01)
+    if cache is None:
+        return model.embed(model_input), False
+    key = content_key(model.name, model_input.to(torch.float16).numpy().tobytes())
+    entry = cache.load(key[:40], key)
+    if entry is not None:
+        return torch.from_numpy(entry[0]["embedding"].astype(np.float32)).to(model.device), True
+    embedding = model.embed(model_input)
+    cache.save(key[:40], key, {"embedding": embedding.cpu().numpy()})
+    # Use exactly what the cache holds (float16), so that a case whose embedding was cached by an
+    # earlier, interrupted run gets the same maps as an uninterrupted run.
+    return embedding.to(torch.float16).to(torch.float32), False
+
+
 class SlicePredictor:
     """One ``(H, W)`` slice, embedded once, decoded for any number of prompts.
 
@@ -25,23 +53,7 @@ class SlicePredictor:
             raise ValueError(f"SlicePredictor needs an (H, W) slice, got shape {slice01.shape}")
         self.model = model
         self.resize = Resize(int(slice01.shape[0]), int(slice01.shape[1]), model.input_size)
-        self.embedding_was_cached = False
-        model_input = self.resize.image_to_model(slice01)
-        self.embedding = self._embedding(model_input, embedding_cache)
-
-    def _embedding(self, model_input: torch.Tensor, cache: ArrayCache | None) -> torch.Tensor:
-        if cache is None:
-            return self.model.embed(model_input)
-        key = content_key(self.model.name, model_input.to(torch.float16).numpy().tobytes())
-        entry = cache.load(key[:40], key)
-        if entry is not None:
-            self.embedding_was_cached = True
-            return torch.from_numpy(entry[0]["embedding"].astype(np.float32)).to(self.model.device)
-        embedding = self.model.embed(model_input)
-        cache.save(key[:40], key, {"embedding": embedding.cpu().numpy()})
-        # Decode from exactly what the cache holds (float16), so that a case whose embedding was
-        # cached by an earlier, interrupted run gets the same maps as an uninterrupted run.
-        return embedding.to(torch.float16).to(torch.float32)
+        self.embedding, self.embedding_was_cached = slice_embedding(model, slice01, embedding_cache, self.resize)
 
     def predict(
         self,

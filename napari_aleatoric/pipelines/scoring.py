@@ -9,6 +9,8 @@ Files (under ``<dataset>/.aleatoric/``):
                                     float16, ``prompted`` ``(C, D)`` bool; valid only for the same
                                     image and label content, model and preprocessing.
     ``cache/embeddings/*.npz``      slice embeddings of the foundation model (float16).
+    ``cache/quality/<case_id>.npz`` per case: the learned label-issue maps ``(C, D, H, W)`` float16
+                                    (see :mod:`.label_quality`), valid for one whole pass.
     ``scores.csv``, ``scores.json`` the ranked table and a summary (settings, skipped cases, timing).
 """
 
@@ -27,10 +29,12 @@ from ..data.dataset import Dataset, load_case, open_dataset, validate_case_files
 from ..data.errors import AleatoricError, CaseError
 from ..models.base import FoundationModel, resolve_device
 from ..models.preprocess import InputMode, normalise_intensity
-from ..models.registry import DEFAULT_MODEL, load_model, model_identity
+from ..models.lazy import LazyModel
+from ..models.registry import DEFAULT_MODEL
 from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
+from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from .table import ScoreTable, build_table, write_outputs
 
 PIPELINE_VERSION = "1"
@@ -48,6 +52,7 @@ class CaseResult:
         shape: ``(D, H, W)`` of the case.
         forward_seconds: time in the foundation model (0 when everything came from the cache).
         cached: whether the maps came from the cache.
+        quality_key: validity key of the case's label-quality maps (its content as scored).
     """
 
     case_id: str
@@ -57,6 +62,7 @@ class CaseResult:
     shape: tuple[int, int, int]
     forward_seconds: float = 0.0
     cached: bool = False
+    quality_key: str = ""
 
 
 @dataclass
@@ -97,28 +103,7 @@ class ScoringFinished:
     skipped: list[AleatoricError]
 
 
-ScoringEvent = ScoringStarted | CaseScored | CaseSkipped | ScoringFinished
-
-
-class LazyModel:
-    """Builds the foundation model on first use, so fully cached runs never load one."""
-
-    def __init__(self, model: str | FoundationModel, device: str | torch.device | None):
-        self._spec = model if isinstance(model, str) else None
-        self._device = device
-        self._model = model if isinstance(model, FoundationModel) else None
-
-    def identity(self) -> str:
-        """The model's cache identity, without building the model where the file tells it."""
-        if self._model is not None:
-            return self._model.name
-        return model_identity(self._spec)
-
-    def get(self) -> FoundationModel:
-        """The model, built now if needed."""
-        if self._model is None:
-            self._model = load_model(self._spec, self._device)
-        return self._model
+ScoringEvent = ScoringStarted | CaseScored | CaseSkipped | LabelQualityProgress | ScoringFinished
 
 
 def maps_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndarray) -> str:
@@ -193,7 +178,8 @@ def score_case(
         dice[name] = _dice(masks[c], reference) if reference.any() else float("nan")
     return CaseResult(case_id=case_id, sps_per_class={n: float(s) for n, s in zip(names, scales)},
                       dice_fm_per_class=dice, maps_file=maps_cache.path(case_id), shape=tuple(label.shape),
-                      forward_seconds=forward_seconds, cached=cached)
+                      forward_seconds=forward_seconds, cached=cached,
+                      quality_key=quality_key(model_name, input_mode, image, label))
 
 
 def score_dataset(
@@ -207,6 +193,7 @@ def score_dataset(
     flag_quantile: float = 0.9,
     out_csv: str | Path | None = None,
     case_ids: list[str] | None = None,
+    label_quality: bool = True,
 ) -> Iterator[ScoringEvent]:
     """Score every labelled case of a dataset, one at a time, yielding progress events.
 
@@ -221,10 +208,15 @@ def score_dataset(
         flag_quantile: cases with AUV above this quantile are flagged.
         out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``).
         case_ids: score only these cases (default all labelled training cases).
+        label_quality: also learn label quality and rank by it (off: rank by AUV alone, e.g. for a
+            benchmark that runs label quality on its own subsets of the cases).
+
+    After the cases, the learned label quality of the whole dataset is assessed (at least
+    ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and its ``label_issue`` orders the table.
 
     Yields:
         :class:`ScoringStarted`, then :class:`CaseScored` / :class:`CaseSkipped` per case, then
-        :class:`ScoringFinished`.
+        :class:`LabelQualityProgress` events, then :class:`ScoringFinished`.
 
     Raises:
         DatasetError: the dataset cannot be opened at all.
@@ -257,10 +249,26 @@ def score_dataset(
             continue
         results.append(result)
         yield CaseScored(index=index, total=total, result=result, seconds=time.perf_counter() - started)
-    table = build_table(results, list(ds.foreground), flag_quantile)
+    quality_wanted = label_quality
+    label_quality, quality_problem = None, f"fewer than {MIN_CASES} scored cases"
+    if not quality_wanted:
+        quality_problem = "switched off"
+    elif len(results) >= MIN_CASES:
+        try:
+            for event in assess_label_quality(ds, [r.case_id for r in results], lazy.identity(), lazy.get,
+                                              input_mode=input_mode,
+                                              case_keys={r.case_id: r.quality_key for r in results}):
+                if isinstance(event, LabelQualityFinished):
+                    label_quality = event.result
+                else:
+                    yield event
+        except (ValueError, AleatoricError) as error:  # e.g. a single class in the whole dataset
+            quality_problem = str(error)
+    table = build_table(results, list(ds.foreground), flag_quantile, label_quality)
     csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
     settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
-                "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile}
-    summary_path = write_outputs(table, csv_path, settings, skipped, results)
+                "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile,
+                "label_quality": "ran" if label_quality is not None else f"not run: {quality_problem}"}
+    summary_path = write_outputs(table, csv_path, settings, skipped, results, label_quality)
     yield ScoringFinished(table=table, csv_path=csv_path, summary_path=summary_path, skipped=skipped)
 

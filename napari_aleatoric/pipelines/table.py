@@ -16,6 +16,7 @@ from ..data.atomic import atomic_write_bytes
 from ..uncertainty.auv import auv_from_sps, flagged
 
 if TYPE_CHECKING:
+    from .label_quality import LabelQuality
     from .scoring import CaseResult
 
 
@@ -24,9 +25,12 @@ class ScoreTable:
     """Rows sorted by rank (most uncertain first) and the column order of the CSV.
 
     Each row maps a column name to a value: ``case_id`` (str), ``rank`` (int, 1 = review first),
-    ``auv`` (float in [0, 1]), ``flagged`` (bool), ``sps`` (float, sum over present classes),
-    ``fm_disagreement`` (1 − the worst class's Dice between model mask and annotation),
-    ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
+    ``label_issue`` (float in [0, 1], the learned label-issue score that orders the queue, higher =
+    more likely mislabelled; NaN when label quality did not run),
+    ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
+    (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
+    (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
+    ``label_issue_<name>`` (the same score over the pixels annotated or predicted as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
     """
 
     columns: list[str]
@@ -39,18 +43,23 @@ class ScoreTable:
 
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "auv", "flagged", "sps", "fm_disagreement"]
-            + [f"auv_{n}" for n in class_names] + [f"sps_{n}" for n in class_names]
+    return (["case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"]
+            + [f"label_issue_{n}" for n in class_names] + [f"auv_{n}" for n in class_names] + [f"sps_{n}" for n in class_names]
             + [f"dice_fm_{n}" for n in class_names])
 
 
-def build_table(results: list[CaseResult], class_names: list[str], flag_quantile: float = 0.9) -> ScoreTable:
-    """Normalise SPS to AUV over ``results`` and rank the cases by AUV, highest first.
+def build_table(results: list[CaseResult], class_names: list[str], flag_quantile: float = 0.9,
+                label_quality: LabelQuality | None = None) -> ScoreTable:
+    """Normalise SPS to AUV over ``results`` and rank the cases, most likely mislabelled first.
+
+    The rank follows ``label_issue`` (the learned label-quality score; see docs/benchmarks.md for
+    why) where it is known, then the AUV; without label quality the AUV alone orders the cases.
 
     Args:
         results: per-case SPS (any order).
         class_names: foreground label names in dataset order.
-        flag_quantile: cases with AUV above this quantile are flagged.
+        flag_quantile: cases whose ranking score is above this quantile are flagged.
+        label_quality: the learned label quality of (some of) the cases, if it ran.
     """
     columns = table_columns(class_names)
     if not results:
@@ -60,22 +69,59 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
     case_sps = np.where(present.any(axis=1), np.where(present, per_class, 0.0).sum(axis=1), np.nan)
     auv = auv_from_sps(case_sps)
     auv_per_class = auv_from_sps(per_class)
-    flags = flagged(auv, flag_quantile)
+    issue = np.array([label_quality.score.get(r.case_id, math.nan) if label_quality else math.nan for r in results])
+    flags = flagged(issue if np.isfinite(issue).any() else auv, flag_quantile)
     rows = []
     for i, result in enumerate(results):
         dices = [result.dice_fm_per_class.get(n, math.nan) for n in class_names]
         finite_dices = [d for d in dices if math.isfinite(d)]
-        row = {"case_id": result.case_id, "auv": float(auv[i]), "flagged": bool(flags[i]), "sps": float(case_sps[i]),
+        row = {"case_id": result.case_id, "label_issue": float(issue[i]), "auv": float(auv[i]),
+               "flagged": bool(flags[i]), "sps": float(case_sps[i]),
                "fm_disagreement": 1.0 - min(finite_dices) if finite_dices else math.nan}
+        class_issue = label_quality.per_class.get(result.case_id) if label_quality else None
         for c, name in enumerate(class_names):
+            row[f"label_issue_{name}"] = float(class_issue[c]) if class_issue is not None else math.nan
             row[f"auv_{name}"] = float(auv_per_class[i, c])
             row[f"sps_{name}"] = float(per_class[i, c])
             row[f"dice_fm_{name}"] = float(dices[c])
         rows.append(row)
-    rows.sort(key=lambda r: (-(r["auv"] if math.isfinite(r["auv"]) else -1.0), r["case_id"]))
+    rows.sort(key=ranking_key)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return ScoreTable(columns, rows)
+
+
+def with_label_quality(table: ScoreTable, class_names: list[str], label_quality: LabelQuality,
+                       flag_quantile: float = 0.9) -> ScoreTable:
+    """A copy of ``table`` with new label-issue columns, rank and flags (other columns unchanged).
+
+    Args:
+        table: a scored table (e.g. read back from ``scores.csv``).
+        class_names: foreground label names in dataset order.
+        label_quality: a fresh label-quality result (cases it lacks get NaN).
+        flag_quantile: as in :func:`build_table`.
+    """
+    rows = [dict(row) for row in table.rows]
+    for row in rows:
+        per_class = label_quality.per_class.get(row["case_id"])
+        row["label_issue"] = float(label_quality.score.get(row["case_id"], math.nan))
+        for c, name in enumerate(class_names):
+            row[f"label_issue_{name}"] = float(per_class[c]) if per_class is not None else math.nan
+    flags = flagged(np.array([r["label_issue"] for r in rows], dtype=np.float64), flag_quantile)
+    for row, flag in zip(rows, flags):
+        row["flagged"] = bool(flag)
+    rows.sort(key=ranking_key)
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return ScoreTable(table_columns(class_names), rows)
+
+
+def ranking_key(row: dict) -> tuple:
+    """Sort key of a row: highest ``label_issue`` first, then highest ``auv``, NaN last, then case id."""
+    def descending(value) -> float:
+        return -value if isinstance(value, float) and math.isfinite(value) else math.inf
+
+    return (descending(row.get("label_issue", math.nan)), descending(row.get("auv", math.nan)), row["case_id"])
 
 
 def _format(value) -> str:
@@ -117,7 +163,8 @@ def read_scores(csv_path: str | Path) -> ScoreTable:
     return ScoreTable(columns, rows)
 
 
-def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: list, results: list[CaseResult]) -> Path:
+def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: list, results: list[CaseResult],
+                  label_quality: LabelQuality | None = None) -> Path:
     """Write the CSV and ``<csv stem>.json`` summary beside it, atomically.
 
     Returns:
@@ -134,6 +181,10 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         "forward_seconds_total": float(sum(r.forward_seconds for r in results)),
         "cached_cases": int(sum(r.cached for r in results)),
         "maps": {r.case_id: str(r.maps_file) for r in results},
+        "label_quality": None if label_quality is None else {
+            "seconds": round(label_quality.seconds, 3),
+            "maps": {case_id: str(path) for case_id, path in label_quality.maps_files.items()}},
+        "ranking": "label_issue" if label_quality is not None else "auv",
     }
     summary_path = csv_path.with_suffix(".json")
     atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())

@@ -1,0 +1,90 @@
+"""From out-of-sample class probabilities and the annotation to label-issue maps and scores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def label_index(label: np.ndarray, values: list[int]) -> np.ndarray:
+    """Class index per pixel: 0 background, ``i + 1`` for ``values[i]``.
+
+    Args:
+        label: ``(D, H, W)`` annotation with the dataset's label values.
+        values: foreground label values in dataset order.
+    """
+    index = np.zeros(label.shape, np.int64)
+    for i, value in enumerate(values, start=1):
+        index[label == value] = i
+    return index
+
+
+def issue_maps(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Per-class label-issue map: how strongly the learned model disagrees with the annotation.
+
+    For class ``c`` the map is ``1 − q_c`` where the annotation says ``c`` (it may not be ``c``) and
+    ``q_c`` elsewhere (it may be ``c``), i.e. ``|1[label = c] − q_c|`` in ``[0, 1]``.
+
+    Args:
+        probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
+        index: ``(D, H, W)`` class index of the annotation.
+
+    Returns:
+        ``(C, D, H, W)`` float32, one map per foreground class.
+    """
+    n_classes = probabilities.shape[0]
+    maps = np.empty((n_classes - 1,) + index.shape, np.float32)
+    for k in range(1, n_classes):
+        maps[k - 1] = np.abs((index == k).astype(np.float32) - probabilities[k])
+    return maps
+
+
+#: Temperature of the softmin pooling (cleanlab's default): lower = closer to the worst pixel.
+SOFTMIN_TEMPERATURE = 0.1
+
+
+def softmin_quality(pixel_quality: np.ndarray, temperature: float = SOFTMIN_TEMPERATURE) -> float:
+    """Softmin pooling of per-pixel label quality into one number (cleanlab's ``softmin``).
+
+    ``Σ s_i · w_i`` with ``w = softmax((1 − s) / T)``: a weighted mean dominated by the worst pixels,
+    so a small confidently wrong region lowers it while the many uncertain boundary pixels of a
+    correct annotation do not.
+
+    Args:
+        pixel_quality: per-pixel probability of the annotated class, any shape, values in ``[0, 1]``.
+        temperature: ``T``.
+
+    Returns:
+        quality in ``[0, 1]`` (NaN for an empty input); 1 − quality is the label-issue score.
+    """
+    s = np.asarray(pixel_quality, np.float64).ravel()
+    if s.size == 0:
+        return math.nan
+    logits = (1.0 - s) / temperature
+    weights = np.exp(logits - logits.max())
+    return float(np.dot(s, weights) / weights.sum())
+
+
+def label_issue_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
+    """Case and per-class label-issue scores: ``1 − softmin`` of the annotated class's probability.
+
+    The case score pools every pixel; the score of class ``c`` pools the pixels annotated ``c`` or
+    predicted ``c`` (argmax), so both a wrongly drawn and a missed ``c`` count against it.
+
+    Args:
+        probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
+        index: ``(D, H, W)`` class index of the annotation.
+
+    Returns:
+        ``(case score, (C,) per-class scores)`` in ``[0, 1]``, higher = more likely mislabelled;
+        NaN for a class that is neither annotated nor predicted.
+    """
+    given = np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0]
+    predicted = probabilities.argmax(axis=0)
+    per_class = np.full(probabilities.shape[0] - 1, math.nan)
+    for k in range(1, probabilities.shape[0]):
+        involved = (index == k) | (predicted == k)
+        if involved.any():
+            per_class[k - 1] = 1.0 - softmin_quality(given[involved])
+    return 1.0 - softmin_quality(given), per_class

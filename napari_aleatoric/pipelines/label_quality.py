@@ -1,0 +1,211 @@
+"""Learn label quality from the whole dataset and write per-case scores and per-class issue maps.
+
+The foundation model's slice embeddings (cached by the scoring pass) plus multi-scale intensity
+filters are the per-pixel features; a classifier trained with K-fold cross-validation by case on
+the dataset's own annotations gives every pixel out-of-sample class probabilities ``q``. Where the
+annotation disagrees with ``q`` it is likely wrong:
+
+- per case: ``1 − softmin`` over its pixels of ``q`` of the annotated class (cleanlab's softmin
+  pooling, dominated by the most confidently contradicted pixels; column ``label_issue``);
+- per class: the same over the pixels annotated or predicted as that class (``label_issue_<class>``);
+- per pixel: ``|1[annotation = c] − q_c|``, cached as ``cache/quality/<case>.npz`` ``issue_maps``
+  ``(C, D, H, W)`` float16 — the heatmaps the viewer shows.
+
+Nothing here re-runs the model's decoder, so after corrections the priorities can be refreshed
+from the cache (:func:`assess_label_quality` again).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..data.arraycache import ArrayCache, content_key
+from ..data.dataset import Dataset, load_case
+from ..data.errors import CaseError
+from ..labelquality.case_source import EmbeddedCase
+from ..labelquality.classifier import CasePredicted, CaseSampled, FoldsFitted, out_of_fold_probabilities
+from ..labelquality.scores import issue_maps, label_index, label_issue_scores
+from ..models.base import FoundationModel
+from ..models.preprocess import InputMode, normalise_intensity
+
+QUALITY_VERSION = "1"
+#: Fewest scored cases the cross-validation runs on.
+MIN_CASES = 4
+
+
+@dataclass
+class LabelQualityProgress:
+    """Emitted per case and stage: ``"sampling"`` (drawing training pixels), ``"fitting"``,
+    ``"predicting"`` (out-of-fold maps); ``index`` counts from 1 within the stage."""
+
+    stage: str
+    index: int
+    total: int
+    case_id: str = ""
+
+
+@dataclass
+class LabelQuality:
+    """The label-quality result of a dataset.
+
+    Attributes:
+        per_class: case id → ``(C,)`` per-class label-issue score in ``[0, 1]`` (NaN: the class is
+            neither annotated nor predicted).
+        score: case id → case label-issue score in ``[0, 1]``, higher = more likely mislabelled.
+        maps_files: case id → the cached issue maps.
+        seconds: wall time of the whole pass.
+    """
+
+    per_class: dict[str, np.ndarray] = field(default_factory=dict)
+    score: dict[str, float] = field(default_factory=dict)
+    maps_files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class LabelQualityFinished:
+    """Emitted last."""
+
+    result: LabelQuality
+
+
+def quality_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndarray) -> str:
+    """Validity key of a case's cached issue maps: the image and annotation as loaded (``(H, W)`` or
+    ``(D, H, W)``), the model and the input mode. An edited annotation makes the maps stale."""
+    image = np.ascontiguousarray(image if image.ndim == 3 else image[None])
+    label = np.ascontiguousarray(label if label.ndim == 3 else label[None])
+    return content_key("quality", QUALITY_VERSION, model_name, input_mode, str(image.shape), str(image.dtype),
+                       image.tobytes(), str(label.dtype), label.tobytes())
+
+
+def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, input_mode: str, image: np.ndarray,
+                    label: np.ndarray) -> np.ndarray | None:
+    """The cached ``(C, D, H, W)`` float32 issue maps of a case, or ``None`` if missing or stale.
+
+    Args:
+        image, label: the case as loaded (``(H, W)`` or ``(D, H, W)``), to check the maps are current.
+    """
+    entry = ArrayCache(dataset.state_dir / "cache" / "quality").load(
+        case_id, quality_key(model_name, input_mode, image, label))
+    return None if entry is None else entry[0]["issue_maps"].astype(np.float32)
+
+
+def run_key(model_name: str, input_mode: str, folds: int, seed: int, case_keys: dict[str, str]) -> str:
+    """Key of a whole label-quality pass: every case's content key and the settings (any edit to any
+    case changes every case's out-of-fold model, so the whole pass is redone)."""
+    return content_key("quality-run", QUALITY_VERSION, model_name, input_mode, str(folds), str(seed),
+                       *(f"{case_id}={key}" for case_id, key in sorted(case_keys.items())))
+
+
+def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[str, str], key: str
+                         ) -> LabelQuality | None:
+    """The stored result of the pass ``key`` if every case's entry is intact and from that pass."""
+    cache = ArrayCache(dataset.state_dir / "cache" / "quality")
+    result = LabelQuality()
+    for case_id in case_ids:
+        path = cache.path(case_id)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if str(npz["__key__"]) != case_keys[case_id]:
+                    return None
+                meta = json.loads(str(npz["__meta__"]))
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+            return None
+        if meta.get("run_key") != key:
+            return None
+        result.per_class[case_id] = np.array([math.nan if v is None else v for v in meta["per_class"]])
+        result.score[case_id] = float(meta["score"])
+        result.maps_files[case_id] = path
+    return result
+
+
+def assess_label_quality(
+    dataset: Dataset,
+    case_ids: list[str],
+    model_name: str,
+    get_model: Callable[[], FoundationModel],
+    *,
+    input_mode: InputMode = "raw",
+    case_keys: dict[str, str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+) -> Iterator[LabelQualityProgress | LabelQualityFinished]:
+    """Cross-validated label quality of ``case_ids`` (at least :data:`MIN_CASES`).
+
+    A pass over exactly the same cases, contents and settings is read back from the cache without
+    building the model.
+
+    Args:
+        dataset: the opened dataset (its ``.aleatoric/cache`` holds embeddings and receives the maps).
+        case_ids: labelled cases that load cleanly (the scoring pass's cases).
+        model_name: the model's identity (cache keys).
+        get_model: builds (or returns) the foundation model; called only when the pass is not
+            cached. Its encoder runs only for slices not yet in the embedding cache.
+        input_mode: the intensity mapping the model saw (as in scoring).
+        case_keys: each case's :func:`quality_key` if the caller knows them (else cases are read).
+        folds: cross-validation folds by case.
+        seed: seeds folds, pixel sampling and the classifiers.
+
+    Yields:
+        :class:`LabelQualityProgress` events, then one :class:`LabelQualityFinished`.
+
+    Raises:
+        ValueError: fewer than :data:`MIN_CASES` cases, or a single class in the whole dataset.
+        CaseError: a case's files cannot be read.
+    """
+    if len(case_ids) < MIN_CASES:
+        raise ValueError(f"label quality needs at least {MIN_CASES} scored cases, got {len(case_ids)}")
+    started = time.perf_counter()
+    names = list(dataset.foreground)
+    values = [dataset.foreground[n] for n in names]
+    embeddings = ArrayCache(dataset.state_dir / "cache" / "embeddings")
+    quality_cache = ArrayCache(dataset.state_dir / "cache" / "quality")
+
+    def read(case_id: str) -> tuple[np.ndarray, np.ndarray]:
+        ref = dataset.case(case_id)
+        case = load_case(dataset, ref)
+        if case.label is None:
+            raise CaseError(ref.image_paths[0], "case has no annotation")
+        image = case.image if case.image.ndim == 3 else case.image[None]
+        label = case.label if case.label.ndim == 3 else case.label[None]
+        return image, label
+
+    if case_keys is None:
+        case_keys = {case_id: quality_key(model_name, input_mode, *read(case_id)) for case_id in case_ids}
+    key = run_key(model_name, input_mode, folds, seed, case_keys)
+    cached = cached_label_quality(dataset, case_ids, case_keys, key)
+    if cached is not None:
+        cached.seconds = time.perf_counter() - started
+        yield LabelQualityFinished(cached)
+        return
+    model = get_model()
+
+    def load(case_id: str) -> EmbeddedCase:
+        image, label = read(case_id)
+        image01 = normalise_intensity(image, dataset.modality, input_mode, label > 0)
+        return EmbeddedCase(model, image01, label_index(label, values), embeddings, key=case_keys[case_id])
+
+    result = LabelQuality()
+    stage_of = {CaseSampled: "sampling", CasePredicted: "predicting"}
+    for event in out_of_fold_probabilities(case_ids, load, len(values) + 1, folds=folds, seed=seed):
+        if isinstance(event, FoldsFitted):
+            yield LabelQualityProgress("fitting", event.folds, event.folds)
+            continue
+        yield LabelQualityProgress(stage_of[type(event)], event.index, event.total, event.case_id)
+        if isinstance(event, CasePredicted):
+            score, per_class = label_issue_scores(event.probabilities, event.case.label_index)
+            result.score[event.case_id], result.per_class[event.case_id] = score, per_class
+            result.maps_files[event.case_id] = quality_cache.save(
+                event.case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, event.case.label_index)},
+                {"names": names, "values": values, "model": model_name, "input_mode": input_mode, "run_key": key,
+                 "score": score, "per_class": [None if not math.isfinite(v) else float(v) for v in per_class]})
+    result.seconds = time.perf_counter() - started
+    yield LabelQualityFinished(result)

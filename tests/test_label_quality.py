@@ -1,0 +1,152 @@
+"""Learned label quality: cross-validated probabilities find the case whose annotation is wrong."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_aleatoric.labelquality.classifier import (
+    CasePredicted, assign_folds, out_of_fold_probabilities, sample_pixels)
+from napari_aleatoric.labelquality.features import (
+    EMBEDDING_CHANNELS, embedding_features, embedding_projection, intensity_features)
+from napari_aleatoric.labelquality.scores import issue_maps, label_index, label_issue_scores, softmin_quality
+
+
+class ArrayCase:
+    """Features = the image's intensity filters; enough to tell the synthetic classes apart."""
+
+    def __init__(self, image, index):
+        self.image = image
+        self.label_index = index
+        self.slices_read = []
+
+    def slice(self, d):
+        self.slices_read.append(d)
+        return intensity_features(self.image[d])
+
+
+def disc_case(rng, depth=1, size=48):
+    """Bright disc (class 2) inside a mid-grey ring (class 1) on a dark background, with noise."""
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx = rng.uniform(18, 30, 2)
+    r_outer, r_inner = rng.uniform(12, 16), rng.uniform(5, 8)
+    dist = np.hypot(yy - cy, xx - cx)
+    truth = np.where(dist < r_inner, 2, np.where(dist < r_outer, 1, 0))
+    image = np.select([truth == 2, truth == 1], [0.9, 0.5], 0.1) + rng.normal(0, 0.05, truth.shape)
+    return np.repeat(image[None], depth, 0).astype(np.float32), np.repeat(truth[None], depth, 0)
+
+
+def test_folds_are_deterministic_balanced_and_cover_every_case():
+    ids = [f"case_{i}" for i in range(11)]
+    a, b = assign_folds(ids, 5, seed=3), assign_folds(list(reversed(ids)), 5, seed=3)
+    assert a.folds == b.folds and a.count == 5
+    sizes = np.bincount(list(a.folds.values()))
+    assert sizes.max() - sizes.min() <= 1 and set(a.folds) == set(ids)
+    assert assign_folds(ids[:3], 5).count == 3
+    with pytest.raises(ValueError, match="at least 2"):
+        assign_folds(ids[:1])
+
+
+def test_sample_reads_only_the_slices_it_draws_from_and_keeps_labels_aligned():
+    rng = np.random.default_rng(0)
+    image, truth = disc_case(rng, depth=3)
+    truth[1], image[1] = 0, 0.1  # the middle slice is all background
+    case = ArrayCase(image, truth)
+    x, y = sample_pixels(case, 400, np.random.default_rng(1))
+    assert x.shape == (len(y), intensity_features(image[0]).shape[0])
+    assert (y > 0).sum() >= 200  # half the sample from the foreground
+    # the first feature is the raw intensity: every sampled pixel's intensity matches its class band
+    assert np.all(np.abs(x[y == 2, 0] - 0.9) < 0.3) and np.all(np.abs(x[y == 0, 0] - 0.1) < 0.3)
+
+
+def test_the_corrupted_case_gets_the_worst_score_and_its_error_lights_up():
+    rng = np.random.default_rng(0)
+    cases = {f"c{i:02d}": disc_case(rng) for i in range(12)}
+    image, truth = cases["c05"]
+    wrong = truth.copy()
+    wrong[0][ndimage.binary_dilation(truth[0] == 2, iterations=4) & (truth[0] == 1)] = 2  # inner disc drawn too big
+    cases["c05"] = (image, wrong)
+    error = wrong != truth
+    events = list(out_of_fold_probabilities(sorted(cases), lambda c: ArrayCase(*cases[c]), 3, folds=4, seed=0))
+    predicted = {e.case_id: e for e in events if isinstance(e, CasePredicted)}
+    assert set(predicted) == set(cases)
+    scores = {c: label_issue_scores(predicted[c].probabilities, cases[c][1]) for c in cases}
+    assert max(scores, key=lambda c: scores[c][0]) == "c05"
+    # the wrong class (2, drawn too big) is the worst class of that case
+    assert np.nanargmax(scores["c05"][1]) == 1
+    maps = issue_maps(predicted["c05"].probabilities, wrong)
+    assert maps.shape == (2,) + wrong.shape
+    # the class-2 map is high where the annotation is wrong and low elsewhere
+    assert maps[1][error].mean() > 0.6 > 0.2 > maps[1][~error].mean()
+
+
+def test_probabilities_come_from_a_model_that_never_saw_the_case():
+    """A case whose label is pure nonsense cannot be memorised: its out-of-fold probabilities
+    follow the image, so its disagreement is near total while the others stay low."""
+    rng = np.random.default_rng(1)
+    cases = {f"c{i}": disc_case(rng) for i in range(8)}
+    image, truth = cases["c3"]
+    cases["c3"] = (image, np.where(truth == 2, 0, np.where(truth == 0, 2, 1)))  # classes 0 and 2 swapped
+    events = [e for e in out_of_fold_probabilities(sorted(cases), lambda c: ArrayCase(*cases[c]), 3, folds=4)
+              if isinstance(e, CasePredicted)]
+    given = {e.case_id: np.take_along_axis(e.probabilities, cases[e.case_id][1][None], 0)[0] for e in events}
+    wrong_share = {c: float((q < 0.5).mean()) for c, q in given.items()}
+    swapped_share = float((truth != 1).mean())  # every pixel but the ring's is labelled wrongly
+    assert wrong_share["c3"] > 0.9 * swapped_share and max(v for c, v in wrong_share.items() if c != "c3") < 0.1
+
+
+def test_label_index_and_issue_maps_formulas():
+    label = np.array([[[0, 4, 4], [7, 7, 0]]])
+    index = label_index(label, [4, 7])
+    np.testing.assert_array_equal(index, [[[0, 1, 1], [2, 2, 0]]])
+    q = np.zeros((3,) + label.shape, np.float32)
+    q[0], q[1], q[2] = 0.2, 0.5, 0.3
+    maps = issue_maps(q, index)
+    np.testing.assert_allclose(maps[0], np.full(label.shape, 0.5))
+    np.testing.assert_allclose(maps[1], np.where(index == 2, 0.7, 0.3))
+
+
+def test_softmin_equals_cleanlab_and_is_led_by_the_worst_pixels():
+    from cleanlab.segmentation.rank import get_label_quality_scores
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=(20, 30)).transpose(2, 0, 1)  # (K, H, W)
+    index = rng.integers(0, 3, (20, 30))
+    expected, _ = get_label_quality_scores(index[None], probabilities[None], method="softmin", verbose=False)
+    case, _ = label_issue_scores(probabilities[:, None], index[None])
+    assert case == pytest.approx(1.0 - expected[0], abs=1e-9)
+    # 1 % of pixels confidently contradicted outweighs a whole image of 0.6-confident pixels
+    ambiguous = np.full(10_000, 0.6)
+    contradicted = np.concatenate([np.full(9_900, 0.99), np.full(100, 0.01)])
+    assert softmin_quality(contradicted) < softmin_quality(ambiguous)
+    assert math.isnan(softmin_quality(np.array([])))
+
+
+def test_per_class_scores_cover_annotated_and_predicted_pixels():
+    index = np.zeros((1, 4, 4), np.int64)
+    index[0, :2] = 1  # class 1 annotated in the top half; class 2 nowhere
+    q = np.zeros((3, 1, 4, 4), np.float32)
+    q[1, 0, :2], q[0, 0, :2] = 0.95, 0.05
+    q[0, 0, 2:], q[2, 0, 2:] = 0.95, 0.05
+    q[2, 0, 3, 3], q[0, 0, 3, 3] = 0.9, 0.1  # the model sees class 2 in one unannotated pixel
+    case, per_class = label_issue_scores(q, index)
+    assert per_class[0] < 0.1 and per_class[1] > 0.8 and case > per_class[0]
+    q[2, 0, 3, 3], q[0, 0, 3, 3] = 0.05, 0.95  # now nobody annotates or predicts class 2
+    _, per_class = label_issue_scores(q, index)
+    assert math.isnan(per_class[1])
+
+
+def test_embedding_features_are_projected_and_aligned_with_the_slice():
+    projection = embedding_projection(256)
+    assert projection.shape == (EMBEDDING_CHANNELS, 256)
+    np.testing.assert_allclose((projection @ projection.T).numpy(), np.eye(EMBEDDING_CHANNELS), atol=1e-5)
+    assert np.array_equal(projection.numpy(), embedding_projection(256).numpy())  # fixed across calls
+    # an embedding that is bright only over the content's left half stays on the slice's left half
+    height, width, size = 40, 80, 64
+    embedding = np.zeros((256, 16, 16), np.float32)
+    embedding[:, :, :4] = 1.0  # model pixels [0, 16) of the 64-wide input: the left 20 of 80 columns
+    features = embedding_features(embedding, height, width, size)
+    assert features.shape == (EMBEDDING_CHANNELS, height, width)
+    energy = np.abs(features).sum(axis=0)
+    assert energy[:, :15].min() > 10 * energy[:, 30:].max()

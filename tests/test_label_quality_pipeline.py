@@ -1,0 +1,103 @@
+"""Label quality inside the scoring pipeline and the refresh after corrections (tiny model)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from napari_aleatoric.data.dataset import load_case, open_dataset
+from napari_aleatoric.models.base import FoundationModel
+from napari_aleatoric.pipelines.label_quality import LabelQualityProgress, load_issue_maps
+from napari_aleatoric.pipelines.priorities import PrioritiesRefreshed, refresh_priorities
+from napari_aleatoric.pipelines.scoring import ScoringFinished, score_dataset
+from napari_aleatoric.pipelines.table import read_scores
+
+
+def score(root):
+    return list(score_dataset(root, "tiny", device="cpu"))
+
+
+def corrupted_cases(root):
+    return {c["case"] for c in json.loads((root / "corruptions.json").read_text())["corruptions"]}
+
+
+def mean_rank(table, cases):
+    return float(np.mean([row["rank"] for row in table.rows if row["case_id"] in cases]))
+
+
+def test_scoring_learns_label_quality_and_caches_current_issue_maps(mni_dataset):
+    events = score(mni_dataset)
+    stages = [e.stage for e in events if isinstance(e, LabelQualityProgress)]
+    assert stages.count("sampling") == 20 and stages.count("predicting") == 20 and "fitting" in stages
+    table = events[-1].table
+    ds = open_dataset(mni_dataset)
+    case = load_case(ds, ds.case("mni_003"))
+    maps = load_issue_maps(ds, "mni_003", "tiny@seed0", "raw", case.image, case.label)
+    assert maps.shape == (2, 1) + case.label.shape and maps.dtype == np.float32
+    assert 0.0 <= maps.min() and maps.max() <= 1.0
+    # an edited annotation makes its maps stale: they are not returned
+    edited = case.label.copy()
+    edited[:10, :10] = 1
+    assert load_issue_maps(ds, "mni_003", "tiny@seed0", "raw", case.image, edited) is None
+    row = table.row("mni_003")
+    assert 0.0 <= row["label_issue_white_matter"] <= 1.0
+
+
+def test_corrupted_sample_cases_come_first_in_the_queue(mni_dataset):
+    """The bundled MRI sample has 6 of 20 annotations corrupted (dilation, missing structure, shift,
+    erosion, class swap, coarse outline); the learned queue puts them ahead of the clean ones even
+    with the tiny random model (the intensity features carry it)."""
+    table = score(mni_dataset)[-1].table
+    corrupted = corrupted_cases(mni_dataset)
+    clean = {row["case_id"] for row in table.rows} - corrupted
+    assert mean_rank(table, corrupted) + 4 < mean_rank(table, clean)
+
+
+def test_refresh_after_correction_relearns_without_the_decoder(mni_dataset, monkeypatch):
+    before = score(mni_dataset)[-1].table
+    corrupted = sorted(corrupted_cases(mni_dataset), key=lambda c: before.row(c)["rank"])
+    fixed = corrupted[0]  # the top corrupted case: the user corrects it
+    shutil.copyfile(mni_dataset / "labelsTr_clean" / f"{fixed}.png", mni_dataset / "labelsTr" / f"{fixed}.png")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("refreshing priorities must not run the decoder")
+
+    monkeypatch.setattr(FoundationModel, "decode", no_decoding)
+    events = list(refresh_priorities(mni_dataset))
+    assert any(isinstance(e, LabelQualityProgress) for e in events)
+    refreshed = events[-1]
+    assert isinstance(refreshed, PrioritiesRefreshed)
+    assert refreshed.table.row(fixed)["rank"] > before.row(fixed)["rank"] + 3
+    on_disk = read_scores(refreshed.csv_path)
+    assert [r["case_id"] for r in on_disk.rows] == [r["case_id"] for r in refreshed.table.rows]
+    # the paper's columns are kept as they were
+    assert on_disk.row(fixed)["auv"] == pytest.approx(before.row(fixed)["auv"], abs=1e-6)
+    # nothing changed since: the second refresh is read from the cache, building no model
+    import napari_aleatoric.models.lazy as lazy
+
+    monkeypatch.setattr(lazy, "load_model", no_decoding)
+    again = list(refresh_priorities(mni_dataset))
+    assert not any(isinstance(e, LabelQualityProgress) for e in again)
+    assert [r["case_id"] for r in again[-1].table.rows] == [r["case_id"] for r in refreshed.table.rows]
+
+
+def test_refresh_needs_a_scored_dataset_and_the_same_model(mni_dataset):
+    from napari_aleatoric.data.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="not been scored"):
+        list(refresh_priorities(mni_dataset))
+    score(mni_dataset)
+    with pytest.raises(DatasetError, match="scored with tiny@seed0"):
+        list(refresh_priorities(mni_dataset, "litemedsam"))
+
+
+def test_too_few_cases_rank_by_auv_and_say_why(mni_dataset):
+    events = list(score_dataset(mni_dataset, "tiny", device="cpu", case_ids=["mni_000", "mni_001", "mni_002"]))
+    finished = events[-1]
+    assert isinstance(finished, ScoringFinished)
+    assert all(np.isnan(r["label_issue"]) for r in finished.table.rows)
+    auv = [r["auv"] for r in finished.table.rows]
+    assert auv == sorted(auv, reverse=True)
+    summary = json.loads(finished.summary_path.read_text())
+    assert summary["ranking"] == "auv" and "fewer than 4" in summary["settings"]["label_quality"]
