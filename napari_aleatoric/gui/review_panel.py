@@ -222,7 +222,8 @@ class ReviewPanel(QWidget):
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(300)
-        self._refresh_timer.timeout.connect(self._refresh_queue)
+        self._refresh_timer.timeout.connect(self._show_scoring_progress)
+        self._pending_progress: tuple[int, str] | None = None  # (cases done, message) not shown yet
         self._update_buttons()
 
     # ================================================================== UI construction
@@ -647,6 +648,9 @@ class ReviewPanel(QWidget):
 
     def _on_scoring_event(self, event) -> None:
         if isinstance(event, Failure):
+            if self._pending_progress is not None:  # the failure's message must stay
+                self.progress.setValue(self._pending_progress[0])
+                self._pending_progress = None
             notify.error(event.what, event.error)
             self.message.setText(f"{event.what}: {notify.describe(event.error)}")
         elif isinstance(event, ScoringStarted):
@@ -655,22 +659,36 @@ class ReviewPanel(QWidget):
             for error in event.skipped:
                 self._show_skipped(error)
         elif isinstance(event, CaseScored):
-            self.progress.setValue(event.index)
+            # Shown with the next refresh (at most every 300 ms), not per case: cached or fast cases
+            # arrive many times a second, and every label, progress and queue update relays out
+            # and repaints the panel on the GUI thread.
             self._results[event.result.case_id] = event.result
-            self.message.setText(f"Scored {event.result.case_id}{' (cached)' if event.result.cached else ''} "
-                                 f"({event.index}/{event.total}, {event.seconds:.1f} s)")
+            self._pending_progress = (event.index, f"Scored {event.result.case_id}"
+                                      f"{' (cached)' if event.result.cached else ''} "
+                                      f"({event.index}/{event.total}, {event.seconds:.1f} s)")
+            if not self._refresh_timer.isActive():
+                self._refresh_timer.start()
             if self._score_incremental and self.dataset is not None:
                 self._table_outdated = True
-                if not self._refresh_timer.isActive():
-                    self._refresh_timer.start()  # coalesces the queue refreshes of cases finishing close together
                 if self.current is not None and event.result.case_id == self.current.case_id and \
                         (self.current.heatmaps is None or self.current.maps_stale):
                     self._reload_current_maps()
         elif isinstance(event, CaseSkipped):
+            self._pending_progress = None
             self.progress.setValue(event.index)
             self._show_skipped(event.error)
         elif isinstance(event, ScoringFinished):
             self._on_scoring_finished(event)
+
+    def _show_scoring_progress(self) -> None:
+        """Show what scoring did since the last refresh: progress, message and (incremental) the queue."""
+        if self._pending_progress is not None:
+            done, text = self._pending_progress
+            self._pending_progress = None
+            self.progress.setValue(done)
+            self.message.setText(text)
+        if self._table_outdated:
+            self._refresh_queue()
 
     def _show_skipped(self, error: BaseException) -> None:
         self._skipped_shown += 1
@@ -681,6 +699,9 @@ class ReviewPanel(QWidget):
 
     def _on_scoring_finished(self, event: ScoringFinished) -> None:
         self.table, self._table_outdated = event.table, False
+        if self._pending_progress is not None:
+            self.progress.setValue(self._pending_progress[0])
+            self._pending_progress = None
         self.settings = ScoringSettings.read(event.summary_path)
         rows = len(event.table.rows)
         self.message.setText(f"Scored {rows} cases ({len(event.skipped)} skipped, "
@@ -711,6 +732,10 @@ class ReviewPanel(QWidget):
     def _on_scoring_done(self) -> None:
         self._score_worker = None
         self._refresh_timer.stop()
+        if self._pending_progress is not None:  # stopped (cancel, failure) before the next refresh
+            self.progress.setValue(self._pending_progress[0])
+            self.message.setText(self._pending_progress[1])
+            self._pending_progress = None
         self._refresh_queue()
         if self._rescore_pending:
             self._rescore_pending = False
