@@ -255,7 +255,8 @@ def test_switching_case_updates_the_same_layers_with_the_new_cases_data(panel_fa
         cached = {key: npz[key] for key in ("heatmaps", "probabilities")}
         assert json.loads(str(npz["__meta__"]))["names"] == names
     assert np.array_equal(viewer.layers["image"].data, case.image)
-    assert tuple(viewer.layers["image"].contrast_limits) == pytest.approx(display_contrast(case.image, dataset.modality))
+    contrast = display_contrast(case.image, dataset.modality)
+    assert tuple(viewer.layers["image"].contrast_limits) == pytest.approx(contrast)
     assert np.array_equal(viewer.layers["annotation"].data, case.label)
     values = [panel.dataset.foreground[n] for n in names]
     assert np.array_equal(viewer.layers["FM segmentation"].data, reference_segmentation(cached["probabilities"][:, 0],

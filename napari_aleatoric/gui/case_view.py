@@ -154,7 +154,8 @@ class CaseView:
             dtype = np.uint8 if max(self.class_values, default=0) < 256 else np.int32
             probabilities = self.probabilities.reshape(len(self.probabilities), -1, *self.probabilities.shape[-2:])
             segmentation = np.zeros(probabilities.shape[1:], dtype=dtype)
-            step = max(1, 2**19 // max(1, probabilities.shape[-2] * probabilities.shape[-1]))  # slabs that stay in cache
+            # a few slices at a time, so that the temporaries stay in the CPU cache
+            step = max(1, 2**19 // max(1, probabilities.shape[-2] * probabilities.shape[-1]))
             for start in range(0, probabilities.shape[1], step):
                 slab = slice(start, start + step)
                 best = probabilities[0, slab].astype(np.float32)

@@ -184,7 +184,8 @@ class QueueTable(QWidget):
     def set_cases(self, case_ids: list[str], class_names: list[str], rows: dict[str, dict],
                   statuses: dict[str, str]) -> None:
         """Show every case of the dataset; ``rows`` are the scored ones (case id → table row)."""
-        if class_names != self.class_names:
+        columns_changed = class_names != self.class_names
+        if columns_changed:
             self.class_names = list(class_names)
             self.class_filter.blockSignals(True)
             self.class_filter.clear()
@@ -193,7 +194,7 @@ class QueueTable(QWidget):
         same_cases = list(case_ids) == list(self._rows) and len(self._items) == len(self._rows)
         self._rows = {case_id: rows.get(case_id) for case_id in case_ids}
         self._statuses = dict(statuses)
-        if same_cases and self.table.columnCount() == len(self.columns()):
+        if same_cases and not columns_changed:
             self._update_rows()
         else:
             self._rebuild()
@@ -212,7 +213,8 @@ class QueueTable(QWidget):
             value = _number(row.get(f"auv_{name}"))
             cells.append((_fmt(value), value))
         disagreement = _number(row.get("fm_disagreement"))
-        cells += [(_fmt(disagreement), disagreement), (status, status), ("yes" if flagged else "", 1.0 if flagged else 0.0)]
+        cells += [(_fmt(disagreement), disagreement), (status, status),
+                  ("yes" if flagged else "", 1.0 if flagged else 0.0)]
         return cells, flagged
 
     def _new_items(self, case_id: str) -> list[SortItem]:

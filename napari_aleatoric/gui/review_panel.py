@@ -95,7 +95,7 @@ _REUSE_ATTRIBUTES = {
 
 
 def _same_setting(layer, attribute: str, value) -> bool:
-    """Whether a reused layer already has this setting (napari re-slices and redraws on every set)."""
+    """Whether a reused layer already has this setting (napari updates and re-slices on every set)."""
     try:
         current = getattr(layer, attribute)
         if attribute in ("scale", "contrast_limits"):
@@ -660,8 +660,8 @@ class ReviewPanel(QWidget):
                 self._show_skipped(error)
         elif isinstance(event, CaseScored):
             # Shown with the next refresh (at most every 300 ms), not per case: cached or fast cases
-            # arrive many times a second, and every label, progress and queue update relays out
-            # and repaints the panel on the GUI thread.
+            # arrive several times a second, and updating the table, label, progress bar and queue
+            # for each one took 15-50 ms of the GUI thread under load (docs/performance.md).
             self._results[event.result.case_id] = event.result
             self._pending_progress = (event.index, f"Scored {event.result.case_id}"
                                       f"{' (cached)' if event.result.cached else ''} "
