@@ -226,6 +226,49 @@ def test_volume_case_opens_as_volume(panel_factory, scored_ct, qtbot, notificati
     assert panel.current_slice() == panel.current.focus_slice()
 
 
+def test_switching_case_updates_the_same_layers_with_the_new_cases_data(panel_factory, scored_mni, qtbot,
+                                                                        notifications):
+    import json
+
+    from test_gui_case_view import reference_segmentation
+
+    from napari_aleatoric.data.dataset import load_case, open_dataset
+    from napari_aleatoric.gui.case_view import display_contrast
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    first, second = panel.table.rows[0]["case_id"], panel.table.rows[-1]["case_id"]
+    wait_case(qtbot, panel, first)
+    names = list(panel.dataset.foreground)
+    shown = ["image", "annotation", "FM segmentation"] + [f"uncertainty: {n}" for n in names]
+    layers = {name: viewer.layers[name] for name in shown}
+
+    panel.select_case(second)
+    wait_case(qtbot, panel, second)
+    assert not errors(notifications)
+    for name in shown:
+        assert viewer.layers[name] is layers[name], f"{name} was re-created"
+        assert viewer.layers[name].metadata["case_id"] == second, name
+    dataset = open_dataset(scored_mni)
+    case = load_case(dataset, dataset.case(second))
+    with np.load(scored_mni / ".aleatoric" / "cache" / "maps" / f"{second}.npz") as npz:
+        cached = {key: npz[key] for key in ("heatmaps", "probabilities")}
+        assert json.loads(str(npz["__meta__"]))["names"] == names
+    assert np.array_equal(viewer.layers["image"].data, case.image)
+    contrast = display_contrast(case.image, dataset.modality)
+    assert tuple(viewer.layers["image"].contrast_limits) == pytest.approx(contrast)
+    assert np.array_equal(viewer.layers["annotation"].data, case.label)
+    values = [panel.dataset.foreground[n] for n in names]
+    assert np.array_equal(viewer.layers["FM segmentation"].data, reference_segmentation(cached["probabilities"][:, 0],
+                                                                                         values))
+    worst = panel.current.worst_class()
+    for c, name in enumerate(names):
+        layer = viewer.layers[f"uncertainty: {name}"]
+        assert np.array_equal(np.asarray(layer.data, dtype=np.float32), cached["heatmaps"][c, 0].astype(np.float32))
+        assert layer.visible == (name == worst), name
+    assert second in panel.summary.text()
+
+
 def test_cancel_stops_within_one_case_and_cache_is_reused(panel_factory, fresh_mni, qtbot, notifications):
     viewer, panel = panel_factory()
     assert panel.open_dataset(fresh_mni, select=False)

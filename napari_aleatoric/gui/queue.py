@@ -68,6 +68,47 @@ def worst_class(row: dict | None, class_names: list[str]) -> str:
     return max(values)[1] if values else ""
 
 
+def _same_key(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+class _BulkEdit:
+    """Many cell changes as one: sorting and column fitting are paused, then done once.
+
+    With sorting on, Qt re-sorts after every changed cell, and a header in ResizeToContents mode
+    re-measures a whole column after every changed cell: filling the queue cell by cell cost
+    O(rows²) (hundreds of milliseconds for 20 cases, on the GUI thread, at every refresh).
+    """
+
+    def __init__(self, queue: "QueueTable"):
+        self.queue = queue
+
+    def __enter__(self):
+        table = self.queue.table
+        table.blockSignals(True)
+        table.setSortingEnabled(False)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        return self
+
+    def __exit__(self, *exc):
+        queue, table = self.queue, self.queue.table
+        try:
+            sort_column, sort_order = queue._sort
+            if sort_column < 0 or sort_column >= table.columnCount():
+                sort_column, sort_order = 0, Qt.SortOrder.AscendingOrder
+            table.setSortingEnabled(True)
+            table.sortItems(sort_column, sort_order)
+            table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            queue.apply_filters()
+            if queue._current is not None:
+                queue._select_row_of(queue._current)
+        finally:
+            table.blockSignals(False)
+        return False
+
+
 class QueueTable(QWidget):
     """Ranked cases with filters; emits :attr:`case_selected` with the case id."""
 
@@ -79,6 +120,9 @@ class QueueTable(QWidget):
         self._rows: dict[str, dict | None] = {}
         self._statuses: dict[str, str] = {}
         self._current: str | None = None
+        #: case id -> its row's cells (they move with the row when the table sorts) and what they show
+        self._items: dict[str, list[SortItem]] = {}
+        self._shown: dict[str, tuple[list[tuple[str, object]], bool]] = {}
 
         self.status_filter = QComboBox()
         self.status_filter.addItems([ALL, *STATUSES])
@@ -140,75 +184,94 @@ class QueueTable(QWidget):
     def set_cases(self, case_ids: list[str], class_names: list[str], rows: dict[str, dict],
                   statuses: dict[str, str]) -> None:
         """Show every case of the dataset; ``rows`` are the scored ones (case id → table row)."""
-        if class_names != self.class_names:
+        columns_changed = class_names != self.class_names
+        if columns_changed:
             self.class_names = list(class_names)
             self.class_filter.blockSignals(True)
             self.class_filter.clear()
             self.class_filter.addItems([ALL, *class_names])
             self.class_filter.blockSignals(False)
+        same_cases = list(case_ids) == list(self._rows) and len(self._items) == len(self._rows)
         self._rows = {case_id: rows.get(case_id) for case_id in case_ids}
         self._statuses = dict(statuses)
-        self._rebuild()
+        if same_cases and not columns_changed:
+            self._update_rows()
+        else:
+            self._rebuild()
 
-    def _row_cells(self, case_id: str) -> list[SortItem]:
+    def _row_cells(self, case_id: str) -> tuple[list[tuple[str, object]], bool]:
+        """What a case's row shows: ``(text, sort key)`` per column, and whether it is flagged."""
         row = self._rows.get(case_id) or {}
         rank = _number(row.get("rank"))
         auv = _number(row.get("auv"))
         status = self._statuses.get(case_id, "unreviewed")
         flagged = bool(row.get("flagged", False))
-        cells = [SortItem("" if math.isnan(rank) else str(int(rank)), rank),
-                 SortItem(case_id, case_id),
-                 SortItem(_fmt(auv), auv),
-                 SortItem(worst_class(row, self.class_names), worst_class(row, self.class_names))]
+        worst = worst_class(row, self.class_names)
+        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(auv), auv),
+                 (worst, worst)]
         for name in self.class_names:
             value = _number(row.get(f"auv_{name}"))
-            cells.append(SortItem(_fmt(value), value))
+            cells.append((_fmt(value), value))
         disagreement = _number(row.get("fm_disagreement"))
-        cells += [SortItem(_fmt(disagreement), disagreement), SortItem(status, status),
-                  SortItem("yes" if flagged else "", 1.0 if flagged else 0.0)]
-        for cell in cells:
-            cell.setData(CASE_ROLE, case_id)
+        cells += [(_fmt(disagreement), disagreement), (status, status),
+                  ("yes" if flagged else "", 1.0 if flagged else 0.0)]
+        return cells, flagged
+
+    def _new_items(self, case_id: str) -> list[SortItem]:
+        cells, flagged = self._row_cells(case_id)
+        items = []
+        for text, key in cells:
+            item = SortItem(text, key)
+            item.setData(CASE_ROLE, case_id)
             if flagged:
-                cell.setBackground(FLAG_BRUSH)
-            if cell.data(SORT_ROLE) is not None and isinstance(cell.data(SORT_ROLE), float):
-                cell.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
-        cells[2].setToolTip("aleatoric uncertainty value: dataset-normalised, 1 = most doubtful")
-        return cells
+                item.setBackground(FLAG_BRUSH)
+            if isinstance(key, float):
+                item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+            items.append(item)
+        items[2].setToolTip("aleatoric uncertainty value: dataset-normalised, 1 = most doubtful")
+        self._shown[case_id] = (cells, flagged)
+        return items
+
+    def _bulk_edit(self) -> "_BulkEdit":
+        """Context for changing many cells: no re-sorting or column fitting per cell (once at the end)."""
+        return _BulkEdit(self)
 
     def _rebuild(self) -> None:
-        sort_column, sort_order = self._sort
+        """Recreate every row (the case list or the columns changed)."""
         columns = self.columns()
-        self.table.blockSignals(True)
-        self.table.setSortingEnabled(False)
-        self.table.clearContents()
-        self.table.setColumnCount(len(columns))
-        self.table.setHorizontalHeaderLabels(columns)
-        self.table.setRowCount(len(self._rows))
-        for r, case_id in enumerate(self._rows):
-            for c, cell in enumerate(self._row_cells(case_id)):
-                self.table.setItem(r, c, cell)
-        self.table.setSortingEnabled(True)
-        if sort_column < 0 or sort_column >= len(columns):
-            sort_column, sort_order = 0, Qt.SortOrder.AscendingOrder
-        self.table.sortItems(sort_column, sort_order)
-        self.apply_filters()
-        if self._current is not None:
-            self._select_row_of(self._current)
-        self.table.blockSignals(False)
+        with self._bulk_edit():
+            self.table.clearContents()
+            self._items, self._shown = {}, {}
+            self.table.setColumnCount(len(columns))
+            self.table.setHorizontalHeaderLabels(columns)
+            self.table.setRowCount(len(self._rows))
+            for r, case_id in enumerate(self._rows):
+                self._items[case_id] = self._new_items(case_id)
+                for c, item in enumerate(self._items[case_id]):
+                    self.table.setItem(r, c, item)
+
+    def _update_rows(self) -> None:
+        """Change only the cells whose text, sort key or flag changed, then sort once."""
+        with self._bulk_edit():
+            for case_id, items in self._items.items():
+                cells, flagged = self._row_cells(case_id)
+                shown_cells, shown_flagged = self._shown[case_id]
+                for item, (text, key), (shown_text, shown_key) in zip(items, cells, shown_cells):
+                    if text != shown_text or not _same_key(key, shown_key):
+                        item.setText(text)
+                        item.setData(SORT_ROLE, key)
+                if flagged != shown_flagged:
+                    for item in items:
+                        item.setBackground(FLAG_BRUSH if flagged else QBrush())
+                self._shown[case_id] = (cells, flagged)
 
     def set_status(self, case_id: str, status: str) -> None:
         """Update one case's status cell (and the filters)."""
         self._statuses[case_id] = status
-        column = self.columns().index("status")
-        r = self.row_of(case_id)
-        if r is not None:
-            sorting = self.table.isSortingEnabled()
-            self.table.setSortingEnabled(False)
-            item = self.table.item(r, column)
-            item.setText(status)
-            item.setData(SORT_ROLE, status)
-            self.table.setSortingEnabled(sorting)
-        self.apply_filters()
+        if case_id in self._items:
+            self._update_rows()
+        else:
+            self.apply_filters()
 
     # -- filters ---------------------------------------------------------------------------
 
@@ -230,10 +293,9 @@ class QueueTable(QWidget):
     def apply_filters(self, *_args) -> None:
         """Hide the rows that do not pass the filters."""
         shown = 0
-        for r in range(self.table.rowCount()):
-            item = self.table.item(r, 0)
-            visible = item is not None and self.passes(item.data(CASE_ROLE))
-            self.table.setRowHidden(r, not visible)
+        for case_id, items in self._items.items():
+            visible = self.passes(case_id)
+            self.table.setRowHidden(items[0].row(), not visible)
             shown += visible
         scored = sum(1 for row in self._rows.values() if row)
         self.count_label.setText(f"{shown} shown / {len(self._rows)} cases, {scored} scored")
@@ -242,11 +304,8 @@ class QueueTable(QWidget):
 
     def row_of(self, case_id: str) -> int | None:
         """Table row of a case (after sorting), or ``None``."""
-        for r in range(self.table.rowCount()):
-            item = self.table.item(r, 0)
-            if item is not None and item.data(CASE_ROLE) == case_id:
-                return r
-        return None
+        items = self._items.get(case_id)
+        return items[0].row() if items else None
 
     def visible_case_ids(self) -> list[str]:
         """Case ids in display order, filtered rows left out."""

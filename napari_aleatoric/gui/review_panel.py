@@ -94,6 +94,24 @@ _REUSE_ATTRIBUTES = {
 }
 
 
+def _same_setting(layer, attribute: str, value) -> bool:
+    """Whether a reused layer already has this setting (napari updates and re-slices on every set)."""
+    try:
+        current = getattr(layer, attribute)
+        if attribute in ("scale", "contrast_limits"):
+            return np.array_equal(np.asarray(current, dtype=float), np.asarray(value, dtype=float))
+        if attribute == "colormap":
+            mine, theirs = getattr(current, "color_dict", None), getattr(value, "color_dict", None)
+            return mine is not None and theirs is not None and mine.keys() == theirs.keys() and \
+                all(np.array_equal(np.asarray(mine[k]), np.asarray(theirs[k])) for k in mine)
+        if attribute == "features":
+            return list(current.columns) == list(value) and \
+                all(list(current[k]) == list(value[k]) for k in value)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return False
+    return False  # metadata and anything else: always set (cheap)
+
+
 @dataclass
 class Failure:
     """What a worker returns/yields instead of raising, so errors become clean notifications."""
@@ -183,6 +201,7 @@ class ReviewPanel(QWidget):
         self.ask_checkpoint_kind: Callable[[str], str | None] = self._ask_checkpoint_kind
         self._saved_label: np.ndarray | None = None
         self._results: dict = {}
+        self._table_outdated = False  # scored cases not yet in self.table (built with the next queue refresh)
         self._score_worker = None
         self._score_incremental = True
         self._rescore_waiting: list[tuple[str, int]] = []  # (case, revision) saved since the last re-score
@@ -203,7 +222,8 @@ class ReviewPanel(QWidget):
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(300)
-        self._refresh_timer.timeout.connect(self._refresh_queue)
+        self._refresh_timer.timeout.connect(self._show_scoring_progress)
+        self._pending_progress: tuple[int, str] | None = None  # (cases done, message) not shown yet
         self._update_buttons()
 
     # ================================================================== UI construction
@@ -511,6 +531,7 @@ class ReviewPanel(QWidget):
         self._loading = None
         self.current, self._saved_label, self._preview = None, None, None
         self._results, self._models = {}, {}
+        self._table_outdated = False
         self.path_edit.setText(str(dataset.root))
         if self.sample_combo.findText(dataset.root.name) >= 0:
             self.sample_combo.setCurrentText(dataset.root.name)
@@ -567,9 +588,16 @@ class ReviewPanel(QWidget):
             notify.error("Cannot read the review statuses", error)
             return {}
 
+    def _sync_table(self) -> None:
+        """Rank the cases scored so far (done once per queue refresh, not once per scored case)."""
+        if self._table_outdated and self.dataset is not None and self._results:
+            self.table = build_table(list(self._results.values()), list(self.dataset.foreground))
+        self._table_outdated = False
+
     def _refresh_queue(self) -> None:
         if self.dataset is None:
             return
+        self._sync_table()
         rows = {row["case_id"]: row for row in self.table.rows} if self.table else {}
         self.queue.set_cases([ref.case_id for ref in self.dataset.cases], list(self.dataset.foreground), rows,
                              self._statuses())
@@ -620,6 +648,9 @@ class ReviewPanel(QWidget):
 
     def _on_scoring_event(self, event) -> None:
         if isinstance(event, Failure):
+            if self._pending_progress is not None:  # the failure's message must stay
+                self.progress.setValue(self._pending_progress[0])
+                self._pending_progress = None
             notify.error(event.what, event.error)
             self.message.setText(f"{event.what}: {notify.describe(event.error)}")
         elif isinstance(event, ScoringStarted):
@@ -628,22 +659,36 @@ class ReviewPanel(QWidget):
             for error in event.skipped:
                 self._show_skipped(error)
         elif isinstance(event, CaseScored):
-            self.progress.setValue(event.index)
+            # Shown with the next refresh (at most every 300 ms), not per case: cached or fast cases
+            # arrive several times a second, and updating the table, label, progress bar and queue
+            # for each one took 15-50 ms of the GUI thread under load (docs/performance.md).
             self._results[event.result.case_id] = event.result
-            self.message.setText(f"Scored {event.result.case_id}{' (cached)' if event.result.cached else ''} "
-                                 f"({event.index}/{event.total}, {event.seconds:.1f} s)")
+            self._pending_progress = (event.index, f"Scored {event.result.case_id}"
+                                      f"{' (cached)' if event.result.cached else ''} "
+                                      f"({event.index}/{event.total}, {event.seconds:.1f} s)")
+            if not self._refresh_timer.isActive():
+                self._refresh_timer.start()
             if self._score_incremental and self.dataset is not None:
-                self.table = build_table(list(self._results.values()), list(self.dataset.foreground))
-                if not self._refresh_timer.isActive():
-                    self._refresh_timer.start()
+                self._table_outdated = True
                 if self.current is not None and event.result.case_id == self.current.case_id and \
                         (self.current.heatmaps is None or self.current.maps_stale):
                     self._reload_current_maps()
         elif isinstance(event, CaseSkipped):
+            self._pending_progress = None
             self.progress.setValue(event.index)
             self._show_skipped(event.error)
         elif isinstance(event, ScoringFinished):
             self._on_scoring_finished(event)
+
+    def _show_scoring_progress(self) -> None:
+        """Show what scoring did since the last refresh: progress, message and (incremental) the queue."""
+        if self._pending_progress is not None:
+            done, text = self._pending_progress
+            self._pending_progress = None
+            self.progress.setValue(done)
+            self.message.setText(text)
+        if self._table_outdated:
+            self._refresh_queue()
 
     def _show_skipped(self, error: BaseException) -> None:
         self._skipped_shown += 1
@@ -653,7 +698,10 @@ class ReviewPanel(QWidget):
             notify.warning("More cases were skipped; see scores.json for the list")
 
     def _on_scoring_finished(self, event: ScoringFinished) -> None:
-        self.table = event.table
+        self.table, self._table_outdated = event.table, False
+        if self._pending_progress is not None:
+            self.progress.setValue(self._pending_progress[0])
+            self._pending_progress = None
         self.settings = ScoringSettings.read(event.summary_path)
         rows = len(event.table.rows)
         self.message.setText(f"Scored {rows} cases ({len(event.skipped)} skipped, "
@@ -684,6 +732,10 @@ class ReviewPanel(QWidget):
     def _on_scoring_done(self) -> None:
         self._score_worker = None
         self._refresh_timer.stop()
+        if self._pending_progress is not None:  # stopped (cancel, failure) before the next refresh
+            self.progress.setValue(self._pending_progress[0])
+            self.message.setText(self._pending_progress[1])
+            self._pending_progress = None
         self._refresh_queue()
         if self._rescore_pending:
             self._rescore_pending = False
@@ -750,6 +802,7 @@ class ReviewPanel(QWidget):
         self._load_token += 1
         token = self._load_token
         self._loading = case_id
+        self._sync_table()
         row = self.table.row(case_id) if self.table else None
         status = self._statuses().get(case_id, "unreviewed")
         dataset, store, settings = self.dataset, self.store, self.settings
@@ -833,9 +886,9 @@ class ReviewPanel(QWidget):
             return getattr(self.viewer, f"add_{layer_type}")(data, **kwargs)
         layer.data = data
         for attribute in _REUSE_ATTRIBUTES[layer_type]:
-            if attribute in kwargs:
+            if attribute in kwargs and not _same_setting(layer, attribute, kwargs[attribute]):
                 setattr(layer, attribute, kwargs[attribute])
-        if name.startswith(UNCERTAINTY_PREFIX):
+        if name.startswith(UNCERTAINTY_PREFIX) and layer.visible != kwargs.get("visible", True):
             layer.visible = kwargs.get("visible", True)
         if layer_type == "labels" and hasattr(layer, "_reset_history"):
             layer._reset_history()  # undo must not reach back into the previous case
@@ -1090,7 +1143,8 @@ class ReviewPanel(QWidget):
             points.feature_defaults = {"positive": not self.negative_check.isChecked()}
             points.current_face_color = "red" if self.negative_check.isChecked() else "lime"
         for name in (assist.BOX_LAYER, assist.POINTS_LAYER):
-            self.viewer.layers[name].scale = scale
+            if not _same_setting(self.viewer.layers[name], "scale", scale):
+                self.viewer.layers[name].scale = scale
         if assist.PREVIEW_LAYER in self.viewer.layers:
             self.viewer.layers.remove(self.viewer.layers[assist.PREVIEW_LAYER])
 

@@ -1,0 +1,30 @@
+"""Loading a case for display (no Qt): the model's segmentation and the maps as cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_aleatoric.gui.case_view import CaseView
+
+
+def reference_segmentation(probabilities: np.ndarray, values: list[int]) -> np.ndarray:
+    """Value of the most probable class (first on ties) where its probability is above 0.5."""
+    probabilities = probabilities.astype(np.float32)
+    best = np.argmax(probabilities, axis=0)
+    return np.where(probabilities.max(axis=0) > 0.5, np.asarray(values)[best], 0)
+
+
+@pytest.mark.parametrize("shape", [(3, 23, 19), (3, 1, 23, 19), (3, 9, 40, 33)])
+def test_fm_segmentation_is_the_most_probable_class_above_half(shape):
+    rng = np.random.default_rng(0)
+    probabilities = rng.random(shape, dtype=np.float32).astype(np.float16)
+    probabilities[1, ..., :3] = probabilities[0, ..., :3]  # ties go to the first class
+    probabilities[:, ..., 3:5] = np.float16(0.5)  # exactly 0.5 is not above it
+    view = CaseView.__new__(CaseView)  # only what fm_segmentation reads
+    view.probabilities, view.class_values, view._segmentation = probabilities, [1, 4, 2], None
+    segmentation = view.fm_segmentation()
+    assert segmentation.shape == shape[1:] and segmentation.dtype == np.uint8
+    assert np.array_equal(segmentation, reference_segmentation(probabilities, [1, 4, 2]))
+    assert not segmentation[..., 3:5].any()
+    assert view.fm_segmentation() is segmentation  # computed once, when the case loads

@@ -1,0 +1,83 @@
+"""The ranked queue table on its own: in-place updates while scoring, sorting, highlighting."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def score_rows(auvs: dict[str, float], flagged: set[str] = frozenset()) -> dict[str, dict]:
+    """Score-table rows as ``build_table`` makes them (rank 1 = highest AUV) for the scored cases."""
+    ranked = sorted(auvs, key=lambda case_id: -auvs[case_id])
+    return {case_id: {"case_id": case_id, "rank": ranked.index(case_id) + 1, "auv": auv,
+                      "flagged": case_id in flagged, "fm_disagreement": 0.25, "auv_organ": auv, "sps_organ": 0.5}
+            for case_id, auv in auvs.items()}
+
+
+@pytest.fixture
+def queue(qtbot):
+    from napari_aleatoric.gui.queue import QueueTable
+
+    table = QueueTable()
+    qtbot.addWidget(table)
+    table.resize(600, 400)
+    table.show()
+    qtbot.waitExposed(table)
+    return table
+
+
+def cell(queue, case_id: str, column: str):
+    return queue.table.item(queue.row_of(case_id), queue.columns().index(column))
+
+
+def test_queue_updates_rows_in_place_as_cases_are_scored(queue):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QHeaderView
+
+    from napari_aleatoric.gui.queue import CASE_ROLE
+
+    ids = ["c0", "c1", "c2", "c3"]
+    queue.set_cases(ids, ["organ"], {}, {})
+    cells = {case_id: [queue.table.item(queue.row_of(case_id), c) for c in range(len(queue.columns()))]
+             for case_id in ids}
+    queue.select("c2")
+
+    # two cases scored: they come first in rank order, the unscored ones after them
+    queue.set_cases(ids, ["organ"], score_rows({"c1": 0.2, "c3": 0.9}, flagged={"c3"}), {})
+    assert queue.visible_case_ids()[:2] == ["c3", "c1"]
+    assert cell(queue, "c3", "flagged").text() == "yes"
+    assert cell(queue, "c3", "case").background().color().alpha() > 0
+
+    # every case scored: ranks and values change, the highlight follows the flag
+    queue.set_cases(ids, ["organ"], score_rows({"c0": 0.5, "c1": 0.95, "c2": 0.1, "c3": 0.3}, flagged={"c1"}), {})
+    assert queue.visible_case_ids() == ["c1", "c0", "c3", "c2"]
+    assert [cell(queue, c, "rank").text() for c in ("c1", "c0", "c3", "c2")] == ["1", "2", "3", "4"]
+    assert cell(queue, "c1", "AUV").text() == "0.950" and cell(queue, "c1", "worst\nclass").text() == "organ"
+    assert cell(queue, "c3", "flagged").text() == "" and cell(queue, "c1", "flagged").text() == "yes"
+    assert cell(queue, "c3", "case").background().style() == Qt.BrushStyle.NoBrush
+    assert cell(queue, "c1", "status").background().color().alpha() > 0
+    # the same cells were updated (they moved with their rows), not recreated
+    for case_id in ids:
+        row = queue.row_of(case_id)
+        assert [queue.table.item(row, c) for c in range(len(queue.columns()))] == cells[case_id]
+    # the selected case stays selected, and columns still fit their contents
+    assert [item.data(CASE_ROLE) for item in queue.table.selectedItems()] == ["c2"] * len(queue.columns())
+    assert queue.table.horizontalHeader().sectionResizeMode(0) == QHeaderView.ResizeMode.ResizeToContents
+
+    # a status change shows and filters
+    queue.set_status("c0", "accepted")
+    assert cell(queue, "c0", "status").text() == "accepted"
+    queue.status_filter.setCurrentText("accepted")
+    assert queue.visible_case_ids() == ["c0"]
+    queue.status_filter.setCurrentText("all")
+
+    # the reviewer's sort order (a header click) is kept by later updates
+    queue.table.horizontalHeader().setSortIndicator(queue.columns().index("AUV"), Qt.SortOrder.AscendingOrder)
+    assert queue.visible_case_ids() == ["c2", "c3", "c0", "c1"]
+    queue.set_cases(ids, ["organ"], score_rows({"c0": 0.5, "c1": 0.95, "c2": 0.6, "c3": 0.3}), {})
+    assert queue.visible_case_ids() == ["c3", "c0", "c2", "c1"]
+
+    # another case list rebuilds the table
+    queue.set_cases(["c0", "c9"], ["organ"], {}, {})
+    assert sorted(queue.visible_case_ids()) == ["c0", "c9"] and queue.table.rowCount() == 2
