@@ -148,7 +148,7 @@ def test_score_fills_queue_and_shows_case_layers(panel_factory, fresh_mni, qtbot
     assert panel.open_dataset(fresh_mni)
     wait_case(qtbot, panel)  # the first case is shown at once, without maps
     assert "image" in viewer.layers and "annotation" in viewer.layers
-    assert not any(layer.name.startswith("uncertainty: ") for layer in viewer.layers)
+    assert not any(layer.name.startswith(("label issue: ", "uncertainty: ")) for layer in viewer.layers)
     assert panel.queue.table.rowCount() == len(MNI_CASES)
 
     assert panel.start_scoring()
@@ -166,21 +166,21 @@ def test_score_fills_queue_and_shows_case_layers(panel_factory, fresh_mni, qtbot
     shape = view.case.image.shape
     assert len(shape) == 2
     names = [layer.name for layer in viewer.layers]
-    for name in ("image", "uncertainty: grey_matter", "uncertainty: white_matter", "FM segmentation", "annotation",
+    for name in ("image", "label issue: grey_matter", "label issue: white_matter", "FM segmentation", "annotation",
                  "FM box prompt", "FM point prompts"):
         assert name in names
-    assert names.index("image") < names.index("uncertainty: grey_matter") < names.index("annotation")
-    for name in ("image", "uncertainty: grey_matter", "uncertainty: white_matter", "FM segmentation", "annotation"):
+    assert names.index("image") < names.index("label issue: grey_matter") < names.index("annotation")
+    for name in ("image", "label issue: grey_matter", "label issue: white_matter", "FM segmentation", "annotation"):
         layer = viewer.layers[name]
         assert layer.data.shape == shape, name
         assert tuple(layer.scale) == pytest.approx((1.0, 1.0)), name
     assert viewer.layers["annotation"]._type_string == "labels"
     assert viewer.layers["FM segmentation"]._type_string == "labels"
     worst = view.worst_class()
-    assert viewer.layers[f"uncertainty: {worst}"].visible
-    assert sum(viewer.layers[f"uncertainty: {n}"].visible for n in ("grey_matter", "white_matter")) == 1
-    assert viewer.layers[f"uncertainty: {worst}"].colormap.name.startswith("inferno")
-    assert tuple(viewer.layers[f"uncertainty: {worst}"].contrast_limits) == (0.0, 1.0)
+    assert viewer.layers[f"label issue: {worst}"].visible
+    assert sum(viewer.layers[f"label issue: {n}"].visible for n in ("grey_matter", "white_matter")) == 1
+    assert viewer.layers[f"label issue: {worst}"].colormap.name.startswith("inferno")
+    assert tuple(viewer.layers[f"label issue: {worst}"].contrast_limits) == (0.0, 1.0)
     assert np.array_equal(viewer.layers["annotation"].data, view.case.label)
     features = viewer.layers["annotation"].features
     assert list(features["class"]) == ["background", "grey_matter", "white_matter"]
@@ -215,6 +215,7 @@ def test_volume_case_opens_as_volume(panel_factory, scored_ct, qtbot, notificati
     assert not errors(notifications)
     shape = panel.current.case.image.shape
     assert shape == (40, 96, 96)
+    # one case: too few for label quality, so the maps are the model's uncertainty
     for name in ("image", "annotation", "FM segmentation", "uncertainty: liver", "uncertainty: kidney",
                  "uncertainty: tumour"):
         assert viewer.layers[name].data.shape == shape, name
@@ -240,7 +241,7 @@ def test_switching_case_updates_the_same_layers_with_the_new_cases_data(panel_fa
     first, second = panel.table.rows[0]["case_id"], panel.table.rows[-1]["case_id"]
     wait_case(qtbot, panel, first)
     names = list(panel.dataset.foreground)
-    shown = ["image", "annotation", "FM segmentation"] + [f"uncertainty: {n}" for n in names]
+    shown = ["image", "annotation", "FM segmentation"] + [f"label issue: {n}" for n in names]
     layers = {name: viewer.layers[name] for name in shown}
 
     panel.select_case(second)
@@ -254,6 +255,8 @@ def test_switching_case_updates_the_same_layers_with_the_new_cases_data(panel_fa
     with np.load(scored_mni / ".aleatoric" / "cache" / "maps" / f"{second}.npz") as npz:
         cached = {key: npz[key] for key in ("heatmaps", "probabilities")}
         assert json.loads(str(npz["__meta__"]))["names"] == names
+    with np.load(scored_mni / ".aleatoric" / "cache" / "quality" / f"{second}.npz") as npz:
+        cached["issue_maps"] = npz["issue_maps"]  # the learned label-issue maps are the heatmaps
     assert np.array_equal(viewer.layers["image"].data, case.image)
     contrast = display_contrast(case.image, dataset.modality)
     assert tuple(viewer.layers["image"].contrast_limits) == pytest.approx(contrast)
@@ -263,8 +266,8 @@ def test_switching_case_updates_the_same_layers_with_the_new_cases_data(panel_fa
                                                                                          values))
     worst = panel.current.worst_class()
     for c, name in enumerate(names):
-        layer = viewer.layers[f"uncertainty: {name}"]
-        assert np.array_equal(np.asarray(layer.data, dtype=np.float32), cached["heatmaps"][c, 0].astype(np.float32))
+        layer = viewer.layers[f"label issue: {name}"]
+        assert np.array_equal(np.asarray(layer.data, dtype=np.float32), cached["issue_maps"][c, 0].astype(np.float32))
         assert layer.visible == (name == worst), name
     assert second in panel.summary.text()
 
@@ -318,10 +321,35 @@ def test_review_only_mode_builds_no_model(panel_factory, scored_mni, qtbot, monk
     wait_case(qtbot, panel, top)
     assert "Review-only" in panel.message.text()
     assert panel.current.heatmaps is not None and not panel.current.maps_stale
-    assert any(layer.name.startswith("uncertainty: ") for layer in viewer.layers)
+    assert any(layer.name.startswith("label issue: ") for layer in viewer.layers)
     panel.next_case()
     wait_case(qtbot, panel, panel.table.rows[1]["case_id"])
     assert not errors(notifications)
+
+
+def test_refresh_priorities_relearns_from_a_fixed_annotation_and_reranks_the_queue(
+        panel_factory, scored_mni, qtbot, notifications):
+    """The reviewer fixes the worst corrupted case on disk (as a save would) and presses Refresh
+    priorities: the queue is re-ranked in a worker, the fixed case drops, the viewer stays usable."""
+    import json
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    wait_case(qtbot, panel)
+    corrupted = {c["case"] for c in json.loads((scored_mni / "corruptions.json").read_text())["corruptions"]}
+    fixed = min(corrupted & set(MNI_CASES), key=lambda c: panel.table.row(c)["rank"])
+    before = panel.table.row(fixed)
+    clean_label = dataset_path(MNI) / "labelsTr_clean" / f"{fixed}.png"
+    shutil.copyfile(clean_label, scored_mni / "labelsTr" / f"{fixed}.png")
+    assert panel.refresh_button.isEnabled()
+    assert panel.refresh_priorities()
+    assert not panel.score_button.isEnabled()  # one background job at a time
+    qtbot.waitUntil(lambda: panel._score_worker is None and "refreshed" in panel.message.text(), timeout=WAIT_MS)
+    after = panel.table.row(fixed)
+    assert after["label_issue"] < before["label_issue"] and after["rank"] >= before["rank"]
+    assert after["auv"] == pytest.approx(before["auv"], abs=1e-6)  # the paper's column is not re-learned
+    assert panel.queue.visible_case_ids() == [r["case_id"] for r in panel.table.rows]
+    assert panel.refresh_button.isEnabled() and not errors(notifications)
 
 
 # ---------------------------------------------------------------------------------- correction
@@ -489,12 +517,13 @@ def test_filters(panel_factory, scored_mni, qtbot):
     if flagged:
         row = queue.row_of(flagged[0])
         assert queue.table.item(row, 0).background().color().alpha() > 0
-    # sorting by AUV descending puts rank 1 on top
-    column = queue.columns().index("AUV")
+    # sorting by label issue descending puts rank 1 on top; by AUV, the hardest case
     from qtpy.QtCore import Qt
 
-    queue.table.sortItems(column, Qt.SortOrder.DescendingOrder)
+    queue.table.sortItems(queue.columns().index("label\nissue"), Qt.SortOrder.DescendingOrder)
     assert queue.visible_case_ids()[0] == panel.table.rows[0]["case_id"]
+    queue.table.sortItems(queue.columns().index("AUV"), Qt.SortOrder.DescendingOrder)
+    assert queue.visible_case_ids()[0] == max(panel.table.rows, key=lambda r: r["auv"])["case_id"]
 
 
 # ---------------------------------------------------------------------------------- bad input

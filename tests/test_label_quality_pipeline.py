@@ -34,7 +34,7 @@ def test_scoring_learns_label_quality_and_caches_current_issue_maps(mni_dataset)
     ds = open_dataset(mni_dataset)
     case = load_case(ds, ds.case("mni_003"))
     maps = load_issue_maps(ds, "mni_003", "tiny@seed0", "raw", case.image, case.label)
-    assert maps.shape == (2, 1) + case.label.shape and maps.dtype == np.float32
+    assert maps.shape == (2, 1) + case.label.shape and maps.dtype == np.float16
     assert 0.0 <= maps.min() and maps.max() <= 1.0
     # an edited annotation makes its maps stale: they are not returned
     edited = case.label.copy()

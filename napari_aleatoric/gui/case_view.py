@@ -18,11 +18,14 @@ import numpy as np
 from ..data.arraycache import ArrayCache
 from ..data.dataset import Case, Dataset, load_case
 from ..models.preprocess import is_ct, normalise_intensity
+from ..pipelines.label_quality import load_issue_maps
 
 IMAGE = "image"
 ANNOTATION = "annotation"
 FM_SEGMENTATION = "FM segmentation"
 UNCERTAINTY_PREFIX = "uncertainty: "
+LABEL_ISSUE_PREFIX = "label issue: "
+HEATMAP_PREFIXES = (LABEL_ISSUE_PREFIX, UNCERTAINTY_PREFIX)
 
 #: CT display window in HU (soft tissue, as the brief for clinicians asks)
 CT_DISPLAY_WINDOW = (-160.0, 240.0)
@@ -48,9 +51,15 @@ def class_colour(value: int) -> str:
     return CLASS_COLOURS[(int(value) - 1) % len(CLASS_COLOURS)]
 
 
-def uncertainty_layer_name(class_name: str) -> str:
-    """Name of the uncertainty-map layer of a class."""
-    return f"{UNCERTAINTY_PREFIX}{class_name}"
+def heatmap_layer_name(class_name: str, kind: str = "label issue") -> str:
+    """Name of a class's heatmap layer: ``"label issue: <class>"`` (learned label-issue map) or
+    ``"uncertainty: <class>"`` (the model's binary entropy, when label quality did not run)."""
+    return f"{kind}: {class_name}"
+
+
+def is_heatmap_layer(name: str) -> bool:
+    """Whether a layer name is one of the per-class heatmap layers."""
+    return name.startswith(HEATMAP_PREFIXES)
 
 
 @dataclass
@@ -79,7 +88,9 @@ class CaseView:
         class_names / class_values: foreground classes in dataset order.
         probabilities / heatmaps: ``(C, *image.shape)`` maps as cached (float16), or ``None`` if not
             scored. napari converts the slice it draws; converting whole volumes to float32 when a
-            case opens cost time and doubled the memory.
+            case opens cost time and doubled the memory. ``heatmaps`` are the learned label-issue
+            maps where they are current, else the model's binary entropy (``heatmap_kind``).
+        heatmap_kind: ``"label issue"`` or ``"uncertainty"``, what ``heatmaps`` hold.
         maps_stale: the cached maps were computed for another image/annotation/model (for example
             before a correction); they are shown but marked as out of date.
         row: the case's score-table row, if scored.
@@ -92,6 +103,7 @@ class CaseView:
     modality: str
     probabilities: np.ndarray | None = None
     heatmaps: np.ndarray | None = None
+    heatmap_kind: str = "uncertainty"
     maps_stale: bool = False
     row: dict | None = None
     status: str = "unreviewed"
@@ -119,11 +131,12 @@ class CaseView:
         return self._image01
 
     def worst_class(self) -> str | None:
-        """The class with the highest per-class AUV (else the highest mean uncertainty)."""
-        if self.row is not None:
+        """The class with the highest per-class label issue, else per-class AUV (else the highest
+        mean heatmap)."""
+        for prefix in ("label_issue_", "auv_"):
             best, best_value = None, -math.inf
             for name in self.class_names:
-                value = self.row.get(f"auv_{name}", math.nan)
+                value = (self.row or {}).get(f"{prefix}{name}", math.nan)
                 if isinstance(value, float) and math.isfinite(value) and value > best_value:
                     best, best_value = name, value
             if best is not None:
@@ -270,6 +283,12 @@ def load_case_view(dataset: Dataset, case_id: str, settings: ScoringSettings | N
         view.probabilities = _class_maps(arrays, metadata, names, case.image.shape, "probabilities")
         view.heatmaps = _class_maps(arrays, metadata, names, case.image.shape, "heatmaps")
         view.maps_stale = stale and view.probabilities is not None
+    issue_maps = None
+    if settings is not None and settings.model and case.label is not None:
+        issue_maps = load_issue_maps(dataset, case_id, settings.model, settings.input_mode, case.image, case.label)
+    if issue_maps is not None and issue_maps.shape[0] == len(names):
+        view.heatmaps = issue_maps.reshape((len(names), *case.image.shape))
+        view.heatmap_kind = "label issue"
     return view.prepare_display()
 
 
@@ -336,7 +355,7 @@ def case_layer_data(view: CaseView, labels: dict[str, int]) -> list[tuple]:
     if view.heatmaps is not None:
         for c, name in enumerate(view.class_names):
             layers.append((view.heatmaps[c], {
-                "name": uncertainty_layer_name(name), "scale": scale, "colormap": uncertainty_colormap(),
+                "name": heatmap_layer_name(name, view.heatmap_kind), "scale": scale, "colormap": uncertainty_colormap(),
                 "blending": "translucent", "contrast_limits": (0.0, 1.0), "opacity": 0.75,
                 "visible": name == worst,
                 "metadata": {"case_id": view.case_id, "class": name, "stale": view.maps_stale}}, "image"))

@@ -60,12 +60,16 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 
 def worst_class(row: dict | None, class_names: list[str]) -> str:
-    """The class with the highest per-class AUV in a score-table row ('' when none)."""
+    """The class most likely mislabelled in a score-table row: highest ``label_issue_<class>``, or
+    highest per-class AUV when label quality did not run ('' when none)."""
     if not row:
         return ""
-    values = [(_number(row.get(f"auv_{n}")), n) for n in class_names]
-    values = [(v, n) for v, n in values if not math.isnan(v)]
-    return max(values)[1] if values else ""
+    for prefix in ("label_issue_", "auv_"):
+        values = [(_number(row.get(f"{prefix}{n}")), n) for n in class_names]
+        values = [(v, n) for v, n in values if not math.isnan(v)]
+        if values:
+            return max(values)[1]
+    return ""
 
 
 def _same_key(a, b) -> bool:
@@ -131,7 +135,7 @@ class QueueTable(QWidget):
         self.class_filter.addItem(ALL)
         self.class_filter.setToolTip("Show only cases whose annotation contains this class")
         self.flagged_only = QCheckBox("flagged only")
-        self.flagged_only.setToolTip("Show only cases flagged as most uncertain (AUV above the flag quantile)")
+        self.flagged_only.setToolTip("Show only flagged cases (top of the queue: label issue above the flag quantile)")
         self.count_label = QLabel("")
 
         filters = QHBoxLayout()
@@ -155,7 +159,7 @@ class QueueTable(QWidget):
         self.table.horizontalHeader().setStretchLastSection(False)
         self.table.setMinimumHeight(140)
         self._sort = (0, Qt.SortOrder.AscendingOrder)  # rank, most doubtful first
-        self.table.setToolTip("Cases ranked by aleatoric uncertainty (rank 1 = review first). Click a header to "
+        self.table.setToolTip("Cases ranked by label issue, most likely mislabelled first (rank 1 = review first). Click a header to "
                               "sort; flagged cases are highlighted.")
 
         layout = QVBoxLayout(self)
@@ -178,8 +182,9 @@ class QueueTable(QWidget):
 
     def columns(self) -> list[str]:
         """Header labels in display order."""
-        return (["rank", "case", "AUV", "worst\nclass"] + [f"AUV\n{n.replace('_', chr(10))}" for n in self.class_names]
-                + ["FM\ndisagr.", "status", "flagged"])
+        per_class = [n.replace("_", chr(10)) for n in self.class_names]
+        return (["rank", "case", "label\nissue", "worst\nclass"] + [f"issue\n{n}" for n in per_class]
+                + ["AUV"] + [f"AUV\n{n}" for n in per_class] + ["FM\ndisagr.", "status", "flagged"])
 
     def set_cases(self, case_ids: list[str], class_names: list[str], rows: dict[str, dict],
                   statuses: dict[str, str]) -> None:
@@ -207,8 +212,13 @@ class QueueTable(QWidget):
         status = self._statuses.get(case_id, "unreviewed")
         flagged = bool(row.get("flagged", False))
         worst = worst_class(row, self.class_names)
-        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(auv), auv),
+        issue = _number(row.get("label_issue"))
+        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(issue), issue),
                  (worst, worst)]
+        for name in self.class_names:
+            value = _number(row.get(f"label_issue_{name}"))
+            cells.append((_fmt(value), value))
+        cells.append((_fmt(auv), auv))
         for name in self.class_names:
             value = _number(row.get(f"auv_{name}"))
             cells.append((_fmt(value), value))
@@ -228,7 +238,10 @@ class QueueTable(QWidget):
             if isinstance(key, float):
                 item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
             items.append(item)
-        items[2].setToolTip("aleatoric uncertainty value: dataset-normalised, 1 = most doubtful")
+        items[2].setToolTip("label issue: how strongly the dataset's other annotations contradict this one "
+                            "(learned label quality, 0–1); the queue's order")
+        items[4 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
+                                                    "looks to the model (dataset-normalised, 1 = hardest)")
         self._shown[case_id] = (cells, flagged)
         return items
 

@@ -7,7 +7,7 @@ scoring generator stops between cases, and finished cases stay cached on disk). 
 becomes a napari notification naming the file and the problem; the viewer stays usable.
 
 Layers shown for a case (all with ``scale`` = voxel spacing in mm): ``image``, one
-``uncertainty: <class>`` map per class (only the worst class visible), ``FM segmentation``
+``label issue: <class>`` map per class (``uncertainty: <class>`` before label quality ran; only the worst class visible), ``FM segmentation``
 (hidden at first), ``annotation`` (editable), and the prompt layers ``FM box prompt`` /
 ``FM point prompts`` / ``FM preview`` for assisted correction. Switching case updates these
 layers in place.
@@ -55,6 +55,8 @@ from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError
 from ..models import registry
 from ..models.base import resolve_device
+from ..pipelines.label_quality import LabelQualityProgress
+from ..pipelines.priorities import PrioritiesRefreshed, refresh_priorities
 from ..pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset
 from ..pipelines.table import ScoreTable, build_table, read_scores
 from ..review import saving
@@ -66,7 +68,7 @@ from .case_view import (
     ANNOTATION_CONTOUR,
     FM_SEGMENTATION,
     IMAGE,
-    UNCERTAINTY_PREFIX,
+    is_heatmap_layer,
     CaseView,
     ScoringSettings,
     case_layer_data,
@@ -151,6 +153,22 @@ def _scoring_events(dataset, spec, device, case_ids):
             yield event
     except Exception as error:  # noqa: BLE001
         yield Failure("Scoring failed", error)
+    finally:
+        events.close()
+
+
+def _refresh_events(dataset, spec, device):
+    """Generator run in a worker: the core's refresh-priorities events, or one :class:`Failure`."""
+    events = refresh_priorities(dataset, spec, device=device)
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+            yield event
+    except Exception as error:  # noqa: BLE001
+        yield Failure("Refreshing priorities failed", error)
     finally:
         events.close()
 
@@ -269,6 +287,9 @@ class ReviewPanel(QWidget):
         self.score_button = QPushButton("Score")
         self.score_button.setToolTip("Score every case (cached cases are fast); the queue fills in as cases finish")
         self.cancel_button = QPushButton("Cancel")
+        self.refresh_button = QPushButton("Refresh priorities")
+        self.refresh_button.setToolTip("Re-learn label quality from the current (corrected) annotations and re-rank "
+                                       "the queue; uses the cached embeddings, does not re-run the model's decoder")
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m cases")
         self.progress.setValue(0)
@@ -287,6 +308,7 @@ class ReviewPanel(QWidget):
         row.addWidget(self.device_combo)
         row.addWidget(self.score_button)
         row.addWidget(self.cancel_button)
+        row.addWidget(self.refresh_button)
         row.addWidget(self.progress, 1)
         grid.addLayout(row)
         grid.addWidget(self.message)
@@ -385,6 +407,7 @@ class ReviewPanel(QWidget):
         self.checkpoint_button.clicked.connect(self._browse_checkpoint)
         self.score_button.clicked.connect(lambda: self.start_scoring())
         self.cancel_button.clicked.connect(self.cancel_scoring)
+        self.refresh_button.clicked.connect(self.refresh_priorities)
         self.queue.case_selected.connect(self.select_case)
         self.prev_button.clicked.connect(self.previous_case)
         self.next_button.clicked.connect(self.next_case)
@@ -418,6 +441,7 @@ class ReviewPanel(QWidget):
         has_case = self.current is not None and self.current.case.label is not None
         scoring = self._score_worker is not None
         self.score_button.setEnabled(has_dataset and not scoring)
+        self.refresh_button.setEnabled(has_dataset and not scoring and self.table is not None)
         self.cancel_button.setEnabled(scoring)
         for button in (self.accept_button, self.exclude_button, self.prev_button, self.next_button,
                        self.preview_button, self.clear_prompts_button):
@@ -639,6 +663,41 @@ class ReviewPanel(QWidget):
                                          name="score")
         return True
 
+    def refresh_priorities(self) -> bool:
+        """Re-learn label quality from the current annotations in a worker and re-rank the queue.
+        Returns whether it started."""
+        if self.dataset is None or self.table is None:
+            notify.warning("Score the dataset first")
+            return False
+        if self._score_worker is not None:
+            notify.warning("Scoring is already running")
+            return False
+        spec = self.model_edit.text().strip() or registry.DEFAULT_MODEL
+        self.progress.setValue(0)
+        self.message.setText("Refreshing priorities from the current annotations…")
+        self._score_worker = self._start(_refresh_events, self.dataset, spec, self._device(),
+                                         yielded=self._on_refresh_event, finished=self._on_scoring_done,
+                                         name="refresh")
+        self._update_buttons()
+        return True
+
+    def _on_refresh_event(self, event) -> None:
+        if isinstance(event, Failure):
+            self._pending_progress = None
+            notify.error(event.what, event.error)
+            self.message.setText(f"{event.what}: {notify.describe(event.error)}")
+        elif isinstance(event, LabelQualityProgress):
+            self._show_label_quality_progress(event)
+        elif isinstance(event, PrioritiesRefreshed):
+            self._pending_progress = None
+            self.table, self._table_outdated = event.table, False
+            self.message.setText(f"Priorities refreshed from the current annotations in {event.seconds:.1f} s "
+                                 f"({sum(r['flagged'] for r in event.table.rows)} flagged).")
+            self._refresh_queue()
+            if self.current is not None:
+                self.current.row = event.table.row(self.current.case_id)
+                self._reload_current_maps()
+
     def cancel_scoring(self) -> None:
         """Stop scoring after the case being scored; finished cases stay cached."""
         if self._score_worker is not None:
@@ -677,8 +736,20 @@ class ReviewPanel(QWidget):
             self._pending_progress = None
             self.progress.setValue(event.index)
             self._show_skipped(event.error)
+        elif isinstance(event, LabelQualityProgress):
+            self._show_label_quality_progress(event)
         elif isinstance(event, ScoringFinished):
             self._on_scoring_finished(event)
+
+    def _show_label_quality_progress(self, event: LabelQualityProgress) -> None:
+        """Label quality (after the cases, or on Refresh priorities): the bar counts its stages."""
+        if event.index == 1 or event.stage == "fitting":
+            self.progress.setMaximum(max(1, event.total))
+        text = (f"Label quality: {event.stage} {event.index}/{event.total}" if event.case_id
+                else "Label quality: fitting the classifiers")
+        self._pending_progress = (event.index, text)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
 
     def _show_scoring_progress(self) -> None:
         """Show what scoring did since the last refresh: progress, message and (incremental) the queue."""
@@ -842,7 +913,7 @@ class ReviewPanel(QWidget):
             tuples = [t for t in tuples if t[1]["name"] != ANNOTATION]
         wanted = {t[1]["name"] for t in tuples}
         for layer in list(self.viewer.layers):
-            stale_map = layer.name.startswith(UNCERTAINTY_PREFIX) and layer.name not in wanted
+            stale_map = is_heatmap_layer(layer.name) and layer.name not in wanted
             stale_seg = layer.name == FM_SEGMENTATION and FM_SEGMENTATION not in wanted
             if stale_map or stale_seg:
                 self.viewer.layers.remove(layer)
@@ -888,7 +959,7 @@ class ReviewPanel(QWidget):
         for attribute in _REUSE_ATTRIBUTES[layer_type]:
             if attribute in kwargs and not _same_setting(layer, attribute, kwargs[attribute]):
                 setattr(layer, attribute, kwargs[attribute])
-        if name.startswith(UNCERTAINTY_PREFIX) and layer.visible != kwargs.get("visible", True):
+        if is_heatmap_layer(name) and layer.visible != kwargs.get("visible", True):
             layer.visible = kwargs.get("visible", True)
         if layer_type == "labels" and hasattr(layer, "_reset_history"):
             layer._reset_history()  # undo must not reach back into the previous case
@@ -897,7 +968,7 @@ class ReviewPanel(QWidget):
     def _order_layers(self) -> None:
         """Keep image at the bottom, then maps, segmentation, annotation, prompts on top."""
         names = [layer.name for layer in self.viewer.layers]
-        bottom = [IMAGE] + sorted(n for n in names if n.startswith(UNCERTAINTY_PREFIX)) + [FM_SEGMENTATION, ANNOTATION]
+        bottom = [IMAGE] + sorted(n for n in names if is_heatmap_layer(n)) + [FM_SEGMENTATION, ANNOTATION]
         order = [n for n in bottom if n in names]
         for target, name in enumerate(order):
             index = [layer.name for layer in self.viewer.layers].index(name)
@@ -916,7 +987,10 @@ class ReviewPanel(QWidget):
         parts = [f"<b>{view.case_id}</b>"]
         if row:
             parts.append(f"rank {row['rank']} of {total}")
-            parts.append(f"AUV <b>{row['auv']:.3f}</b>" if math.isfinite(row["auv"]) else "AUV –")
+            issue = row.get("label_issue", math.nan)
+            if isinstance(issue, float) and math.isfinite(issue):
+                parts.append(f"label issue <b>{issue:.3f}</b>")
+            parts.append(f"AUV {row['auv']:.3f}" if math.isfinite(row["auv"]) else "AUV –")
             if row.get("flagged"):
                 parts.append("<span style='color:#ff9d00'><b>flagged</b></span>")
         else:
@@ -926,19 +1000,23 @@ class ReviewPanel(QWidget):
             parts.append("<i>unsaved edits</i>")
         lines = [" · ".join(parts)]
         worst = view.worst_class()
-        cells = ["<tr><th align='left'>class</th><th>AUV</th><th>SPS</th><th>FM Dice</th></tr>"]
+        cells = ["<tr><th align='left'>class</th><th>label issue</th><th>AUV</th><th>SPS</th><th>FM Dice</th></tr>"]
         for name, value in zip(view.class_names, view.class_values):
             def number(key, style=".3f"):
                 value_ = row.get(key, math.nan)
                 return format(value_, style) if isinstance(value_, float) and math.isfinite(value_) else "–"
             swatch = f"<span style='color:{class_colour(value)}'>■</span>"
             label = f"<b>{name}</b> (worst)" if name == worst and row else name
-            cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{number('auv_' + name)}</td>"
+            cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{number('label_issue_' + name)}</td>"
+                         f"<td align='right'>{number('auv_' + name)}</td>"
                          f"<td align='right'>{number('sps_' + name, '.3g')}</td>"
                          f"<td align='right'>{number('dice_fm_' + name)}</td></tr>")
         lines.append("<table cellspacing='0' cellpadding='2'>" + "".join(cells) + "</table>")
         if view.heatmaps is None:
-            lines.append("<i>No uncertainty maps yet: score the dataset.</i>")
+            lines.append("<i>No maps yet: score the dataset.</i>")
+        elif view.heatmap_kind == "uncertainty":
+            lines.append("<i>Heatmaps: the model's uncertainty (label-quality maps appear after scoring "
+                         "or Refresh priorities).</i>")
         elif view.maps_stale:
             lines.append("<i>Maps are out of date (the annotation changed since scoring).</i>")
         if view.is_3d:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import notify
-from .case_view import ANNOTATION, FM_SEGMENTATION, IMAGE, UNCERTAINTY_PREFIX, case_layer_data, load_case_view
+from .case_view import ANNOTATION, FM_SEGMENTATION, IMAGE, case_layer_data, is_heatmap_layer, load_case_view
 from .review_panel import PANEL_NAME, ReviewPanel
 
 
@@ -74,7 +74,7 @@ def open_sample(name: str) -> list:
         raise
     ours = {IMAGE, ANNOTATION, FM_SEGMENTATION}
     for layer in list(viewer.layers):
-        if layer.name in ours or layer.name.startswith(UNCERTAINTY_PREFIX):
+        if layer.name in ours or is_heatmap_layer(layer.name):
             viewer.layers.remove(layer)
     from qtpy.QtCore import QTimer  # noqa: PLC0415
 

@@ -88,14 +88,14 @@ def quality_key(model_name: str, input_mode: str, image: np.ndarray, label: np.n
 
 def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, input_mode: str, image: np.ndarray,
                     label: np.ndarray) -> np.ndarray | None:
-    """The cached ``(C, D, H, W)`` float32 issue maps of a case, or ``None`` if missing or stale.
+    """The cached ``(C, D, H, W)`` float16 issue maps of a case (as stored), or ``None`` if missing or stale.
 
     Args:
         image, label: the case as loaded (``(H, W)`` or ``(D, H, W)``), to check the maps are current.
     """
     entry = ArrayCache(dataset.state_dir / "cache" / "quality").load(
         case_id, quality_key(model_name, input_mode, image, label))
-    return None if entry is None else entry[0]["issue_maps"].astype(np.float32)
+    return None if entry is None else entry[0]["issue_maps"]
 
 
 def run_key(model_name: str, input_mode: str, folds: int, seed: int, case_keys: dict[str, str]) -> str:
