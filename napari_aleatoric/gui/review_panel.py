@@ -141,9 +141,8 @@ def _safe(callback: Callable) -> Callable:
     return slot
 
 
-def _scoring_events(dataset, spec, device, case_ids):
-    """Generator run in a worker: the core's scoring events, or one :class:`Failure`."""
-    events = score_dataset(dataset, spec, device=device, case_ids=case_ids)
+def _core_events(what: str, events):
+    """Generator run in a worker: the core generator's events, or one :class:`Failure` naming ``what``."""
     try:
         while True:
             try:
@@ -152,25 +151,19 @@ def _scoring_events(dataset, spec, device, case_ids):
                 return
             yield event
     except Exception as error:  # noqa: BLE001
-        yield Failure("Scoring failed", error)
+        yield Failure(what, error)
     finally:
         events.close()
+
+
+def _scoring_events(dataset, spec, device, case_ids):
+    """The scoring events (a generator function, so napari runs it as a generator worker)."""
+    yield from _core_events("Scoring failed", score_dataset(dataset, spec, device=device, case_ids=case_ids))
 
 
 def _refresh_events(dataset, spec, device):
-    """Generator run in a worker: the core's refresh-priorities events, or one :class:`Failure`."""
-    events = refresh_priorities(dataset, spec, device=device)
-    try:
-        while True:
-            try:
-                event = next(events)
-            except StopIteration:
-                return
-            yield event
-    except Exception as error:  # noqa: BLE001
-        yield Failure("Refreshing priorities failed", error)
-    finally:
-        events.close()
+    """The refresh-priorities events (a generator function, so napari runs it as a generator worker)."""
+    yield from _core_events("Refreshing priorities failed", refresh_priorities(dataset, spec, device=device))
 
 
 def ask_unsaved_changes(parent: QWidget, case_id: str) -> str:

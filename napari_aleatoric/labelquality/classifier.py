@@ -7,12 +7,13 @@ pixels per case (memory stays flat in the number of cases); prediction streams c
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
+
+from ..torch_threads import one_cpu_thread
 
 #: Pixels sampled per case for training (half uniform, half from the annotated foreground).
 PIXELS_PER_CASE = 2000
@@ -81,17 +82,6 @@ def sample_pixels(case: CaseFeatures, count: int, rng: np.random.Generator) -> t
     return np.concatenate(rows).astype(np.float32), flat_labels[chosen].astype(np.int64)
 
 
-@contextmanager
-def one_thread():
-    """Run torch's CPU operations on one thread inside the block (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 class PixelClassifier:
     """A small multilayer perceptron over standardised per-pixel features (torch, CPU).
 
@@ -114,7 +104,7 @@ class PixelClassifier:
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> PixelClassifier:
         """Train on ``x (n, F)`` float32 features and ``y (n,)`` class indices."""
-        with one_thread():
+        with one_cpu_thread():
             return self._fit(x, y)
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> PixelClassifier:
@@ -149,7 +139,7 @@ class PixelClassifier:
     @torch.inference_mode()
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """``(n, len(classes_))`` float32 probabilities for ``x (n, F)``."""
-        with one_thread():
+        with one_cpu_thread():
             features = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) - self.mean) / self.scale
             return torch.softmax(self.network(features), dim=1).numpy()
 

@@ -17,10 +17,11 @@ Only singular values are needed, so they come from the eigenvalues of the small 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Literal
 
 import torch
+
+from ..torch_threads import one_cpu_thread
 
 Energy = Literal["sigma2", "sigma"]
 SvdMode = Literal["D_HW", "H_DW", "W_DH"]
@@ -40,27 +41,9 @@ def squared_singular_values(matrices: torch.Tensor) -> torch.Tensor:
     z = matrices.to(torch.float64)
     m, n = z.shape[-2], z.shape[-1]
     gram = z @ z.transpose(-1, -2) if m <= n else z.transpose(-1, -2) @ z
-    with _single_thread_lapack(gram.device):
+    with one_cpu_thread(gram.device):
         eigenvalues = torch.linalg.eigvalsh(gram)  # ascending
     return eigenvalues.flip(-1).clamp_min(0.0)
-
-
-@contextmanager
-def _single_thread_lapack(device: torch.device):
-    """Run small CPU eigen-solves on one thread.
-
-    Measured here: a 197×197 ``eigvalsh`` took ~2 ms on one MKL thread but 0.02–1.9 s with two
-    threads on a loaded 2-core machine (OpenMP threads waiting for each other).
-    """
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def sps_from_squared_singular_values(sigma2: torch.Tensor, energy: Energy = "sigma2") -> torch.Tensor:

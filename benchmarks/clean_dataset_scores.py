@@ -1,0 +1,55 @@
+"""What "flagged" means on a dataset with no wrong annotation: the learned label-issue scores of the
+benchmark's clean cases alone (no corrupted case in the cross-validation), next to the scores of
+the corrupted cases in the corrupted replicates.
+
+Needs a finished ``benchmarks/run_all.py`` output folder (its data, caches and results.json)::
+
+    python benchmarks/clean_dataset_scores.py --out /tmp/lnb7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from labelnoise import datasets as D  # noqa: E402
+from labelnoise.methods import Context, learned_softmin  # noqa: E402
+
+from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
+from napari_aleatoric.models.registry import load_model  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="the run_all.py output folder")
+    parser.add_argument("--model", default="litemedsam")
+    args = parser.parse_args(argv)
+    results = json.loads((args.out / "results.json").read_text())
+    model = load_model(args.model, "cpu")
+    report = {}
+    for name, evaluation in results["datasets"].items():
+        ds = D.build_dataset(name, D.PRESETS["full"][name], args.out, log=lambda *a: None)
+        scoring = {"raw": open_dataset(D.scoring_root(ds, "raw", args.out))}
+        names = list(ds.foreground)
+        ctx = Context(name, list(ds.cases), names, [ds.foreground[n] for n in names], {}, scoring, seed=0, model=model)
+        clean = learned_softmin(ctx)
+        corrupted = [v for rep, values in evaluation["scores"]["learned_softmin"].items()
+                     for v, bad in zip(values, evaluation["cases"][rep]["corrupted"]) if bad]
+        top = np.sort(clean)[::-1][:max(1, round(0.1 * len(clean)))]
+        report[name] = {"clean_cases": len(clean), "clean_percentiles_10_50_90": np.percentile(clean, [10, 50, 90]).round(3).tolist(),
+                        "corrupted_percentiles_10_50_90": np.percentile(corrupted, [10, 50, 90]).round(3).tolist(),
+                        "flag_threshold_top10": float(top.min().round(3)),
+                        "clean_above_corrupted_median": float(np.mean(clean > np.median(corrupted)).round(3))}
+        print(name, report[name], flush=True)
+    (args.out / "clean_dataset_scores.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
