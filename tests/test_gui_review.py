@@ -208,6 +208,25 @@ def test_viewer_stays_responsive_while_scoring(panel_factory, fresh_mni, qtbot, 
     assert not errors(notifications)
 
 
+def test_the_case_on_screen_gets_its_label_issue_maps_when_scoring_ends(panel_factory, fresh_mni, qtbot,
+                                                                        notifications):
+    """The reviewer's chosen case keeps showing while scoring runs: first without maps, then the
+    model's uncertainty as soon as it is scored, and the label-issue maps once label quality ran."""
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(fresh_mni)
+    wait_case(qtbot, panel)
+    chosen = MNI_CASES[-1]
+    panel.select_case(chosen)
+    wait_case(qtbot, panel, chosen)
+    assert panel.start_scoring()
+    wait_idle(qtbot, panel)
+    wait_case(qtbot, panel, chosen)
+    assert panel.current.heatmap_kind == "label issue"
+    heatmaps = [layer.name for layer in viewer.layers if layer.name.startswith(("label issue: ", "uncertainty: "))]
+    assert sorted(heatmaps) == ["label issue: grey_matter", "label issue: white_matter"]
+    assert not errors(notifications)
+
+
 def test_volume_case_opens_as_volume(panel_factory, scored_ct, qtbot, notifications):
     viewer, panel = panel_factory()
     assert panel.open_dataset(scored_ct)

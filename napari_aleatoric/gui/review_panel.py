@@ -787,8 +787,9 @@ class ReviewPanel(QWidget):
             return
         if self.current is not None:
             self.current.row = event.table.row(self.current.case_id)
-            if self.current.heatmaps is None or self.current.maps_stale or self.current.case_id in rescored:
-                self._reload_current_maps()  # new maps for the corrected annotation
+            if self.current.heatmaps is None or self.current.maps_stale or self.current.case_id in rescored or \
+                    self.current.heatmap_kind != "label issue":
+                self._reload_current_maps()  # new maps: the corrected annotation's, or the label-issue maps
             else:
                 self._update_summary()
                 self._update_history()
