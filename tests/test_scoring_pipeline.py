@@ -180,3 +180,13 @@ def test_settings_change_scores_but_csv_reads_back(mni_dataset, tmp_path):
 def test_missing_dataset_folder_is_a_dataset_error(tmp_path):
     with pytest.raises(DatasetError, match="nowhere"):
         run(tmp_path / "nowhere")
+
+
+def test_array_cache_metadata_needs_the_right_key_and_an_intact_entry(tmp_path):
+    cache = ArrayCache(tmp_path)
+    path = cache.save("case", "key-1", {"maps": np.ones((2, 3), np.float32)}, {"score": 0.5})
+    assert cache.metadata("case", "key-1") == {"score": 0.5}
+    assert cache.load("case", "key-1")[0]["maps"].dtype == np.float16
+    assert cache.metadata("case", "key-2") is None and cache.metadata("other", "key-1") is None
+    path.write_bytes(path.read_bytes()[:40])  # truncated by a crash
+    assert cache.metadata("case", "key-1") is None and cache.load("case", "key-1") is None

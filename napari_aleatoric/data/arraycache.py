@@ -48,6 +48,14 @@ class ArrayCache:
         Returns:
             ``(arrays, metadata)`` or ``None`` (missing, stale or damaged entry).
         """
+        return self._read(name, key, arrays=True)
+
+    def metadata(self, name: str, key: str) -> dict | None:
+        """Only the metadata of entry ``name`` (its arrays are not read), or ``None`` as in :meth:`load`."""
+        entry = self._read(name, key, arrays=False)
+        return None if entry is None else entry[1]
+
+    def _read(self, name: str, key: str, arrays: bool) -> tuple[dict[str, np.ndarray], dict] | None:
         path = self.path(name)
         if not path.is_file():
             return None
@@ -56,10 +64,10 @@ class ArrayCache:
                 if "__key__" not in npz.files or str(npz["__key__"]) != key:
                     return None
                 metadata = json.loads(str(npz["__meta__"]))
-                arrays = {k: npz[k] for k in npz.files if not k.startswith("__")}
+                values = {k: npz[k] for k in npz.files if not k.startswith("__")} if arrays else {}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
             return None
-        return arrays, metadata
+        return values, metadata
 
     def save(self, name: str, key: str, arrays: dict[str, np.ndarray], metadata: dict | None = None) -> Path:
         """Write entry ``name`` atomically; floating arrays are stored as float16.

@@ -17,10 +17,8 @@ from the cache (:func:`assess_label_quality` again).
 
 from __future__ import annotations
 
-import json
 import math
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -111,19 +109,12 @@ def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[
     cache = ArrayCache(dataset.state_dir / "cache" / "quality")
     result = LabelQuality()
     for case_id in case_ids:
-        path = cache.path(case_id)
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if str(npz["__key__"]) != case_keys[case_id]:
-                    return None
-                meta = json.loads(str(npz["__meta__"]))
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
-            return None
-        if meta.get("run_key") != key:
+        meta = cache.metadata(case_id, case_keys[case_id])
+        if meta is None or meta.get("run_key") != key:
             return None
         result.per_class[case_id] = np.array([math.nan if v is None else v for v in meta["per_class"]])
         result.score[case_id] = float(meta["score"])
-        result.maps_files[case_id] = path
+        result.maps_files[case_id] = cache.path(case_id)
     return result
 
 
