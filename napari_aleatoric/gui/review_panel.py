@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -77,6 +75,7 @@ from .case_view import (
     load_case_view,
 )
 from .queue import QueueTable
+from .workers import BackgroundWork, Failure, forward_events, guarded
 
 PANEL_NAME = "Review panel (napari-aleatoric)"
 DEVICES = ("auto", "cpu", "cuda")
@@ -114,56 +113,14 @@ def _same_setting(layer, attribute: str, value) -> bool:
     return False  # metadata and anything else: always set (cheap)
 
 
-@dataclass
-class Failure:
-    """What a worker returns/yields instead of raising, so errors become clean notifications."""
-
-    what: str
-    error: BaseException
-
-
-def _guarded(what: str, func: Callable, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - shown to the user, the viewer goes on
-        return Failure(what, error)
-
-
-def _safe(callback: Callable) -> Callable:
-    """A Qt slot that turns an unexpected exception into a notification instead of aborting Qt."""
-
-    def slot(*args):
-        try:
-            callback(*args)
-        except Exception as error:  # noqa: BLE001 - a bug must not take the viewer down
-            notify.error("napari-aleatoric: unexpected error (please report it)", error)
-
-    return slot
-
-
-def _core_events(what: str, events):
-    """Generator run in a worker: the core generator's events, or one :class:`Failure` naming ``what``."""
-    try:
-        while True:
-            try:
-                event = next(events)
-            except StopIteration:
-                return
-            yield event
-    except Exception as error:  # noqa: BLE001
-        yield Failure(what, error)
-    finally:
-        events.close()
-
-
 def _scoring_events(dataset, spec, device, case_ids):
     """The scoring events (a generator function, so napari runs it as a generator worker)."""
-    yield from _core_events("Scoring failed", score_dataset(dataset, spec, device=device, case_ids=case_ids))
+    yield from forward_events("Scoring failed", lambda: score_dataset(dataset, spec, device=device, case_ids=case_ids))
 
 
 def _refresh_events(dataset, spec, device):
     """The refresh-priorities events (a generator function, so napari runs it as a generator worker)."""
-    yield from _core_events("Refreshing priorities failed", refresh_priorities(dataset, spec, device=device))
+    yield from forward_events("Refreshing priorities failed", lambda: refresh_priorities(dataset, spec, device=device))
 
 
 def ask_unsaved_changes(parent: QWidget, case_id: str) -> str:
@@ -184,7 +141,7 @@ def ask_unsaved_changes(parent: QWidget, case_id: str) -> str:
     return "cancel"
 
 
-class ReviewPanel(QWidget):
+class ReviewPanel(BackgroundWork, QWidget):
     """Dock widget reviewing one dataset (npe2 widget contribution).
 
     Args:
@@ -464,29 +421,6 @@ class ReviewPanel(QWidget):
         return kind if ok else None
 
     # ================================================================== workers
-
-    def _start(self, func, *args, returned=None, yielded=None, finished=None, name: str | None = None, **kwargs):
-        worker = create_worker(func, *args, _ignore_errors=True, **kwargs)
-        if returned is not None:
-            worker.returned.connect(_safe(returned))
-        if yielded is not None:
-            worker.yielded.connect(_safe(yielded))
-        if name is not None:
-            self._busy.add(name)
-
-        def done():
-            self._workers.discard(worker)
-            if name is not None:
-                self._busy.discard(name)
-            if finished is not None:
-                finished()
-            self._update_buttons()
-
-        worker.finished.connect(done)
-        self._workers.add(worker)
-        worker.start()
-        self._update_buttons()
-        return worker
 
     def is_busy(self) -> bool:
         """Whether any background work (scoring, loading, saving, preview) is running."""
@@ -891,7 +825,7 @@ class ReviewPanel(QWidget):
                 return
             self._show_case(result, keep_annotation=keep_annotation)
 
-        self._start(_guarded, f"Cannot open case {case_id}", job, returned=loaded, name="load")
+        self._start(guarded, f"Cannot open case {case_id}", job, returned=loaded, name="load")
 
     def _reload_current_maps(self) -> None:
         if self.current is not None:
@@ -1123,7 +1057,7 @@ class ReviewPanel(QWidget):
             if self.rescore_check.isChecked():
                 self._rescore((view.case_id, result.id))
 
-        worker = self._start(_guarded, "Cannot save", saving.save_correction, *args, **kwargs,
+        worker = self._start(guarded, "Cannot save", saving.save_correction, *args, **kwargs,
                              returned=saved, name="save")
         if wait:
             self._wait_for(lambda: "result" in outcome or worker not in self._workers)
@@ -1177,7 +1111,7 @@ class ReviewPanel(QWidget):
             if self.rescore_check.isChecked():
                 self._rescore((view.case_id, revision.id))
 
-        self._start(_guarded, "Cannot revert", job, returned=reverted, name="save")
+        self._start(guarded, "Cannot revert", job, returned=reverted, name="save")
 
     # ================================================================== assisted correction
 
@@ -1290,7 +1224,7 @@ class ReviewPanel(QWidget):
             self._show_preview(result, index, prompts)
 
         self.message.setText(f"Preview with {spec} on slice {index}…" if view.is_3d else f"Preview with {spec}…")
-        self._start(_guarded, "Preview failed", job, returned=done, name="preview")
+        self._start(guarded, "Preview failed", job, returned=done, name="preview")
 
     def _show_preview(self, mask: np.ndarray, index: int, prompts: assist.SlicePrompts) -> None:
         view = self.current

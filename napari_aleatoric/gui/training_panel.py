@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from magicgui import widgets as mg
-from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
@@ -82,6 +80,7 @@ from .case_view import (
     label_features,
     load_case_view,
 )
+from .workers import BackgroundWork, Failure, forward_events, safe_slot
 
 PANEL_NAME = "Retraining (napari-aleatoric)"
 DEVICES = ("auto", "cpu", "cuda")
@@ -90,43 +89,6 @@ UNLABELLED_PREFIX = "imagesTs: "
 #: plot colours (napari's dark theme) and one colour per class
 _PLOT_BG, _PLOT_FG = "#262930", "#d1d2d4"
 _CLASS_LINE_COLOURS = ("#00bfff", "#32cd32", "#ff00ff", "#ffd700", "#1e90ff", "#adff2f", "#ff69b4")
-
-
-class Failure:
-    """What a worker yields/returns instead of raising, so errors become notifications."""
-
-    def __init__(self, what: str, error: BaseException):
-        self.what, self.error = what, error
-
-
-def _safe(callback: Callable) -> Callable:
-    """A Qt slot that turns an unexpected exception into a notification instead of aborting Qt."""
-
-    def slot(*args):
-        try:
-            callback(*args)
-        except Exception as error:  # noqa: BLE001 - a bug must not take the viewer down
-            notify.error("napari-aleatoric: unexpected error (please report it)", error)
-
-    return slot
-
-
-def _forward(what: str, events_factory: Callable):
-    """Generator run in a worker: the core generator's events, or one :class:`Failure` at the end.
-
-    The core generator is closed explicitly when the worker stops it (``quit``), so the training
-    loop saves ``last.pt`` at the step it had reached.
-    """
-    events = None
-    try:
-        events = events_factory()
-        for event in events:
-            yield event
-    except Exception as error:  # noqa: BLE001 - shown to the user
-        yield Failure(what, error)
-    finally:
-        if events is not None:
-            events.close()
 
 
 def find_review_panel(viewer):
@@ -236,7 +198,7 @@ class TrainingPlot(QWidget):
         self.redraws += 1
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(BackgroundWork, QWidget):
     """Dock widget that retrains a task network on the reviewed dataset (npe2 widget contribution).
 
     Args:
@@ -268,7 +230,7 @@ class TrainingPanel(QWidget):
         # follow the review panel: another dataset opened there updates this panel (cheap check)
         self._follow_timer = QTimer(self)
         self._follow_timer.setInterval(1500)
-        self._follow_timer.timeout.connect(_safe(self._follow_review_panel))
+        self._follow_timer.timeout.connect(safe_slot(self._follow_review_panel))
         self._follow_timer.start()
 
     # ================================================================== UI
@@ -509,29 +471,6 @@ class TrainingPanel(QWidget):
 
     # ================================================================== workers
 
-    def _start(self, func, *args, yielded=None, returned=None, finished=None, name: str | None = None):
-        worker = create_worker(func, *args, _ignore_errors=True)
-        if yielded is not None:
-            worker.yielded.connect(_safe(yielded))
-        if returned is not None:
-            worker.returned.connect(_safe(returned))
-        if name is not None:
-            self._busy.add(name)
-
-        def done():
-            self._workers.discard(worker)
-            if name is not None:
-                self._busy.discard(name)
-            if finished is not None:
-                finished()
-            self._update_buttons()
-
-        worker.finished.connect(_safe(done))
-        self._workers.add(worker)
-        worker.start()
-        self._update_buttons()
-        return worker
-
     def is_training(self) -> bool:
         """Whether a training run is in progress."""
         return self._train_worker is not None
@@ -572,7 +511,7 @@ class TrainingPanel(QWidget):
         root = dataset.root
         stop = self._stop
         self._train_worker = self._start(
-            _forward, "Training failed",
+            forward_events, "Training failed",
             lambda: train(root, settings, should_stop=stop.is_set),
             yielded=self._on_training_event, finished=self._on_training_done, name="train")
         self._update_buttons()
@@ -732,7 +671,7 @@ class TrainingPanel(QWidget):
                             f"scoring them with {spec}…")
         root = dataset.root
         self._unlabelled_run = run_dir
-        self._start(_forward, "Scoring the unlabelled cases failed",
+        self._start(forward_events, "Scoring the unlabelled cases failed",
                     lambda: score_unlabelled(root, run_dir, spec, device=device),
                     yielded=self._on_unlabelled_event, name="unlabelled")
         return True
