@@ -10,10 +10,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import write_ct_slice
 from PIL import Image
-from pydicom.dataset import Dataset as DicomDataset
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from napari_aleatoric.data.dataset import (
     Case,
@@ -104,23 +103,9 @@ def dicom_series(folder: Path, depth=3, shape=(5, 6), spacing=(0.5, 0.5), dz=2.0
     folder.mkdir(parents=True, exist_ok=True)
     uid = generate_uid()
     for k in range(depth):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = DicomDataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.SeriesInstanceUID, ds.Modality, ds.InstanceNumber = uid, "CT", k + 1
-        ds.Rows, ds.Columns = shape
-        ds.PixelSpacing = list(spacing)
-        ds.ImagePositionPatient = [0.0, 0.0, k * dz]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.PixelData = np.full(shape, 1000 + k, "<i2").tobytes()
-        ds.save_as(folder / f"slice{k}.dcm", enforce_file_format=True)
+        write_ct_slice(folder / f"slice{k}.dcm", np.full(shape, 1000 + k, "<i2"), spacing,
+                       SeriesInstanceUID=uid, InstanceNumber=k + 1, ImagePositionPatient=[0.0, 0.0, k * dz],
+                       ImageOrientationPatient=[1, 0, 0, 0, 1, 0], RescaleSlope=1, RescaleIntercept=-1024)
 
 
 # ------------------------------------------------------------------------------- nnU-Net v2

@@ -11,11 +11,10 @@ import numpy as np
 import pydicom
 import pytest
 import tifffile
+from helpers import write_ct_slice
 from PIL import Image
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset as DicomDataset
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from napari_aleatoric.data import medio
 from napari_aleatoric.data.atomic import atomic_write_bytes, atomic_writer, full_suffix, temp_path_for
@@ -59,34 +58,9 @@ def nifti_payload(path: Path) -> bytes:
 def dicom_slice(path: Path, pixels: np.ndarray, z: float, series_uid: str, number: int,
                 slope: float = 1.0, inter: float = -1024.0, spacing=(0.5, 0.7)) -> Path:
     """Write one tiny CT slice (int16, axial) from scratch."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = DicomDataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = "1.2.3.4"
-    ds.SeriesInstanceUID = series_uid
-    ds.Modality = "CT"
-    ds.InstanceNumber = number
-    ds.Rows, ds.Columns = pixels.shape
-    ds.PixelSpacing = list(spacing)
-    ds.SliceThickness = 2.0
-    ds.ImagePositionPatient = [-10.0, 20.0, float(z)]
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.RescaleSlope = slope
-    ds.RescaleIntercept = inter
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.PixelData = pixels.astype("<i2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return write_ct_slice(path, pixels, spacing, StudyInstanceUID="1.2.3.4", SeriesInstanceUID=series_uid,
+                          InstanceNumber=number, SliceThickness=2.0, ImagePositionPatient=[-10.0, 20.0, float(z)],
+                          ImageOrientationPatient=[1, 0, 0, 0, 1, 0], RescaleSlope=slope, RescaleIntercept=inter)
 
 
 def dicom_series(folder: Path, depth=4, z0=5.0, dz=2.5, shape=(6, 7), uid=None) -> np.ndarray:

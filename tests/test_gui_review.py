@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import Ticks, errors
 
 from napari_aleatoric.sample_data import dataset_path
 
@@ -69,39 +70,6 @@ def fresh_mni(tmp_path) -> Path:
     return copy_subset(MNI, MNI_CASES, tmp_path)
 
 
-@pytest.fixture
-def notifications(monkeypatch):
-    """Messages shown through the panel's notifications: list of (level, text)."""
-    from napari_aleatoric.gui import notify
-
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(notify, "show_error", lambda text: shown.append(("error", text)))
-    monkeypatch.setattr(notify, "show_warning", lambda text: shown.append(("warning", text)))
-    monkeypatch.setattr(notify, "show_info", lambda text: shown.append(("info", text)))
-    return shown
-
-
-@pytest.fixture
-def panel_factory(make_napari_viewer, qtbot):
-    from napari_aleatoric.gui.sample import dock_panel
-
-    made = []
-
-    def make(**kwargs):
-        viewer = make_napari_viewer()
-        panel = dock_panel(viewer, model="tiny", device="cpu", **kwargs)
-        panel.confirm_unsaved = lambda case_id: pytest.fail(f"unexpected unsaved-changes dialog for {case_id}")
-        made.append(panel)
-        return viewer, panel
-
-    yield make
-    for panel in made:
-        if panel.is_busy():
-            panel.cancel_scoring()
-            qtbot.waitUntil(lambda p=panel: not p.is_busy(), timeout=WAIT_MS)
-        panel.shutdown()
-
-
 def wait_idle(qtbot, panel) -> None:
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT_MS)
 
@@ -111,33 +79,10 @@ def wait_case(qtbot, panel, case_id: str | None = None) -> None:
                     and not panel.is_busy(), timeout=WAIT_MS)
 
 
-class EventLoopLatency:
-    """Largest gap between ticks of a 20 ms timer on the GUI thread (how long the viewer froze)."""
-
-    def __init__(self):
-        import time
-
-        from qtpy.QtCore import QTimer
-
-        self._clock = time.perf_counter
-        self._last = self._clock()
-        self.worst_ms = 0.0
-        self._timer = QTimer()
-        self._timer.setInterval(20)
-        self._timer.timeout.connect(self._tick)
-        self._timer.start()
-
-    def _tick(self):
-        now = self._clock()
-        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000.0)
-        self._last = now
-
-    def stop(self):
-        self._timer.stop()
-
-
-def errors(shown) -> list[str]:
-    return [text for level, text in shown if level == "error"]
+def open_case(qtbot, panel, root: Path, case_id: str) -> None:
+    assert panel.open_dataset(root)
+    panel.select_case(case_id)
+    wait_case(qtbot, panel, case_id)
 
 
 # ---------------------------------------------------------------------------------- scoring
@@ -198,10 +143,10 @@ def test_score_fills_queue_and_shows_case_layers(panel_factory, fresh_mni, qtbot
 def test_viewer_stays_responsive_while_scoring(panel_factory, fresh_mni, qtbot, notifications):
     viewer, panel = panel_factory()
     assert panel.open_dataset(fresh_mni, select=False)
-    latency = EventLoopLatency()
+    latency = Ticks()
     assert panel.start_scoring()
     wait_idle(qtbot, panel)
-    latency.stop()
+    latency.timer.stop()
     assert len(panel.table.rows) == len(MNI_CASES)
     # the model runs in the worker thread: the GUI thread never waits for it
     assert latency.worst_ms < 1500, f"event loop blocked for {latency.worst_ms:.0f} ms during scoring"
@@ -376,9 +321,7 @@ def test_refresh_priorities_relearns_from_a_fixed_annotation_and_reranks_the_que
 
 def test_assisted_correction_changes_only_the_chosen_class(panel_factory, scored_mni, qtbot, notifications):
     viewer, panel = panel_factory()
-    assert panel.open_dataset(scored_mni)
-    panel.select_case("mni_003")
-    wait_case(qtbot, panel, "mni_003")
+    open_case(qtbot, panel, scored_mni, "mni_003")
     annotation = viewer.layers["annotation"]
     before = np.array(annotation.data, copy=True)
     panel.class_combo.setCurrentIndex(panel.class_combo.findData(2))  # white_matter
@@ -412,9 +355,7 @@ def test_overwrite_option_replaces_other_classes(panel_factory, scored_mni, qtbo
     from napari_aleatoric.gui import assist
 
     viewer, panel = panel_factory()
-    assert panel.open_dataset(scored_mni)
-    panel.select_case("mni_003")
-    wait_case(qtbot, panel, "mni_003")
+    open_case(qtbot, panel, scored_mni, "mni_003")
     annotation = viewer.layers["annotation"]
     before = np.array(annotation.data, copy=True)
     # a deterministic "model": everything inside the box
@@ -439,10 +380,8 @@ def test_save_revert_and_status(panel_factory, scored_mni, qtbot, notifications)
     from napari_aleatoric.review.store import ReviewStore
 
     viewer, panel = panel_factory()
-    assert panel.open_dataset(scored_mni)
     case_id = "mni_009"
-    panel.select_case(case_id)
-    wait_case(qtbot, panel, case_id)
+    open_case(qtbot, panel, scored_mni, case_id)
     label_path = scored_mni / "labelsTr" / f"{case_id}.png"
     original_bytes = label_path.read_bytes()
     annotation = viewer.layers["annotation"]

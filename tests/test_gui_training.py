@@ -8,37 +8,17 @@ tiny (UNet width 4, depth 3) and train on one torch thread.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import Ticks, errors
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("one_thread")]
 
 WAIT_MS = 180_000
 TINY_FORM = {"epochs": 2, "width": 4, "depth": 3, "keep": 1.0, "device": "cpu", "lr": 0.003}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def notifications(monkeypatch):
-    """Messages shown through the panels' notifications: list of (level, text)."""
-    from napari_aleatoric.gui import notify
-
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(notify, "show_error", lambda text: shown.append(("error", text)))
-    monkeypatch.setattr(notify, "show_warning", lambda text: shown.append(("warning", text)))
-    monkeypatch.setattr(notify, "show_info", lambda text: shown.append(("info", text)))
-    return shown
 
 
 @pytest.fixture
@@ -69,28 +49,6 @@ def panels(make_napari_viewer, qtbot):
 def fill(training, **values) -> None:
     for key, value in {**TINY_FORM, **values}.items():
         training.form[key].value = value
-
-
-class Ticks:
-    """A 20 ms QTimer on the GUI thread: counts ticks and the longest gap (how long the viewer froze)."""
-
-    def __init__(self):
-        from qtpy.QtCore import QTimer
-
-        self.count, self.worst_ms, self._last = 0, 0.0, time.perf_counter()
-        self.timer = QTimer()
-        self.timer.setInterval(20)
-        self.timer.timeout.connect(self._tick)
-        self.timer.start()
-
-    def _tick(self):
-        now = time.perf_counter()
-        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000.0)
-        self._last, self.count = now, self.count + 1
-
-
-def errors(shown) -> list[str]:
-    return [text for level, text in shown if level == "error"]
 
 
 def test_training_runs_in_a_worker_with_progress_plot_and_then_predicts(panels, qtbot, mni_dataset, notifications):

@@ -7,22 +7,9 @@ import torch
 
 from napari_aleatoric.cli import main
 
-from test_training_loop import make_tiny_dataset
-
 FAST = ["--width", "4", "--depth", "3", "--batch-size", "2", "--device", "cpu", "--val-fraction", "0.25"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    return make_tiny_dataset(tmp_path / "Dataset900_Tiny")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_prints_epochs_and_writes_the_model(tiny, capsys):

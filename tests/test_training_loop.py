@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import make_tiny_dataset
 
 from napari_aleatoric.data.dataset import load_case, open_dataset
 from napari_aleatoric.data.errors import AleatoricError, DatasetError
-from napari_aleatoric.data.medio import write_image, write_label
+from napari_aleatoric.data.medio import write_label
 from napari_aleatoric.models.checkpoints import load_state_dict
 from napari_aleatoric.training import (
     EpochDone,
@@ -28,42 +29,9 @@ from napari_aleatoric.training import (
 from napari_aleatoric.training import runs as runs_module
 from napari_aleatoric.training.data import split_cases
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = TrainSettings(epochs=2, width=4, depth=3, keep=1.0, batch_size=2, lr=3e-3, device="cpu", val_fraction=0.25)
-
-
-def make_tiny_dataset(root: Path, cases: int = 8, size: int = 32, seed: int = 0) -> Path:
-    """nnU-Net dataset of ``size``² PNG slices: a bright disc (class 1) and a dark square (class 2)."""
-    rng = np.random.default_rng(seed)
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir(parents=True)
-    yy, xx = np.mgrid[:size, :size]
-    for i in range(cases):
-        label = np.zeros((size, size), np.uint8)
-        cy, cx, r = rng.integers(8, size - 8, 2).tolist() + [int(rng.integers(4, 7))]
-        label[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
-        sy, sx = rng.integers(0, size - 6, 2)
-        label[sy:sy + 5, sx:sx + 5][label[sy:sy + 5, sx:sx + 5] == 0] = 2
-        image = np.array([100.0, 220.0, 30.0])[label] + rng.normal(0, 10, label.shape)
-        write_image(root / "imagesTr" / f"c{i:02d}_0000.png", np.clip(image, 0, 255).astype(np.uint8), None)
-        write_label(root / "labelsTr" / f"c{i:02d}.png", label, None)
-    meta = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "disc": 1, "square": 2},
-            "numTraining": cases, "file_ending": ".png"}
-    (root / "dataset.json").write_text(json.dumps(meta))
-    return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors train ~10× faster on one thread than on two busy cores (OpenMP waits)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def tiny(tmp_path) -> Path:
-    return make_tiny_dataset(tmp_path / "Dataset900_Tiny")
 
 
 def run_all(dataset, settings, **kwargs) -> list:

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
+from helpers import make_tiny_dataset
 
 from napari_aleatoric.data.dataset import load_case, open_dataset
 from napari_aleatoric.data.errors import DatasetError, ModelError
@@ -20,15 +20,9 @@ from napari_aleatoric.pipelines.unlabelled import (
 )
 from napari_aleatoric.training import TrainingFinished, load_trained_model, train
 
-from test_training_loop import TINY, make_tiny_dataset
+from test_training_loop import TINY
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

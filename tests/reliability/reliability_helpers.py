@@ -10,10 +10,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import tifffile
+from helpers import write_ct_slice
 from PIL import Image
-from pydicom.dataset import Dataset as DicomDataset
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 AFFINE = np.diag([0.8, 0.9, 2.0, 1.0])
 
@@ -39,24 +38,6 @@ def write_nifti(path: Path, data: np.ndarray, affine=AFFINE) -> Path:
     return path
 
 
-def write_dicom(path: Path, pixels: np.ndarray) -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = DicomDataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.SeriesInstanceUID, ds.Modality, ds.InstanceNumber = generate_uid(), "CT", 1
-    ds.Rows, ds.Columns = pixels.shape
-    ds.PixelSpacing = [0.5, 0.5]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.PixelData = pixels.astype("<i2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def valid_files(folder: Path) -> dict[str, Path]:
     """One small valid label-like file per format (ending -> path)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,7 +49,8 @@ def valid_files(folder: Path) -> dict[str, Path]:
         ".nii.gz": write_nifti(folder / "good.nii.gz", labels3d),
         ".png": folder / "good.png",
         ".tif": folder / "good.tif",
-        ".dcm": write_dicom(folder / "good.dcm", rng.integers(-100, 100, size=(8, 9))),
+        ".dcm": write_ct_slice(folder / "good.dcm", rng.integers(-100, 100, size=(8, 9)),
+                               SeriesInstanceUID=generate_uid(), InstanceNumber=1),
     }
     Image.fromarray(labels2d).save(files[".png"])
     tifffile.imwrite(files[".tif"], labels3d, photometric="minisblack")
@@ -114,29 +96,3 @@ def png_with_declared_shape(path: Path, height: int, width: int) -> Path:
     struct.pack_into(">I", raw, 29, zlib.crc32(bytes(raw[12:29])) & 0xFFFFFFFF)
     path.write_bytes(bytes(raw))
     return path
-
-
-def make_tiny_training_dataset(root: Path, cases: int = 8, size: int = 32, seed: int = 0) -> Path:
-    """nnU-Net dataset of ``size``² PNG slices: a bright disc (class 1) and a dark square (class 2)."""
-    import json
-
-    from napari_aleatoric.data.medio import write_image, write_label
-
-    rng = np.random.default_rng(seed)
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir(parents=True)
-    yy, xx = np.mgrid[:size, :size]
-    for i in range(cases):
-        label = np.zeros((size, size), np.uint8)
-        cy, cx, r = rng.integers(8, size - 8, 2).tolist() + [int(rng.integers(4, 7))]
-        label[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
-        sy, sx = rng.integers(0, size - 6, 2)
-        label[sy:sy + 5, sx:sx + 5][label[sy:sy + 5, sx:sx + 5] == 0] = 2
-        image = np.array([100.0, 220.0, 30.0])[label] + rng.normal(0, 10, label.shape)
-        write_image(root / "imagesTr" / f"c{i:02d}_0000.png", np.clip(image, 0, 255).astype(np.uint8), None)
-        write_label(root / "labelsTr" / f"c{i:02d}.png", label, None)
-    meta = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "disc": 1, "square": 2},
-            "numTraining": cases, "file_ending": ".png"}
-    (root / "dataset.json").write_text(json.dumps(meta))
-    return root
-

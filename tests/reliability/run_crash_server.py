@@ -12,12 +12,12 @@ that has a ``last.pt``, else start a new one with ``TRAIN_SETTINGS``). Answers `
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from dataclasses import replace
 
 import torch
+from fork_server import finish_or_kill
 
 from napari_aleatoric.pipelines.scoring import score_dataset
 from napari_aleatoric.training import TrainSettings, train
@@ -56,22 +56,7 @@ def main() -> None:
                 print(f"forked {job} failed: {error!r}", file=sys.stderr, flush=True)
                 code = 3
             os._exit(code)
-        done, status = 0, 0
-        while time.perf_counter() < started + float(delay):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.001)
-        if not done:
-            os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-        elapsed = time.perf_counter() - started
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-            print(f"killed {elapsed:.6f}", flush=True)
-        elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-            print(f"finished {elapsed:.6f}", flush=True)
-        else:
-            print(f"failed {status}", flush=True)
+        finish_or_kill(pid, started, float(delay), poll_s=0.001)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ hundreds of trials at a few milliseconds instead of a fresh interpreter's second
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
 import numpy as np
+from fork_server import finish_or_kill
 
 from napari_aleatoric.data import medio
 from napari_aleatoric.review.saving import save_correction
@@ -59,25 +59,7 @@ def main() -> None:
         os.read(read_end, 1)  # prepared; the save starts now
         started = time.perf_counter()
         os.close(read_end)
-        deadline = started + float(delay)
-        status = 0
-        while time.perf_counter() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.0002)
-        else:
-            done = 0
-        if not done:
-            os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-        elapsed = time.perf_counter() - started
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-            print(f"killed {elapsed:.6f}", flush=True)
-        elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-            print(f"finished {elapsed:.6f}", flush=True)
-        else:
-            print(f"failed {status}", flush=True)
+        finish_or_kill(pid, started, float(delay), poll_s=0.0002)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from reliability_helpers import make_tiny_training_dataset
+from helpers import make_tiny_dataset
 
 from napari_aleatoric.data import dataset as dataset_module
 from napari_aleatoric.data import medio
@@ -26,21 +25,15 @@ SETTINGS = TrainSettings(epochs=4, width=4, depth=3, keep=1.0, batch_size=2, lr=
                          val_fraction=0.25, name="concurrent")
 SAVES_PER_THREAD = 24
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_saves_during_training_and_scoring_are_all_kept(tmp_path, monkeypatch):
-    root = make_tiny_training_dataset(tmp_path / "Dataset900_Tiny")
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny")
     labels_dir = root / "labelsTr"
     before = {p.stem: p.read_bytes() for p in labels_dir.glob("*.png")}
     reads: list[tuple[str, Path]] = []

@@ -13,13 +13,12 @@ import collections
 import hashlib
 import os
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from fork_server import ForkServer
 from PIL import Image
 from save_crash_server import corrected_labels
 
@@ -65,24 +64,14 @@ def expected_bytes(label: Path, trial: int, scratch: Path) -> bytes:
     return out.read_bytes()
 
 
-class ForkServer:
+class SaveServer(ForkServer):
     def __init__(self):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(Path(medio.__file__).parents[2]), os.environ.get("PYTHONPATH", "")]))
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("save_crash_server.py"))],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert self.process.stdout.readline().strip() == "ready"
+        super().__init__("save_crash_server.py")
 
     def trial(self, root: Path, label: Path, trial: int, delay: float) -> tuple[str, float]:
-        self.process.stdin.write(f"{root}\t{label}\t{CASE}\t{trial}\t{delay:.6f}\n")
-        self.process.stdin.flush()
-        outcome, value = self.process.stdout.readline().split()
+        outcome, value = self.ask(root, label, CASE, trial, f"{delay:.6f}")
         assert outcome in ("killed", "finished"), f"trial {trial}: the save failed ({value}) instead of finishing"
         return outcome, float(value)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
 
 
 def check_after_crash(root: Path, label: Path, first: bytes, old: bytes, new: bytes, msg: str) -> str:
@@ -123,7 +112,7 @@ def test_sigkill_at_random_moments_of_a_save_never_loses_the_annotation(tmp_path
     firsts = {ending: label.read_bytes() for ending, label in labels.items()}
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    server = ForkServer()
+    server = SaveServer()
     durations = collections.defaultdict(list)
     outcomes: collections.Counter = collections.Counter()
     started = time.perf_counter()

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fork_server import ForkServer
+from helpers import make_tiny_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import make_tiny_training_dataset
 from run_crash_server import TRAIN_SETTINGS
 
 from conftest import MNI, copy_sample
@@ -30,31 +31,18 @@ from napari_aleatoric.training.runs import latest_run, load_checkpoint
 SCORING_KILLS = int(os.environ.get("RELIABILITY_SCORING_KILLS", "10"))
 TRAINING_KILLS = int(os.environ.get("RELIABILITY_TRAINING_KILLS", "8"))
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-class CrashServer:
+
+class CrashServer(ForkServer):
     """The fork server of ``run_crash_server.py`` in a fresh interpreter (one per module)."""
 
     def __init__(self):
-        import subprocess
-        import sys
-
-        import napari_aleatoric
-
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(Path(napari_aleatoric.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("run_crash_server.py"))],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert self.process.stdout.readline().strip() == "ready"
+        super().__init__("run_crash_server.py")
 
     def run_and_kill(self, job: str, dataset: Path, delay: float) -> tuple[str, float]:
-        self.process.stdin.write(f"{job}\t{dataset}\t{delay:.6f}\n")
-        self.process.stdin.flush()
-        outcome, value = self.process.stdout.readline().split()
+        outcome, value = self.ask(job, dataset, f"{delay:.6f}")
         return outcome, float(value)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +50,6 @@ def server():
     crash_server = CrashServer()
     yield crash_server
     crash_server.close()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def seed_from_env() -> int:
@@ -139,11 +119,11 @@ def check_run_files(dataset: Path, msg: str) -> None:
 def test_killed_training_runs_resume_to_the_uninterrupted_weights(server, tmp_path):
     seed = seed_from_env()
     rng = random.Random(seed)
-    reference = make_tiny_training_dataset(tmp_path / "reference" / "Dataset900_Tiny")
+    reference = make_tiny_dataset(tmp_path / "reference" / "Dataset900_Tiny")
     started = time.perf_counter()
     list(train(reference, TRAIN_SETTINGS))
     full = time.perf_counter() - started
-    dataset = make_tiny_training_dataset(tmp_path / "killed" / "Dataset900_Tiny")
+    dataset = make_tiny_dataset(tmp_path / "killed" / "Dataset900_Tiny")
 
     killed, outcomes = 0, []
     while killed < TRAINING_KILLS and len(outcomes) < 3 * TRAINING_KILLS:

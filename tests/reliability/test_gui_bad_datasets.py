@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import make_tiny_dataset
 from PIL import Image
-from reliability_helpers import make_tiny_training_dataset, png_with_declared_shape
+from reliability_helpers import png_with_declared_shape
 
 from conftest import tree_digest
 
@@ -19,31 +20,9 @@ pytestmark = pytest.mark.gui
 WAIT_MS = 60_000
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    from napari_aleatoric.gui import notify
-
-    messages: list[tuple[str, str]] = []
-    monkeypatch.setattr(notify, "show_error", lambda text: messages.append(("error", text)))
-    monkeypatch.setattr(notify, "show_warning", lambda text: messages.append(("warning", text)))
-    monkeypatch.setattr(notify, "show_info", lambda text: messages.append(("info", text)))
-    return messages
-
-
-@pytest.fixture
-def panel(make_napari_viewer, qtbot):
-    from napari_aleatoric.gui.sample import dock_panel
-
-    viewer = make_napari_viewer()
-    widget = dock_panel(viewer, model="tiny", device="cpu")
-    widget.confirm_unsaved = lambda case_id: pytest.fail(f"unexpected unsaved-changes dialog for {case_id}")
-    yield viewer, widget
-    widget.shutdown()
-
-
 def broken_dataset(root: Path) -> dict[str, str]:
     """The tiny PNG dataset with one broken case per kind of fault; returns case -> file to name."""
-    make_tiny_training_dataset(root)
+    make_tiny_dataset(root)
     labels, images = root / "labelsTr", root / "imagesTr"
     data = (labels / "c01.png").read_bytes()
     (labels / "c01.png").write_bytes(data[: len(data) // 2])                      # truncated label
@@ -59,18 +38,18 @@ def broken_dataset(root: Path) -> dict[str, str]:
             "c06": "c06.png"}
 
 
-def test_bad_cases_give_notifications_and_a_good_case_still_opens(panel, shown, qtbot, tmp_path):
-    viewer, widget = panel
+def test_bad_cases_give_notifications_and_a_good_case_still_opens(panel_factory, notifications, qtbot, tmp_path):
+    viewer, widget = panel_factory()
     root = tmp_path / "Dataset900_Broken"
     bad = broken_dataset(root)
     before = tree_digest(root)
     assert widget.open_dataset(root, select=False)
     for case_id, file_name in bad.items():
-        shown.clear()
+        notifications.clear()
         widget.select_case(case_id)
         qtbot.waitUntil(lambda: widget._loading is None and not widget.is_busy(), timeout=WAIT_MS)
-        errors = [text for level, text in shown if level == "error"]
-        assert errors and file_name in errors[0], (case_id, shown)
+        errors = [text for level, text in notifications if level == "error"]
+        assert errors and file_name in errors[0], (case_id, notifications)
     widget.select_case("c00")  # the viewer is still usable: a good case opens with its layers
     qtbot.waitUntil(lambda: widget.current is not None and widget.current.case_id == "c00"
                     and not widget.is_busy(), timeout=WAIT_MS)
@@ -81,9 +60,9 @@ def test_bad_cases_give_notifications_and_a_good_case_still_opens(panel, shown, 
 
 @pytest.mark.parametrize("fault", ["no dataset.json", "garbage dataset.json", "path leaves the folder",
                                    "not a folder"])
-def test_unusable_datasets_are_refused_with_a_notification(panel, shown, tmp_path, fault):
-    viewer, widget = panel
-    root = make_tiny_training_dataset(tmp_path / "Dataset900_Bad")
+def test_unusable_datasets_are_refused_with_a_notification(panel_factory, notifications, tmp_path, fault):
+    viewer, widget = panel_factory()
+    root = make_tiny_dataset(tmp_path / "Dataset900_Bad")
     named = "dataset.json"
     if fault == "no dataset.json":
         (root / "dataset.json").unlink()
@@ -98,24 +77,25 @@ def test_unusable_datasets_are_refused_with_a_notification(panel, shown, tmp_pat
         named = "not a folder"
     before = tree_digest(root.parent)
     assert not widget.open_dataset(root)
-    errors = [text for level, text in shown if level == "error"]
-    assert errors and named in errors[0], shown
+    errors = [text for level, text in notifications if level == "error"]
+    assert errors and named in errors[0], notifications
     assert tree_digest(root.parent) == before
     viewer.add_points(np.zeros((1, 2)))  # still usable
 
 
-def test_damaged_review_store_and_scores_are_reported_and_the_dataset_still_opens(panel, shown, qtbot, tmp_path):
-    viewer, widget = panel
-    root = make_tiny_training_dataset(tmp_path / "Dataset900_Damaged")
+def test_damaged_review_store_and_scores_are_reported_and_the_dataset_still_opens(panel_factory, notifications, qtbot,
+                                                                                   tmp_path):
+    viewer, widget = panel_factory()
+    root = make_tiny_dataset(tmp_path / "Dataset900_Damaged")
     state = root / ".aleatoric"
     state.mkdir()
     (state / "review.sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(2000))
     (state / "scores.csv").write_bytes(b"case_id,rank\n\xff\x00garbage")
     damaged = (state / "review.sqlite").read_bytes()
     assert widget.open_dataset(root, select=False)
-    errors = [text for level, text in shown if level == "error"]
-    assert any("review.sqlite" in text for text in errors), shown
-    assert any("scores.csv" in text for text in errors), shown
+    errors = [text for level, text in notifications if level == "error"]
+    assert any("review.sqlite" in text for text in errors), notifications
+    assert any("scores.csv" in text for text in errors), notifications
     assert (state / "review.sqlite").read_bytes() == damaged  # never deleted or rewritten
     widget.select_case("c00")
     qtbot.waitUntil(lambda: widget.current is not None and not widget.is_busy(), timeout=WAIT_MS)

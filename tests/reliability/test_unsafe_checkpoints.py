@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_helpers import make_tiny_training_dataset
+from helpers import make_tiny_dataset
 
 from napari_aleatoric.data.errors import ModelError
 from napari_aleatoric.models import checkpoints
@@ -56,7 +56,7 @@ def malicious_files(folder: Path, marker: Path) -> dict[str, Path]:
 def trained_run(tmp_path_factory) -> Path:
     """A finished one-epoch run to tamper with (copied per test)."""
     torch.set_num_threads(1)
-    dataset = make_tiny_training_dataset(tmp_path_factory.mktemp("checkpoints") / "Dataset900_Tiny")
+    dataset = make_tiny_dataset(tmp_path_factory.mktemp("checkpoints") / "Dataset900_Tiny")
     list(train(dataset, SETTINGS))
     return dataset
 
