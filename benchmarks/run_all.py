@@ -9,7 +9,7 @@ the per-pixel heatmaps (pixel AUROC against the injected error masks), and write
 
 Usage::
 
-    python benchmarks/run_all.py                       # full run, LiteMedSAM (~20-30 min, 2 CPU cores)
+    python benchmarks/run_all.py                       # full run, LiteMedSAM (29 min on a quiet 2-core CPU)
     python benchmarks/run_all.py --quick --model tiny  # smoke test (seconds)
     python benchmarks/run_all.py --out /tmp/bench      # where data, caches and results go
 

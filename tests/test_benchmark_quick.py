@@ -83,6 +83,46 @@ def test_quick_benchmark_runs_on_tiny_model(tmp_path):
         assert (out / "data" / name / "benchmark.json").is_file()
         for rec in ev["info"]["corruptions"]:
             assert (out / "data" / name / "errors" / f"{rec['variant']}.npz").is_file()
+    for name in ("mni", "nuclei"):  # the difficulty stage: every clean case gets an out-of-fold Dice
+        if name not in results["datasets"]:
+            continue
+        difficulty = results["datasets"][name]["difficulty"]
+        clean = json.loads((out / "data" / name / "benchmark.json").read_text())["cases"]
+        assert sorted(difficulty["cases"]) == sorted(clean)
+        assert all(0.0 <= c["dice"] <= 1.0 for c in difficulty["cases"].values() if not math.isnan(c["dice"]))
+        assert set(difficulty["correlations"]) == {"auv_sigma2", "auv_sigma", "fm_disagreement", "boundary_share"}
+        assert all(c["n"] >= 3 for c in difficulty["correlations"].values())
+    assert "Difficulty" in (out / "summary.md").read_text()
     for plot in results["plots"]:
         assert Path(plot).is_file() and Path(plot).stat().st_size > 1000
     assert (out / "summary.md").read_text().count("|") > 20
+
+
+def test_difficulty_helpers_match_hand_computed_values():
+    sys.path.insert(0, str(BENCHMARKS))
+    from labelnoise import difficulty
+
+    folds = difficulty.fold_of_cases([f"c{i}" for i in range(10)], 4, seed=3)
+    assert sorted(np.bincount(list(folds.values()))) == [2, 2, 3, 3]
+    assert folds == difficulty.fold_of_cases([f"c{i}" for i in reversed(range(10))], 4, seed=3)
+    with pytest.raises(ValueError):
+        difficulty.fold_of_cases(["a", "b"], 3, seed=0)
+
+    truth = np.array([[1, 1, 0, 0], [2, 2, 0, 0]])
+    prediction = np.array([[1, 0, 0, 0], [2, 2, 2, 2]])
+    dice = difficulty.dice_per_class(prediction, truth, [1, 2, 3])
+    assert dice[:2] == pytest.approx([2 * 1 / 3, 2 * 2 / 6]) and math.isnan(dice[2])
+
+    square = np.zeros((10, 10), np.uint8)
+    square[2:6, 2:6] = 1  # 16 pixels, 12 of them on the outline
+    assert difficulty.boundary_share(square) == pytest.approx(12 / 16)
+    assert math.isnan(difficulty.boundary_share(np.zeros((4, 4), np.uint8)))
+
+    x = np.arange(20, dtype=float)
+    perfect = difficulty.correlation(x, x ** 3, n_boot=50)
+    assert perfect["spearman"] == pytest.approx(1.0) and 0.8 < perfect["pearson"] < 1.0
+    assert perfect["spearman_ci"] == pytest.approx([1.0, 1.0])
+    reverse = difficulty.correlation(x, -x, n_boot=0)
+    assert reverse["pearson"] == pytest.approx(-1.0) and reverse["spearman"] == pytest.approx(-1.0)
+    with_nan = difficulty.correlation(np.r_[x, np.nan], np.r_[x, 1.0], n_boot=0)
+    assert with_nan["n"] == 20

@@ -195,6 +195,29 @@ def examples(results: dict, out: Path, dataset: str, path: Path, per_kind: int =
     return path
 
 
+def difficulty_scatter(results: dict, path: Path) -> Path | None:
+    """Per dataset: the paper's AUV against the cross-validated task model's per-case Dice."""
+    names = [ds for ds in results["datasets"] if "difficulty" in results["datasets"][ds]]
+    if not names:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    for ax, ds in zip(axes[0], names):
+        d = results["datasets"][ds]["difficulty"]
+        ids = sorted(d["cases"])
+        auv = np.array([d["cases"][c]["scores"]["auv_sigma2"] for c in ids], dtype=np.float64)
+        dice = np.array([d["cases"][c]["dice"] for c in ids], dtype=np.float64)
+        ax.scatter(auv, dice, s=14, color="#d62728")
+        c = d["correlations"]["auv_sigma2"]
+        ax.set_title(f"{ds}: Spearman(AUV, 1 − Dice) {c.get('spearman', math.nan):.2f}", fontsize=9)
+        ax.set_xlabel("paper AUV (σ², raw input)")
+        ax.set_ylabel(f"{d['config']['folds']}-fold task-model Dice")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def make_all(results: dict, out: Path) -> list[str]:
     """Every figure into ``out/plots``; returns their paths."""
     folder = out / "plots"
@@ -202,7 +225,8 @@ def make_all(results: dict, out: Path) -> list[str]:
     made = [auroc_overview(results, folder / "auroc_overview.png"),
             auroc_by_kind(results, folder / "auroc_by_kind.png"),
             roc_curves(results, folder / "roc.png"),
-            heatmap_aurocs(results, folder / "heatmap_auroc.png")]
+            heatmap_aurocs(results, folder / "heatmap_auroc.png"),
+            difficulty_scatter(results, folder / "difficulty.png")]
     for ds in results["datasets"]:
         made.append(examples(results, out, ds, folder / f"examples_{ds}.png"))
     return [str(p) for p in made if p is not None]

@@ -18,6 +18,7 @@ from napari_aleatoric.models.registry import load_model
 from napari_aleatoric.pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, score_dataset
 
 from . import datasets as D
+from . import difficulty as DF
 from . import metrics as M
 from .methods import HEATMAPS, METHODS, Context, method_table
 
@@ -232,6 +233,11 @@ def run(quick: bool, model_spec: str, out: Path, device: str = "cpu", datasets: 
         evaluation = evaluate_dataset(ds, rows, scoring, reps_raw, reps_mn, n_boot, log, model, contexts)
         evaluation["heatmaps"] = evaluate_heatmaps(ds, rows, scoring, reps_raw, model, contexts)
         timing["evaluation_seconds"] = round(time.perf_counter() - t0, 2)
+        if name in DF.DATASETS:
+            t0 = time.perf_counter()
+            evaluation["difficulty"] = DF.evaluate(ds, rows, out, DF.PRESETS["quick" if quick else "full"],
+                                                   device, n_boot, log)
+            timing["difficulty_seconds"] = round(time.perf_counter() - t0, 2)
         evaluation["info"] = {"cases": len(ds.cases), "replicates": reps_raw, "masknorm_replicates": reps_mn,
                               "corrupted_per_replicate": [len(r) for r in ds.replicates],
                               "classes": ds.foreground, "source": ds.config.get("source"),
@@ -333,5 +339,35 @@ def summary_markdown(results: dict) -> str:
                          f"{np.mean([t['learned_seconds'] for t in timing.values()]):.1f} | "
                          f"{np.mean([t['model_seconds'] for t in timing.values()]):.1f} | "
                          f"{np.mean(ratios):.3f}, {np.max(ratios):.3f} |")
+    lines += difficulty_markdown(results)
     lines.append(f"\nTotal: {results['timing'].get('total_seconds', 0):.0f} s")
     return "\n".join(lines) + "\n"
+
+
+def difficulty_markdown(results: dict) -> list[str]:
+    """The difficulty table (paper's Table 4 on our data): correlation of each score with 1 − Dice."""
+    names = [ds for ds in results["datasets"] if "difficulty" in results["datasets"][ds]]
+    if not names:
+        return []
+    lines = ["", "### Difficulty: correlation with the cross-validated task model's per-case error (1 − Dice)", "",
+             "Pearson / Spearman [95 % bootstrap CI of Spearman] over the clean cases; positive = the score "
+             "rises where the trained model does worse.", "",
+             "| score | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for score in DF.SCORES:
+        cells = []
+        for ds in names:
+            c = results["datasets"][ds]["difficulty"]["correlations"][score]
+            ci = c.get("spearman_ci") or [math.nan, math.nan]
+            cells.append(f"{_fmt(c.get('pearson'))} / {_fmt(c.get('spearman'))} [{_fmt(ci[0])}–{_fmt(ci[1])}]")
+        label = results["datasets"][names[0]]["difficulty"]["correlations"][score]["label"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| dataset | clean cases | folds | epochs | mean Dice (min–max) | per-class AUV vs per-class error, "
+              "Spearman | seconds |", "|---|---|---|---|---|---|---|"]
+    for ds in names:
+        d = results["datasets"][ds]["difficulty"]
+        per_class = ", ".join(f"{cls} {_fmt(v.get('spearman'))} (Dice {_fmt(v['mean_dice'])})"
+                              for cls, v in d["per_class_auv"].items())
+        lines.append(f"| {ds} | {len(d['cases'])} | {d['config']['folds']} | {d['config']['epochs']} | "
+                     f"{_fmt(d['mean_dice'], 3)} ({_fmt(d['dice_range'][0])}–{_fmt(d['dice_range'][1])}) | "
+                     f"{per_class} | {d['seconds']:.0f} |")
+    return lines
