@@ -4,12 +4,14 @@ Builds three datasets with annotation errors injected into a known 25 % of the c
 MRI slices, real stardist nuclei tiles, synthetic CT volumes), scores them with the project's
 pipeline (raw and mask-normalised input, σ² and σ energy), evaluates every method registered in
 ``benchmarks/labelnoise/methods.py`` (AUROC, AUPRC, precision at the top 10 %, per error kind) and
-the per-pixel heatmaps (pixel AUROC against the injected error masks), and writes
+the per-pixel heatmaps (pixel AUROC against the injected error masks), measures difficulty (the
+paper's Table 4: correlation of each score with the per-case error of a task model trained with
+4-fold cross-validation on the clean cases, ``labelnoise/difficulty.py``), and writes
 ``OUT/results.json``, ``OUT/summary.md`` and ``OUT/plots/*.png``.
 
 Usage::
 
-    python benchmarks/run_all.py                       # full run, LiteMedSAM (29 min on a quiet 2-core CPU)
+    python benchmarks/run_all.py                       # full run, LiteMedSAM (23 min on a quiet 2-core CPU)
     python benchmarks/run_all.py --quick --model tiny  # smoke test (seconds)
     python benchmarks/run_all.py --out /tmp/bench      # where data, caches and results go
 
