@@ -60,6 +60,23 @@ def test_sample_reads_only_the_slices_it_draws_from_and_keeps_labels_aligned():
     assert np.all(np.abs(x[y == 2, 0] - 0.9) < 0.3) and np.all(np.abs(x[y == 0, 0] - 0.1) < 0.3)
 
 
+def test_sample_shares_the_foreground_half_equally_between_classes():
+    """A small class (here 1 % of the pixels next to a 40 % class) gets as many training pixels as
+    the large one, not a share proportional to its area."""
+    index = np.zeros((2, 50, 50), np.int64)
+    index[:, :20] = 1  # 40 % of the case
+    index[0, 30:35, 30:40] = 2  # 50 pixels, 1 %
+    image = np.where(index == 2, 0.9, np.where(index == 1, 0.5, 0.1)).astype(np.float32)
+    _, y = sample_pixels(ArrayCase(image, index), 400, np.random.default_rng(0))
+    counts = np.bincount(y, minlength=3)
+    assert counts[2] == 50  # every pixel of the small class (its share, 100, is more than it has)
+    assert 100 <= counts[1] < 200  # its share of the foreground half, plus what the uniform half hits
+    index[0, 30:35, 30:40] = 0
+    index[1, 30:45, 30:45] = 2  # 225 pixels: now the class can fill its share
+    _, y = sample_pixels(ArrayCase(image, index), 400, np.random.default_rng(0))
+    assert np.bincount(y, minlength=3)[2] >= 100
+
+
 def test_the_corrupted_case_gets_the_worst_score_and_its_error_lights_up():
     rng = np.random.default_rng(0)
     cases = {f"c{i:02d}": disc_case(rng) for i in range(12)}

@@ -15,7 +15,8 @@ import torch
 
 from ..torch_threads import one_cpu_thread
 
-#: Pixels sampled per case for training (half uniform, half from the annotated foreground).
+#: Pixels sampled per case for training (half uniform, half from the annotated foreground, shared
+#: equally by the foreground classes the case contains).
 PIXELS_PER_CASE = 2000
 #: Upper bound on the training pixels of one fold, whatever the number of cases.
 MAX_TRAINING_PIXELS = 200_000
@@ -58,6 +59,10 @@ def assign_folds(case_ids: list[str], count: int = 5, seed: int = 0) -> FoldAssi
 def sample_pixels(case: CaseFeatures, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A training sample of one case: half uniform over the case, half from its foreground.
 
+    The foreground half is shared equally by the foreground classes present in the case (a class
+    with fewer pixels than its share gives all of them), so a small structure (a tumour, a kidney)
+    is learned as well as a large one rather than in proportion to its area.
+
     Args:
         case: the case's features and annotation.
         count: pixels to draw (fewer if the case is smaller).
@@ -68,12 +73,14 @@ def sample_pixels(case: CaseFeatures, count: int, rng: np.random.Generator) -> t
     labels = case.label_index
     plane = labels.shape[1] * labels.shape[2]
     flat_labels = labels.reshape(-1)
-    foreground = np.flatnonzero(flat_labels > 0)
-    n_foreground = min(len(foreground), count // 2)
-    chosen = rng.choice(flat_labels.size, size=min(flat_labels.size, count - n_foreground), replace=False)
-    if n_foreground:
-        chosen = np.concatenate([chosen, rng.choice(foreground, size=n_foreground, replace=False)])
-    chosen.sort()
+    classes = [k for k in np.unique(flat_labels) if k > 0]
+    n_foreground = count // 2 if classes else 0
+    parts = [rng.choice(flat_labels.size, size=min(flat_labels.size, count - n_foreground), replace=False)]
+    for i, k in enumerate(classes):
+        pool = np.flatnonzero(flat_labels == k)
+        share = n_foreground // len(classes) + int(i < n_foreground % len(classes))
+        parts.append(rng.choice(pool, size=min(len(pool), share), replace=False))
+    chosen = np.unique(np.concatenate(parts))
     rows = []
     for d in np.unique(chosen // plane):
         in_slice = chosen[chosen // plane == d] % plane
@@ -95,7 +102,7 @@ class PixelClassifier:
     """
 
     HIDDEN = 32
-    STEPS = 200
+    STEPS = 400
     BATCH = 1024
 
     def __init__(self, seed: int = 0):

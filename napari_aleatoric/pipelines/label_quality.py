@@ -34,7 +34,7 @@ from ..labelquality.scores import issue_maps, label_index, label_issue_scores
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "1"
+QUALITY_VERSION = "2"
 #: Fewest scored cases the cross-validation runs on.
 MIN_CASES = 4
 
