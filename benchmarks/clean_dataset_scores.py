@@ -4,7 +4,7 @@ the corrupted cases in the corrupted replicates.
 
 Needs a finished ``benchmarks/run_all.py`` output folder (its data, caches and results.json)::
 
-    python benchmarks/clean_dataset_scores.py --out /tmp/lnb7
+    python benchmarks/clean_dataset_scores.py --out /tmp/bq3
 """
 
 from __future__ import annotations
@@ -23,6 +23,25 @@ from labelnoise.methods import Context, learned_softmin  # noqa: E402
 
 from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
 from napari_aleatoric.models.registry import load_model  # noqa: E402
+from napari_aleatoric.uncertainty.auv import flagged as flagged_by_app  # noqa: E402
+
+
+def flagged_in_replicates(evaluation: dict) -> dict:
+    """Scores of clean and corrupted cases in the corrupted replicates, and the share of clean cases
+    (false alarms) among each replicate's flagged cases (flagged as the app does: above the 0.9
+    quantile of ``label_issue``)."""
+    clean, corrupted, false_alarms, flagged = [], [], 0, 0
+    for rep, values in evaluation["scores"]["learned_softmin"].items():
+        bad = np.array(evaluation["cases"][rep]["corrupted"], dtype=bool)
+        values = np.asarray(values, dtype=np.float64)
+        clean += values[~bad].tolist()
+        corrupted += values[bad].tolist()
+        flags = flagged_by_app(values, 0.9)
+        false_alarms += int((~bad & flags).sum())
+        flagged += int(flags.sum())
+    return {"clean_percentiles_10_50_90": np.percentile(clean, [10, 50, 90]).round(3).tolist(),
+            "corrupted_percentiles_10_50_90": np.percentile(corrupted, [10, 50, 90]).round(3).tolist(),
+            "flagged": flagged, "false_alarm_share_among_flagged": round(false_alarms / flagged, 3)}
 
 
 def main(argv=None) -> int:
@@ -46,6 +65,7 @@ def main(argv=None) -> int:
                         "corrupted_percentiles_10_50_90": np.percentile(corrupted, [10, 50, 90]).round(3).tolist(),
                         "flag_threshold_top10": float(top.min().round(3)),
                         "clean_above_corrupted_median": float(np.mean(clean > np.median(corrupted)).round(3))}
+        report[name]["in_corrupted_replicates"] = flagged_in_replicates(evaluation)
         print(name, report[name], flush=True)
     (args.out / "clean_dataset_scores.json").write_text(json.dumps(report, indent=1))
     return 0
