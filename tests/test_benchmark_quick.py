@@ -81,6 +81,8 @@ def test_quick_benchmark_runs_on_tiny_model(tmp_path):
         for heat in ev["heatmaps"].values():
             assert heat["n"] >= 1 and 0.0 <= heat["mean"] <= 1.0
         assert (out / "data" / name / "benchmark.json").is_file()
+        kinds = {rec["kind"] for rec in ev["info"]["corruptions"]}  # the app's maps for the examples figure
+        assert len(list((out / "work" / "examples" / name).glob("*.npy"))) == len(kinds)
         for rec in ev["info"]["corruptions"]:
             assert (out / "data" / name / "errors" / f"{rec['variant']}.npz").is_file()
     for name in ("mni", "nuclei"):  # the difficulty stage: every clean case gets an out-of-fold Dice

@@ -140,9 +140,25 @@ def heatmap_aurocs(results: dict, path: Path) -> Path:
     return path
 
 
+def example_records(corruptions: list[dict], per_kind: int = 1) -> list[dict]:
+    """The corruption records shown in the examples figure: the first ``per_kind`` of each kind."""
+    chosen, seen = [], {}
+    for rec in corruptions:
+        if seen.get(rec["kind"], 0) < per_kind:
+            seen[rec["kind"]] = seen.get(rec["kind"], 0) + 1
+            chosen.append(rec)
+    return chosen
+
+
+def example_maps_path(out: Path, dataset: str, variant: str) -> Path:
+    """Where the run keeps the app's label-issue maps of an example case (``(C, D, H, W)`` float16)."""
+    return out / "work" / "examples" / dataset / f"{variant}.npy"
+
+
 def examples(results: dict, out: Path, dataset: str, path: Path, per_kind: int = 1) -> Path | None:
-    """A corrupted case of each kind: image with clean (green) and given (red) outline, the error
-    mask, the pipeline heatmap and |p − annotation| of the changed class, on its most changed slice."""
+    """A corrupted case of each kind, on its most changed slice: image with clean (green) and given
+    (red) outline, the error mask, the app's label-issue map (the viewer's heatmap), and the
+    foundation model's entropy map and |p − annotation| of the changed class."""
     from napari_aleatoric.data.dataset import load_case, open_dataset
 
     plt = _plt()
@@ -152,14 +168,10 @@ def examples(results: dict, out: Path, dataset: str, path: Path, per_kind: int =
     ds = open_dataset(root)
     info = results["datasets"][dataset]["info"]
     classes = list(info["classes"])
-    chosen, seen = [], {}
-    for rec in info["corruptions"]:
-        if seen.get(rec["kind"], 0) < per_kind:
-            seen[rec["kind"]] = seen.get(rec["kind"], 0) + 1
-            chosen.append(rec)
+    chosen = example_records(info["corruptions"], per_kind)
     if not chosen:
         return None
-    fig, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.6 * len(chosen)), squeeze=False)
+    fig, axes = plt.subplots(len(chosen), 5, figsize=(12.5, 2.6 * len(chosen)), squeeze=False)
     for row, rec in zip(axes, chosen):
         variant = rec["variant"]
         case = load_case(ds, ds.case(variant))
@@ -183,10 +195,15 @@ def examples(results: dict, out: Path, dataset: str, path: Path, per_kind: int =
         row[1].set_title("injected error mask", fontsize=8)
         a1 = M.pixel_auroc(heat[c], err)
         a2 = M.pixel_auroc(np.abs(probs[c] - (label == value)), err)
-        row[2].imshow(heat[c, d], cmap="magma", vmin=0, vmax=1)
-        row[2].set_title(f"entropy heatmap (AUROC {a1:.2f})", fontsize=8)
-        row[3].imshow(np.abs(probs[c, d] - (label[d] == value)), cmap="magma", vmin=0, vmax=1)
-        row[3].set_title(f"|p − annotation| (AUROC {a2:.2f})", fontsize=8)
+        issue_file = example_maps_path(out, dataset, variant)
+        if issue_file.is_file():
+            issue = np.load(issue_file).astype(np.float32)
+            row[2].imshow(issue[c, d], cmap="magma", vmin=0, vmax=1)
+            row[2].set_title(f"label-issue map, the app's (AUROC {M.pixel_auroc(issue[c], err):.2f})", fontsize=8)
+        row[3].imshow(heat[c, d], cmap="magma", vmin=0, vmax=1)
+        row[3].set_title(f"FM entropy map (AUROC {a1:.2f})", fontsize=8)
+        row[4].imshow(np.abs(probs[c, d] - (label[d] == value)), cmap="magma", vmin=0, vmax=1)
+        row[4].set_title(f"FM |p − annotation| (AUROC {a2:.2f})", fontsize=8)
         for ax in row:
             ax.axis("off")
     fig.tight_layout()

@@ -21,6 +21,7 @@ from . import datasets as D
 from . import difficulty as DF
 from . import metrics as M
 from .methods import HEATMAPS, METHODS, Context, method_table
+from .plots import example_maps_path, example_records
 
 MODES = ("raw", "masknorm")
 ENERGIES = ("sigma2", "sigma")
@@ -148,6 +149,18 @@ def learned_timing(contexts: dict[int, Context]) -> dict:
     return out
 
 
+def save_example_maps(ds: D.BenchDataset, contexts: dict[int, Context], out: Path) -> None:
+    """Keep the app's label-issue maps of the cases the examples figure shows (float16 ``.npy``)."""
+    records = [rec for rep in ds.replicates for rec in rep]
+    for rec in example_records(records):
+        replicate = next(r for r, rep in enumerate(ds.replicates) if rec in rep)
+        if replicate not in contexts:
+            continue
+        path = example_maps_path(out, ds.name, rec["variant"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.asarray(HEATMAPS["learned_issue"].fn(contexts[replicate], rec["variant"]), np.float16))
+
+
 def evaluate_heatmaps(ds: D.BenchDataset, rows: dict, scoring: dict, reps_raw: int, model=None,
                       contexts: dict | None = None) -> dict:
     """Pixel AUROC of each heatmap vs the injected per-class error mask, on the corrupted cases."""
@@ -232,6 +245,7 @@ def run(quick: bool, model_spec: str, out: Path, device: str = "cpu", datasets: 
         contexts: dict[int, Context] = {}
         evaluation = evaluate_dataset(ds, rows, scoring, reps_raw, reps_mn, n_boot, log, model, contexts)
         evaluation["heatmaps"] = evaluate_heatmaps(ds, rows, scoring, reps_raw, model, contexts)
+        save_example_maps(ds, contexts, out)
         timing["evaluation_seconds"] = round(time.perf_counter() - t0, 2)
         if name in DF.DATASETS:
             t0 = time.perf_counter()
