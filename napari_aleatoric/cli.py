@@ -174,17 +174,33 @@ def _patch(text: str) -> tuple[int, ...]:
 
 def _add_train_parser(commands) -> None:
     """The ``train`` sub-command; every setting defaults to ``None`` = the run's stored or default value."""
+    from .training.settings import STRATEGIES  # noqa: PLC0415
+
     train = commands.add_parser(
-        "train", help="train a segmentation network with AUV filtering and DUO (docs/training.md)",
+        "train", help="train a segmentation network guided by the label issues (docs/training.md)",
         description="Train a MONAI network on the dataset's current annotations (cases excluded in review are "
-                    "left out), with the paper's AUV filtering (needs `napari-aleatoric score` first unless "
-                    "--keep 1) and DUO loss. Writes <dataset>/.aleatoric/models/<run>/.")
+                    "left out). By default, on a scored dataset, every pixel's loss is weighted by how much the "
+                    "out-of-fold label-quality model (learned on the training cases only) trusts its annotation; "
+                    "cases accepted or corrected in review count at full weight. On an unscored dataset it trains "
+                    "plainly and says so. --strategy picks another strategy, among them the paper's AUV filtering "
+                    "and DUO loss. Writes <dataset>/.aleatoric/models/<run>/.")
     train.add_argument("dataset", type=Path, help="nnU-Net v2 raw or Decathlon dataset folder")
+    train.add_argument("--strategy", choices=list(STRATEGIES),
+                       help="plain; auv-filter (paper: drop AUV above the 0.9 quantile); duo (paper's loss); "
+                            "auv-filter+duo; issue-filter (drop label issue above the 0.8 quantile); issue-weight "
+                            "(pixel weights from the label issues); issue-filter+weight. Default: issue weights when "
+                            "the dataset is scored, else plain. The options below override it.")
     train.add_argument("--network", help="unet (default), segresnet or swinunetr")
     train.add_argument("--epochs", type=int, help="passes over the training cases (default 100)")
-    train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 0.95; "
-                                                  "1 = no filtering, no scores needed)")
+    train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 1 = no "
+                                                  "AUV filtering)")
+    train.add_argument("--issue-keep", type=float, help="keep cases with label issue at or below this quantile "
+                                                        "(default 1 = no label-issue filtering)")
+    train.add_argument("--issue-weights", choices=("auto", "on", "off"),
+                       help="per-pixel loss weights from the label issues (default auto: on when scored)")
     train.add_argument("--classwise", action="store_const", const=True, help="filter with per-class AUV quantiles")
+    train.add_argument("--duo", dest="duo", action="store_const", const=True,
+                       help="the paper's DUO loss (default off: beta*Dice + (1-beta)*BCE)")
     train.add_argument("--no-duo", dest="duo", action="store_const", const=False,
                        help="plain beta*Dice + (1-beta)*BCE loss, no DUO weights or denoising")
     train.add_argument("--no-denoise", dest="denoise", action="store_const", const=False,
@@ -208,7 +224,7 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--scores", type=Path, help="AUV table (default <dataset>/.aleatoric/scores.csv)")
 
 
-_TRAIN_SETTING_ARGS = ("network", "epochs", "keep", "classwise", "duo", "denoise", "alpha", "beta", "lr", "device",
+_TRAIN_SETTING_ARGS = ("network", "epochs", "keep", "issue_keep", "issue_weights", "classwise", "duo", "denoise", "alpha", "beta", "lr", "device",
                        "seed", "name", "batch_size", "patch", "width", "depth", "val_fraction", "noise_training",
                        "epsilon")
 
@@ -221,7 +237,11 @@ def _train_settings(args):
     from .training.runs import SETTINGS_FILE, read_json  # noqa: PLC0415
     from .training.settings import TrainSettings  # noqa: PLC0415
 
+    from .training.settings import STRATEGIES  # noqa: PLC0415
+
     given = {name: getattr(args, name) for name in _TRAIN_SETTING_ARGS if getattr(args, name) is not None}
+    if args.strategy is not None:
+        given = {**STRATEGIES[args.strategy], **given}
     if not args.resume:
         return TrainSettings(**given), args.out
     run_dir = args.out
@@ -238,7 +258,10 @@ def _train_settings(args):
 def _command_train(args) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
+    from .training.label_issues import PreparingLabelIssues  # noqa: PLC0415
     from .training.loop import EpochDone, StepDone, TrainingFinished, TrainingStarted, train  # noqa: PLC0415
+    from .training.runs import list_runs  # noqa: PLC0415
+    from .training.settings import strategy_of  # noqa: PLC0415
 
     settings, run_dir = _train_settings(args)
     events = train(args.dataset, settings, run_dir=run_dir, resume=args.resume, scores_csv=args.scores)
@@ -246,13 +269,27 @@ def _command_train(args) -> int:
     started = None
     try:
         for event in events:
-            if isinstance(event, TrainingStarted):
+            if isinstance(event, PreparingLabelIssues):
+                if bar is None:
+                    bar = tqdm(total=event.total, unit="case", file=sys.stderr, leave=False, dynamic_ncols=True)
+                if bar.total != event.total or bar.desc != f"label issues: {event.stage}":
+                    bar.reset(total=event.total)
+                    bar.set_description_str(f"label issues: {event.stage}")
+                bar.n = event.index
+                bar.refresh()
+            elif isinstance(event, TrainingStarted):
+                if bar is not None:
+                    bar.close()
+                    bar = None
                 started = event
                 print(f"run: {event.run_dir}")
                 print(f"{event.settings.network}, {event.spatial_dims}D, patch {'x'.join(map(str, event.patch))}, "
-                      f"batch {event.batch_size}, device {event.device}; "
+                      f"batch {event.batch_size}, device {event.device}; strategy "
+                      f"{strategy_of(event.settings) or 'custom'}: "
                       f"{'DUO' if event.settings.duo else 'plain loss'}, "
-                      f"{'keep ' + format(event.settings.keep, 'g') if event.settings.filtering else 'no filtering'}")
+                      f"{'AUV keep ' + format(event.settings.keep, 'g') if event.settings.filtering else 'no AUV filtering'}")
+                if event.label_issues:
+                    print(event.label_issues)
                 print(f"cases: {len(event.train_cases)} training, {len(event.val_cases)} validation, "
                       f"{len(event.left_out)} left out")
                 for case_id, reason in list(event.left_out.items())[:20]:
@@ -275,6 +312,10 @@ def _command_train(args) -> int:
                       flush=True)
             elif isinstance(event, TrainingFinished):
                 print(f"best epoch {event.best_epoch}: mean validation Dice {event.best_dice:.3f}")
+                previous = _previous_run(list_runs(args.dataset), event.run_dir, started)
+                if previous is not None:
+                    print(f"the previous run on the same validation cases, {previous.name}, reached "
+                          f"{previous.best_dice:.3f}: {100 * (event.best_dice - previous.best_dice):+.1f} Dice points")
                 print(f"model: {event.model_path}\nmetrics: {event.metrics_path}")
     except KeyboardInterrupt:
         if bar is not None:
@@ -288,6 +329,24 @@ def _command_train(args) -> int:
             bar.close()
         events.close()
     return EXIT_OK
+
+
+def _previous_run(runs, run_dir: Path, started):
+    """The newest other finished run validated on the same cases as ``started`` (for "how much better")."""
+    from .training.runs import CASES_FILE, read_json  # noqa: PLC0415
+    from .data.errors import ModelError  # noqa: PLC0415
+
+    if started is None:
+        return None
+    for info in runs:
+        if info.path.resolve() == Path(run_dir).resolve() or info.best_dice is None:
+            continue
+        try:
+            if read_json(info.path / CASES_FILE).get("val") == started.val_cases:
+                return info
+        except ModelError:
+            continue
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

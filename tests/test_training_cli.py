@@ -27,7 +27,7 @@ def test_train_prints_epochs_and_writes_the_model(tiny, capsys):
 
 def test_out_folder_and_switches_reach_the_settings(tiny, tmp_path):
     out = tmp_path / "elsewhere"
-    assert main(["train", str(tiny), "--epochs", "1", "--keep", "1", "--no-denoise", "--alpha", "0.25",
+    assert main(["train", str(tiny), "--epochs", "1", "--keep", "1", "--duo", "--no-denoise", "--alpha", "0.25",
                  "--beta", "0.7", "--lr", "0.002", "--seed", "3", "--out", str(out), *FAST]) == 0
     settings = json.loads((out / "settings.json").read_text())["settings"]
     assert (settings["denoise"], settings["duo"], settings["alpha"], settings["beta"], settings["lr"],

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -91,7 +91,7 @@ def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, input_mode:
     Args:
         image, label: the case as loaded (``(H, W)`` or ``(D, H, W)``), to check the maps are current.
     """
-    entry = ArrayCache(dataset.state_dir / "cache" / "quality").load(
+    entry = ArrayCache(quality_cache_dir(dataset)).load(
         case_id, quality_key(model_name, input_mode, image, label))
     return None if entry is None else entry[0]["issue_maps"]
 
@@ -103,10 +103,15 @@ def run_key(model_name: str, input_mode: str, folds: int, seed: int, case_keys: 
                        *(f"{case_id}={key}" for case_id, key in sorted(case_keys.items())))
 
 
-def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[str, str], key: str
-                         ) -> LabelQuality | None:
+def quality_cache_dir(dataset: Dataset) -> Path:
+    """``<dataset>/.aleatoric/cache/quality``: the review queue's issue maps."""
+    return dataset.state_dir / "cache" / "quality"
+
+
+def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[str, str], key: str,
+                         cache_dir: Path | None = None) -> LabelQuality | None:
     """The stored result of the pass ``key`` if every case's entry is intact and from that pass."""
-    cache = ArrayCache(dataset.state_dir / "cache" / "quality")
+    cache = ArrayCache(cache_dir or quality_cache_dir(dataset))
     result = LabelQuality()
     for case_id in case_ids:
         meta = cache.metadata(case_id, case_keys[case_id])
@@ -128,6 +133,8 @@ def assess_label_quality(
     case_keys: dict[str, str] | None = None,
     folds: int = 5,
     seed: int = 0,
+    label_paths: dict[str, Path] | None = None,
+    cache_dir: Path | None = None,
 ) -> Iterator[LabelQualityProgress | LabelQualityFinished]:
     """Cross-validated label quality of ``case_ids`` (at least :data:`MIN_CASES`).
 
@@ -144,6 +151,10 @@ def assess_label_quality(
         case_keys: each case's :func:`quality_key` if the caller knows them (else cases are read).
         folds: cross-validation folds by case.
         seed: seeds folds, pixel sampling and the classifiers.
+        label_paths: label files to read instead of the dataset's for some cases (a training run's
+            label snapshot).
+        cache_dir: where the issue maps go (default :func:`quality_cache_dir`; a training run's
+            pass on its training cases keeps its own folder so the queue's maps stay intact).
 
     Yields:
         :class:`LabelQualityProgress` events, then one :class:`LabelQualityFinished`.
@@ -158,10 +169,14 @@ def assess_label_quality(
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
     embeddings = ArrayCache(dataset.state_dir / "cache" / "embeddings")
-    quality_cache = ArrayCache(dataset.state_dir / "cache" / "quality")
+    cache_dir = Path(cache_dir) if cache_dir is not None else quality_cache_dir(dataset)
+    quality_cache = ArrayCache(cache_dir)
+    label_paths = label_paths or {}
 
     def read(case_id: str) -> tuple[np.ndarray, np.ndarray]:
         ref = dataset.case(case_id)
+        if case_id in label_paths:
+            ref = replace(ref, label_path=Path(label_paths[case_id]))
         case = load_case(dataset, ref)
         if case.label is None:
             raise CaseError(ref.image_paths[0], "case has no annotation")
@@ -172,7 +187,7 @@ def assess_label_quality(
     if case_keys is None:
         case_keys = {case_id: quality_key(model_name, input_mode, *read(case_id)) for case_id in case_ids}
     key = run_key(model_name, input_mode, folds, seed, case_keys)
-    cached = cached_label_quality(dataset, case_ids, case_keys, key)
+    cached = cached_label_quality(dataset, case_ids, case_keys, key, cache_dir)
     if cached is not None:
         cached.seconds = time.perf_counter() - started
         yield LabelQualityFinished(cached)

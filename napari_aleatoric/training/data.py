@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -198,16 +199,20 @@ class PreparedCase:
         image: float32 ``(H, W)`` / ``(D, H, W)`` intensities in ``[0, 1]``.
         label: uint8 channel indices (0 background, ``k`` = k-th foreground class).
         foreground: flat indices of (up to :data:`MAX_FOREGROUND_INDICES`) foreground voxels.
+        weight: float32 per-pixel loss weights in ``[0, 1]`` shaped like ``label``, or ``None``
+            (weight 1 everywhere; see :mod:`napari_aleatoric.training.label_issues`).
     """
 
     case_id: str
     image: np.ndarray
     label: np.ndarray
     foreground: np.ndarray
+    weight: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return self.image.nbytes + self.label.nbytes + self.foreground.nbytes
+        extra = self.weight.nbytes if self.weight is not None else 0
+        return self.image.nbytes + self.label.nbytes + self.foreground.nbytes + extra
 
 
 def label_lookup(ds: Dataset) -> np.ndarray:
@@ -276,12 +281,16 @@ class CaseLoader:
     """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat).
 
     ``label_paths`` replaces the label files of some cases (a run's snapshot, see
-    :func:`snapshot_labels`); the images are always the dataset's.
+    :func:`snapshot_labels`); the images are always the dataset's. ``weights(case_id, label)``
+    gives a case's per-pixel loss weights (or ``None``), e.g.
+    :meth:`napari_aleatoric.training.label_issues.LabelIssuePlan.weight_map`.
     """
 
     def __init__(self, ds: Dataset, budget_bytes: int = DEFAULT_CACHE_BYTES,
-                 label_paths: dict[str, Path] | None = None):
+                 label_paths: dict[str, Path] | None = None,
+                 weights: Callable[[str, np.ndarray], np.ndarray | None] | None = None):
         self.ds = ds
+        self.weights = weights
         self.lut = label_lookup(ds)
         label_paths = label_paths or {}
         self.refs = {ref.case_id: (replace(ref, label_path=Path(label_paths[ref.case_id]))
@@ -298,6 +307,8 @@ class CaseLoader:
         if case_id not in self.refs:
             raise CaseError(self.ds.root, f"case {case_id!r} is no longer in the dataset")
         case = prepare_case(self.ds, self.refs[case_id], self.lut)
+        if self.weights is not None:
+            case.weight = self.weights(case_id, case.label)
         self._cache[case_id] = case
         self._bytes += case.nbytes
         while self._bytes > self.budget and len(self._cache) > 1:
@@ -356,6 +367,19 @@ def sample_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Gene
     Returns:
         float32 image and uint8 label arrays of shape ``patch`` (zero outside the case).
     """
+    image, label, _ = sample_weighted_patch(case, patch, rng, augment=augment,
+                                            foreground_probability=foreground_probability)
+    return image, label
+
+
+def sample_weighted_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Generator, *,
+                          augment: bool = True, foreground_probability: float = FOREGROUND_PROBABILITY):
+    """:func:`sample_patch` plus the patch of the case's loss weights (same random draws).
+
+    Returns:
+        ``(image, label, weight)``: float32 image, uint8 label and float32 weights (1 outside the
+        case) of shape ``patch``; ``weight`` is ``None`` when the case has no weights.
+    """
     shape = case.image.shape
     if len(shape) != len(patch):
         raise CaseError(None, f"case {case.case_id!r} is {len(shape)}D but the patch is {len(patch)}D")
@@ -373,7 +397,11 @@ def sample_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Gene
         crop = crop * np.float32(rng.uniform(0.9, 1.1)) + np.float32(rng.uniform(-0.1, 0.1))
     image[target] = crop
     label[target] = case.label[source]
-    return image, label
+    weight = None
+    if case.weight is not None:
+        weight = np.ones(patch, dtype=np.float32)
+        weight[target] = case.weight[source]
+    return image, label, weight
 
 
 def one_hot_foreground(labels: torch.Tensor, num_foreground: int) -> torch.Tensor:
@@ -385,10 +413,23 @@ def one_hot_foreground(labels: torch.Tensor, num_foreground: int) -> torch.Tenso
 def make_batch(cases: list[PreparedCase], patch: tuple[int, ...], rng: np.random.Generator, num_foreground: int,
                *, augment: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x (B, 1, *patch), y (B, C, *patch))`` for one step."""
-    pairs = [sample_patch(case, patch, rng, augment=augment) for case in cases]
-    x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None]
-    labels = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
-    return x, one_hot_foreground(labels, num_foreground)
+    x, y, _ = make_weighted_batch(cases, patch, rng, num_foreground, augment=augment)
+    return x, y
+
+
+def make_weighted_batch(cases: list[PreparedCase], patch: tuple[int, ...], rng: np.random.Generator,
+                        num_foreground: int, *, augment: bool = True
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`make_batch` plus ``w (B, 1, *patch)``, the pixels' loss weights (``None`` when no case
+    of the batch has weights; a case without weights counts 1 everywhere)."""
+    triples = [sample_weighted_patch(case, patch, rng, augment=augment) for case in cases]
+    x = torch.from_numpy(np.stack([t[0] for t in triples]))[:, None]
+    labels = torch.from_numpy(np.stack([t[1] for t in triples]).astype(np.int64))
+    weights = None
+    if any(t[2] is not None for t in triples):
+        weights = torch.from_numpy(np.stack([t[2] if t[2] is not None else np.ones(patch, np.float32)
+                                             for t in triples]))[:, None]
+    return x, one_hot_foreground(labels, num_foreground), weights
 
 
 def epoch_batches(train: list[str], batch_size: int, seed: int, epoch: int) -> list[list[str]]:

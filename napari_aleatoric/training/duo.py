@@ -154,7 +154,8 @@ def denoise_targets(targets: torch.Tensor, noise: torch.Tensor, epsilon: torch.T
 
 
 def segmentation_loss(log_p: torch.Tensor, log_1mp: torch.Tensor, targets: torch.Tensor, beta: float,
-                      probabilities: torch.Tensor | None = None) -> torch.Tensor:
+                      probabilities: torch.Tensor | None = None,
+                      pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """``L_seg = β·Dice + (1 − β)·BCE`` per sample and class.
 
     Args:
@@ -162,16 +163,48 @@ def segmentation_loss(log_p: torch.Tensor, log_1mp: torch.Tensor, targets: torch
         targets: ``(B, C, ...)`` targets in ``[0, 1]``.
         beta: Dice share.
         probabilities: ``log_p.exp()`` if already computed.
+        pixel_weights: ``(B, 1, ...)`` per-pixel weights in ``[0, 1]`` (label-issue weighting), or
+            ``None``. A pixel of weight ``w`` counts ``w`` times in the BCE mean and in the Dice
+            sums (intersection and both areas), so a weight-0 pixel teaches nothing.
 
     Returns:
         ``(B, C)`` losses (Dice: soft Dice over the sample's pixels; BCE: mean over its pixels).
     """
     b, c = targets.shape[:2]
-    bce = -(targets * log_p + (1.0 - targets) * log_1mp).reshape(b, c, -1).mean(-1)
+    bce_pixels = -(targets * log_p + (1.0 - targets) * log_1mp)
+    if pixel_weights is not None:
+        bce_pixels = bce_pixels * pixel_weights
+    bce = bce_pixels.reshape(b, c, -1).mean(-1)
     if beta == 0:
         return bce
-    dice = _dice(log_p.exp() if probabilities is None else probabilities, targets).reshape(b, c)
+    p = log_p.exp() if probabilities is None else probabilities
+    if pixel_weights is None:
+        dice = _dice(p, targets).reshape(b, c)
+    else:
+        dice = weighted_dice_loss(p, targets, pixel_weights)
     return beta * dice + (1.0 - beta) * bce
+
+
+def weighted_dice_loss(probabilities: torch.Tensor, targets: torch.Tensor, pixel_weights: torch.Tensor) -> torch.Tensor:
+    """Soft Dice loss per sample and class with per-pixel weights (the soft-label form MONAI uses).
+
+    ``1 − (2·Σ w·p·t + s) / (Σ w·p + Σ w·t + s)``; with ``w = 1`` it equals MONAI's
+    ``DiceLoss(soft_label=True)`` for binary targets (tested).
+
+    Args:
+        probabilities, targets: ``(B, C, ...)``.
+        pixel_weights: ``(B, 1, ...)`` in ``[0, 1]``.
+
+    Returns:
+        ``(B, C)``.
+    """
+    b, c = targets.shape[:2]
+    w = pixel_weights.expand_as(targets).reshape(b, c, -1)
+    p = probabilities.reshape(b, c, -1)
+    t = targets.reshape(b, c, -1)
+    intersection = (w * p * t).sum(-1)
+    areas = (w * p).sum(-1) + (w * t).sum(-1)
+    return 1.0 - (2.0 * intersection + SMOOTH) / (areas + SMOOTH)
 
 
 def duo_loss(
@@ -189,6 +222,7 @@ def duo_loss(
     generator: torch.Generator | None = None,
     svd_mode: str = "D_HW",
     energy: str = "sigma2",
+    pixel_weights: torch.Tensor | None = None,
 ) -> LossParts:
     """The DUO loss of one batch (or the plain loss with ``weighting=denoising=False``).
 
@@ -210,6 +244,7 @@ def duo_loss(
             ``ε̂`` is the noise map itself normalised over the batch.
         generator: random generator for the ``"gaussian"`` sample (on the logits' device).
         svd_mode, energy: SPS options.
+        pixel_weights: ``(B, 1, ...)`` label-issue loss weights (see :func:`segmentation_loss`), or ``None``.
 
     Returns:
         :class:`LossParts`; ``loss`` is exactly the formula above.
@@ -245,7 +280,7 @@ def duo_loss(
                 noise_loss = F.binary_cross_entropy_with_logits(noise_logits, disagreement)
             elif noise_training != "none":
                 raise ValueError(f"unknown noise training {noise_training!r}")
-    per_class = segmentation_loss(log_p, log_1mp, used, beta, probabilities)
+    per_class = segmentation_loss(log_p, log_1mp, used, beta, probabilities, pixel_weights)
     loss = (per_class * weights).sum(dim=1).mean()
     return LossParts(total=loss + noise_weight * noise_loss, loss=loss, noise_loss=noise_loss,
                      per_class=per_class.detach(), weights=weights.detach(), scales=scales,

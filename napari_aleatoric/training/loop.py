@@ -33,9 +33,10 @@ from ..data.atomic import full_suffix
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError, DatasetError, ModelError
 from ..models.base import resolve_device
-from .data import (CaseLoader, case_shapes, default_patch, epoch_batches, make_batch, noise_seed, select_cases,
-                   snapshot_labels, step_rng)
+from .data import (CaseLoader, case_shapes, default_patch, epoch_batches, make_weighted_batch, noise_seed,
+                   review_statuses, select_cases, snapshot_labels, step_rng)
 from .duo import duo_loss
+from .label_issues import LabelIssuePlan, PreparingLabelIssues, describe, label_issue_problem, plan_label_issues
 from .networks import DuoNet, build_network, size_divisor
 from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LABEL_SNAPSHOT_DIR, LAST_CHECKPOINT, METRICS_FILE,
                    OUTSIDE_SNAPSHOTS_DIR, SETTINGS_FILE, latest_run, load_checkpoint, models_dir, read_json,
@@ -71,6 +72,7 @@ class TrainingStarted:
     start_epoch: int
     start_step: int
     resumed: bool
+    label_issues: str = ""
 
 
 @dataclass
@@ -129,7 +131,8 @@ class TrainingFinished:
     elapsed: float
 
 
-TrainingEvent = TrainingStarted | StepDone | EpochDone | TrainingStopped | TrainingFinished
+TrainingEvent = (PreparingLabelIssues | TrainingStarted | StepDone | EpochDone | TrainingStopped
+                 | TrainingFinished)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -219,6 +222,7 @@ class _Plan:
     patch: tuple[int, ...]
     batch_size: int
     snapshot: Path | None = None  # folder of the run's label snapshot (None: an older run read the live labels)
+    label_issues: dict | None = None  # the stored label-issue summary of a resumed run
 
 
 def snapshot_folder(ds: Dataset, run_dir: Path, name: str) -> Path:
@@ -273,6 +277,7 @@ def _new_plan(ds: Dataset, settings: TrainSettings, run_dir: Path | None, scores
         raise ValueError(f"every patch size must be a multiple of {divisor} for {settings.network} "
                          f"with depth {settings.depth}; got {tuple(patch)}")
     batch_size = settings.batch_size or (4 if spatial_dims == 2 else 2)
+    label_issue_problem(ds, settings, len(train))  # a strategy that needs the scores fails here, before any work
     plan = _Plan(run_dir, settings, train, val, dict(sorted(selection.left_out.items())), spatial_dims,
                  tuple(int(p) for p in patch), batch_size)
     return plan, selection.filter
@@ -302,7 +307,8 @@ def _resume_plan(ds: Dataset, settings: TrainSettings | None, run_dir: Path | No
     if snapshot is not None:
         snapshot = Path(snapshot) if Path(snapshot).is_absolute() else ds.root / snapshot
     return _Plan(run_dir, settings, list(cases["train"]), list(cases["val"]), dict(cases.get("left_out", {})),
-                 int(stored["spatial_dims"]), tuple(stored["patch"]), int(stored["batch_size"]), snapshot)
+                 int(stored["spatial_dims"]), tuple(stored["patch"]), int(stored["batch_size"]), snapshot,
+                 cases.get("label_issues"))
 
 
 def _settings_record(plan: _Plan, ds: Dataset) -> dict:
@@ -333,7 +339,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     cache_bytes: int = 1 << 30,
 ) -> Iterator[TrainingEvent]:
-    """Train a task network with (or without) AUV filtering and DUO; yield progress events.
+    """Train a task network, guided by the label issues and/or the paper's AUV filtering and DUO;
+    yield progress events.
+
+    Before training, the label-issue pass (:mod:`napari_aleatoric.training.label_issues`) learns
+    label quality on the training cases' snapshot labels (out of fold; cached) and yields
+    :class:`PreparingLabelIssues` events; it filters cases (``issue_keep``) and weights pixels
+    (``issue_weights``).
 
     Args:
         dataset: nnU-Net v2 raw or Decathlon dataset folder.
@@ -343,14 +355,16 @@ def train(
             resume, default the run with the newest ``last.pt``).
         resume: continue a run from its ``last.pt``.
         scores_csv: AUV table for the filter (default ``<dataset>/.aleatoric/scores.csv``).
-        should_stop: polled before every step; when it returns true the position is saved, a
-            :class:`TrainingStopped` is yielded and the generator ends.
+        should_stop: polled before every step (and between cases of the label-issue pass); when it
+            returns true the position is saved, a :class:`TrainingStopped` is yielded and the
+            generator ends.
         cache_bytes: memory budget of prepared cases kept in RAM.
 
     Raises (before the first event):
         ValueError: invalid settings (message names them).
         AleatoricError: missing/invalid dataset, no trainable cases, filtering without scores,
-            an existing run folder (without ``resume``), a damaged checkpoint.
+            a strategy that needs label issues on an unscored dataset, an existing run folder
+            (without ``resume``), a damaged checkpoint.
     """
     settings = settings.validated() if settings is not None else (None if resume else TrainSettings())
     ds = open_dataset(dataset)
@@ -367,7 +381,6 @@ def train(
     device = resolve_device(settings.device)
     num_fg = len(ds.foreground)
     class_names = list(ds.foreground)
-    steps_per_epoch = math.ceil(len(plan.train) / plan.batch_size)
 
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
         torch.manual_seed(settings.seed)
@@ -396,12 +409,36 @@ def train(
         if plan.snapshot.exists():  # left by a start that failed before settings.json (checked above)
             shutil.rmtree(plan.snapshot)
         snapshot_labels(ds, plan.train + plan.val, plan.snapshot)
+    label_paths = _snapshot_paths(ds, plan)
+    issues = LabelIssuePlan()
+    if not resume:
+        for event in plan_label_issues(ds, plan.train, settings, label_paths=label_paths,
+                                       statuses=review_statuses(ds), device=device):
+            if isinstance(event, LabelIssuePlan):
+                issues = event
+            else:
+                yield event
+        for case_id in issues.left_out:
+            plan.left_out[case_id] = f"label issue above the {settings.issue_keep:g} quantile " \
+                                     f"({issues.cases[case_id].label_issue:.3f})"
+        plan.train = [c for c in plan.train if c not in set(issues.left_out)]
+        plan.left_out = dict(sorted(plan.left_out.items()))
+    elif plan.label_issues and plan.label_issues.get("weighting"):  # the same weights as at the start
+        vouched = {c: "accepted" for c in plan.label_issues.get("reviewed", [])}
+        for event in plan_label_issues(ds, plan.train, replace(settings, issue_keep=1.0, issue_weights="on"),
+                                       label_paths=label_paths, statuses=vouched, device=device, apply_filter=False):
+            if isinstance(event, LabelIssuePlan):
+                issues = event
+            else:
+                yield event
+    steps_per_epoch = math.ceil(len(plan.train) / plan.batch_size)
     write_json(plan.run_dir / SETTINGS_FILE, _settings_record(plan, ds))
     if not resume:
         write_json(plan.run_dir / CASES_FILE, {
             "train": plan.train, "val": plan.val, "left_out": plan.left_out, "filter": filter_summary,
+            "label_issues": issues.summary(),
             "labels_snapshot": plan.snapshot.resolve().relative_to(ds.root).as_posix()})
-    loader = CaseLoader(ds, cache_bytes, label_paths=_snapshot_paths(ds, plan))
+    loader = CaseLoader(ds, cache_bytes, label_paths=label_paths, weights=issues.weight_map)
     started = time.perf_counter()
     seconds_before = float(state["seconds"])
 
@@ -430,7 +467,8 @@ def train(
                           patch=plan.patch, batch_size=plan.batch_size, classes=class_names, train_cases=plan.train,
                           val_cases=plan.val, left_out=plan.left_out, epochs=settings.epochs,
                           steps_per_epoch=steps_per_epoch, start_epoch=int(state["epoch"]) + 1,
-                          start_step=int(state["step"]), resumed=resume)
+                          start_step=int(state["step"]), resumed=resume,
+                          label_issues=describe(issues, len(plan.train) + len(issues.left_out)))
 
     loss_options = dict(alpha=settings.alpha, beta=settings.beta, weighting=settings.weighting,
                         denoising=settings.denoising, noise_training=settings.noise_training,
@@ -451,14 +489,15 @@ def train(
                 save_last()
                 yield TrainingStopped(plan.run_dir, epoch + 1, step, last_path, elapsed())
                 return
-            x, y = make_batch([loader.get(c) for c in batches[step]], plan.patch, step_rng(settings.seed, epoch, step),
-                              num_fg, augment=settings.augment)
+            x, y, w = make_weighted_batch([loader.get(c) for c in batches[step]], plan.patch,
+                                          step_rng(settings.seed, epoch, step), num_fg, augment=settings.augment)
             if settings.denoising:
                 seg_logits, noise_logits = net(x.to(device))
             else:  # the noise head has no use: skip it, as a plain network would
                 seg_logits, noise_logits = net.segment(x.to(device)), None
             generator.manual_seed(noise_seed(settings.seed, epoch, step))  # the step's DUO ε sample
-            parts = duo_loss(seg_logits, noise_logits, y.to(device), generator=generator, **loss_options)
+            parts = duo_loss(seg_logits, noise_logits, y.to(device), generator=generator,
+                             pixel_weights=None if w is None else w.to(device), **loss_options)
             if not torch.isfinite(parts.total):
                 raise AleatoricError(plan.run_dir, f"the loss is not finite at epoch {epoch + 1}, step {step + 1}; "
                                      "lower the learning rate (--lr)")

@@ -16,6 +16,9 @@ NOISE_TRAINING = ("target", "disagreement", "none")
 EPSILONS = ("gaussian", "noise-map")
 SVD_MODES = ("D_HW", "H_DW", "W_DH")
 ENERGIES = ("sigma2", "sigma")
+#: how the out-of-fold label-issue maps weight the loss: ``"auto"`` = weight when the dataset has been
+#: scored (else train plainly and say so), ``"on"`` = weight (scores required), ``"off"``
+ISSUE_WEIGHTS = ("auto", "on", "off")
 
 #: settings that may differ when a run is resumed (everything else must match the stored run)
 RESUMABLE_CHANGES = frozenset({"epochs", "device", "name"})
@@ -40,9 +43,16 @@ class TrainSettings:
         seed: seeds initialisation, patch sampling and augmentation (reproducible on CPU).
         val_fraction: share of the cases held out for validation (split by case, stable hash).
         augment: light augmentation (random patch placement, intensity scale/shift).
-        keep: AUV quantile p̃ of the filter; ``1.0`` switches filtering off (needs ``scores.csv``
-            otherwise).
+        keep: AUV quantile p̃ of the paper's filter; ``1.0`` (default) switches it off (needs
+            ``scores.csv`` otherwise).
         classwise: filter with per-class quantiles (a case must pass every class it contains).
+        issue_keep: keep the training cases whose label-issue score (out-of-fold, learned on the
+            training cases only) is at or below this quantile; cases a reviewer accepted or
+            corrected are always kept. ``1.0`` (default) switches it off.
+        issue_weights: per-pixel loss weights from the out-of-fold label-issue maps (see
+            :mod:`napari_aleatoric.training.label_issues`): ``"auto"`` (default) weights when the
+            dataset has been scored and trains plainly otherwise, ``"on"`` requires the scores,
+            ``"off"``.
         duo: DUO loss; ``False`` = plain ``β·Dice + (1−β)·BCE`` summed over foreground classes.
         denoise: DUO label denoising ``ỹ = y − ε̂·f_θ2(x)`` (``alpha = 0`` switches the weights off).
         alpha: DUO weight ``1 / (1 + α·S)``; 0.5 in the authors' snippet.
@@ -72,9 +82,11 @@ class TrainSettings:
     seed: int = 0
     val_fraction: float = 0.2
     augment: bool = True
-    keep: float = 0.95
+    keep: float = 1.0
     classwise: bool = False
-    duo: bool = True
+    issue_keep: float = 1.0
+    issue_weights: str = "auto"
+    duo: bool = False
     denoise: bool = True
     alpha: float = 0.5
     beta: float = 0.5
@@ -118,6 +130,10 @@ class TrainSettings:
             yield f"validation fraction must be in (0, 1), got {self.val_fraction!r}"
         if not _is_real(self.keep) or not 0.0 < self.keep <= 1.0:
             yield f"keep must be a quantile in (0, 1] (1 = no filtering), got {self.keep!r}"
+        if not _is_real(self.issue_keep) or not 0.0 < self.issue_keep <= 1.0:
+            yield f"issue keep must be a quantile in (0, 1] (1 = no filtering), got {self.issue_keep!r}"
+        if self.issue_weights not in ISSUE_WEIGHTS:
+            yield f"issue weights must be one of {', '.join(ISSUE_WEIGHTS)}, got {self.issue_weights!r}"
         if not _is_real(self.alpha) or self.alpha < 0:
             yield f"alpha must be ≥ 0, got {self.alpha!r}"
         if not _is_real(self.beta) or not 0.0 <= self.beta <= 1.0:
@@ -145,6 +161,16 @@ class TrainSettings:
     def filtering(self) -> bool:
         """Whether AUV filtering is on (``keep < 1``)."""
         return self.keep < 1.0
+
+    @property
+    def issue_filtering(self) -> bool:
+        """Whether label-issue filtering is on (``issue_keep < 1``)."""
+        return self.issue_keep < 1.0
+
+    @property
+    def needs_label_issues(self) -> bool:
+        """Whether the run must have the label-issue pass (explicit weighting or filtering)."""
+        return self.issue_filtering or self.issue_weights == "on"
 
     @property
     def weighting(self) -> bool:
@@ -186,6 +212,33 @@ class TrainSettings:
             if mine != theirs:
                 out.append(f"{f.name}: {theirs!r} in the stored run vs {mine!r} now")
         return out
+
+
+#: Named strategies (CLI ``--strategy``, the retraining panel, the benchmark): the settings each one sets.
+STRATEGIES: dict[str, dict[str, Any]] = {
+    "plain": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="off"),
+    "auv-filter": dict(keep=0.9, duo=False, issue_keep=1.0, issue_weights="off"),
+    "duo": dict(keep=1.0, duo=True, issue_keep=1.0, issue_weights="off"),
+    "auv-filter+duo": dict(keep=0.9, duo=True, issue_keep=1.0, issue_weights="off"),
+    "issue-filter": dict(keep=1.0, duo=False, issue_keep=0.8, issue_weights="off"),
+    "issue-weight": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="on"),
+    "issue-filter+weight": dict(keep=1.0, duo=False, issue_keep=0.8, issue_weights="on"),
+}
+
+
+def with_strategy(settings: TrainSettings, strategy: str) -> TrainSettings:
+    """``settings`` with the fields of a named strategy (:data:`STRATEGIES`); ValueError if unknown."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r} (choose one of {', '.join(STRATEGIES)})")
+    return replace(settings, **STRATEGIES[strategy])
+
+
+def strategy_of(settings: TrainSettings) -> str | None:
+    """The name of the strategy ``settings`` match, or ``None`` for another combination."""
+    for name, values in STRATEGIES.items():
+        if all(getattr(settings, key) == value for key, value in values.items()):
+            return name
+    return None
 
 
 def _is_int(value) -> bool:

@@ -1,0 +1,339 @@
+"""Label-issue-guided training: what the review queue's signal does to a training run.
+
+Before a run trains, the label-quality model of the review queue is learned again, out of fold, on
+the run's **training cases only** (their snapshot labels; validation labels are never read), from
+the foundation model's cached slice embeddings. Its out-of-fold class probabilities ``q`` give:
+
+- **case filtering** (``issue_keep < 1``): training cases whose label-issue score is above the
+  ``issue_keep`` quantile of the training cases are left out;
+- **pixel weighting** (``issue_weights``): every pixel's loss is weighted by how much the
+  label-quality model trusts its annotation, ``w = min(1, q_y / TRUST_THRESHOLD)`` where ``q_y``
+  is the out-of-fold probability of the annotated class. A pixel the model contradicts
+  (``q_y`` → 0) stops teaching the network; a pixel it agrees with keeps weight 1.
+
+Cases a reviewer **accepted or corrected** (review store) are never filtered and keep weight 1
+everywhere: a human has vouched for them.
+
+The pass is cached in ``<dataset>/.aleatoric/cache/quality-training/`` (the queue's own maps in
+``cache/quality/`` are untouched), keyed by every training case's image and label, so runs on the
+same labels (other seeds, networks, strategies, a resume) reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..data.arraycache import ArrayCache
+from ..data.dataset import Dataset, load_case
+from ..data.errors import AleatoricError, CaseError, DatasetError
+from ..models.base import resolve_device
+from ..models.lazy import LazyModel
+from ..models.registry import DEFAULT_MODEL
+from ..pipelines.label_quality import (MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality,
+                                       quality_key)
+from .settings import TrainSettings
+
+#: A pixel keeps full weight while the label-quality model gives its annotated class at least this
+#: probability; below, its weight falls linearly to 0 (chosen on the tuning data, docs/training.md).
+TRUST_THRESHOLD = 0.5
+#: Review statuses whose cases count at full weight and are never filtered.
+VOUCHED = frozenset({"accepted", "corrected"})
+TRAINING_QUALITY_DIR = "quality-training"
+
+
+@dataclass
+class PreparingLabelIssues:
+    """Progress of the label-issue pass before a run trains (``stage`` as in the queue's pass:
+    ``"sampling"``, ``"fitting"``, ``"predicting"``, then ``"weighing"``); ``index`` counts from 1."""
+
+    stage: str
+    index: int
+    total: int
+    case_id: str = ""
+
+
+@dataclass
+class CaseIssues:
+    """What the strategy does to one training case.
+
+    Attributes:
+        label_issue: out-of-fold label-issue score in ``[0, 1]`` (higher = more likely wrong).
+        reviewed: accepted or corrected in review (full weight, never filtered).
+        left_out: dropped by label-issue filtering.
+        down_weighted: fraction of the case's pixels with a loss weight below 1 (NaN: not computed).
+        weight_lost: mean of ``1 − w`` over the case's pixels (NaN: not computed).
+    """
+
+    label_issue: float
+    reviewed: bool = False
+    left_out: bool = False
+    down_weighted: float = math.nan
+    weight_lost: float = math.nan
+
+
+@dataclass
+class LabelIssuePlan:
+    """The label-issue side of a run: per-case scores, filtering and the pixel weights.
+
+    Attributes:
+        weighting: whether the loss is weighted per pixel.
+        filtering: whether label-issue filtering was applied.
+        cases: ``{case_id: CaseIssues}`` of the training cases the pass covered.
+        threshold: label-issue score above which a case was left out (``None``: no filtering).
+        note: why label issues are not used (``""`` when they are).
+        cache_dir, model_name, input_mode, label_paths: where and how the issue maps are read.
+    """
+
+    weighting: bool = False
+    filtering: bool = False
+    cases: dict[str, CaseIssues] = field(default_factory=dict)
+    threshold: float | None = None
+    note: str = ""
+    cache_dir: Path | None = None
+    model_name: str = ""
+    input_mode: str = "raw"
+    label_paths: dict[str, Path] = field(default_factory=dict)
+    dataset: Dataset | None = None
+
+    @property
+    def left_out(self) -> list[str]:
+        """Cases dropped by label-issue filtering, sorted."""
+        return sorted(c for c, info in self.cases.items() if info.left_out)
+
+    def weight_map(self, case_id: str, label_index: np.ndarray) -> np.ndarray | None:
+        """The loss weights of a case, shaped like its label, or ``None`` (weight 1 everywhere).
+
+        Args:
+            case_id: a training case.
+            label_index: ``(H, W)`` or ``(D, H, W)`` class index of its annotation (0 background,
+                ``i + 1`` = i-th foreground class), as training reads it.
+
+        Returns:
+            float32 weights in ``[0, 1]``, or ``None`` when weighting is off, the case was reviewed,
+            or it was not covered by the pass.
+
+        Raises:
+            AleatoricError: the case's issue maps are missing or do not match its labels.
+        """
+        info = self.cases.get(case_id)
+        if not self.weighting or info is None or info.reviewed:
+            return None
+        maps = self._issue_maps(case_id)
+        index = label_index if label_index.ndim == 3 else label_index[None]
+        if maps.shape[1:] != index.shape:
+            raise AleatoricError(self.cache_dir, f"label-issue maps of {case_id!r} have shape {maps.shape[1:]}, "
+                                 f"its label {index.shape}; delete the folder to recompute them")
+        return loss_weights(annotation_trust(maps, index)).reshape(label_index.shape)
+
+    def _issue_maps(self, case_id: str) -> np.ndarray:
+        image, label = read_case(self.dataset, case_id, self.label_paths)
+        entry = ArrayCache(self.cache_dir).load(case_id, quality_key(self.model_name, self.input_mode, image, label))
+        if entry is None:
+            raise AleatoricError(self.cache_dir, f"the label-issue maps of {case_id!r} are missing or stale; "
+                                 "start the run again to recompute them")
+        return entry[0]["issue_maps"]
+
+    def summary(self) -> dict:
+        """JSON-ready record of the plan (written to the run's ``cases.json``)."""
+        def number(value: float) -> float | None:
+            return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+        return {"weighting": self.weighting, "filtering": self.filtering, "threshold": number(self.threshold),
+                "trust_threshold": TRUST_THRESHOLD, "note": self.note, "model": self.model_name,
+                "input_mode": self.input_mode, "left_out": self.left_out,
+                "reviewed": sorted(c for c, info in self.cases.items() if info.reviewed),
+                "cases": {c: {"label_issue": number(info.label_issue), "reviewed": info.reviewed,
+                              "left_out": info.left_out, "down_weighted": number(info.down_weighted),
+                              "weight_lost": number(info.weight_lost)} for c, info in sorted(self.cases.items())}}
+
+
+# ------------------------------------------------------------------------------ the weights
+
+def annotation_trust(issue_maps: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Out-of-fold probability ``q_y`` of the annotated class at every pixel, from the issue maps.
+
+    The issue map of class ``c`` is ``|1[y = c] − q_c|`` (:func:`~napari_aleatoric.labelquality.scores.issue_maps`),
+    so ``q_y = 1 − issue_y`` on a foreground pixel and ``q_0 = 1 − Σ_c q_c = 1 − Σ_c issue_c`` on
+    a background pixel.
+
+    Args:
+        issue_maps: ``(C, D, H, W)`` per-class issue maps (any float dtype).
+        index: ``(D, H, W)`` class index of the annotation.
+
+    Returns:
+        ``(D, H, W)`` float32 in ``[0, 1]``.
+    """
+    maps = issue_maps.astype(np.float32, copy=False)
+    foreground = index > 0
+    chosen = np.take_along_axis(maps, np.clip(index - 1, 0, maps.shape[0] - 1)[None].astype(np.int64), axis=0)[0]
+    trust = np.where(foreground, 1.0 - chosen, 1.0 - maps.sum(axis=0))
+    return np.clip(trust, 0.0, 1.0).astype(np.float32)
+
+
+def loss_weights(trust: np.ndarray, threshold: float = TRUST_THRESHOLD) -> np.ndarray:
+    """Pixel loss weights ``min(1, q_y / threshold)``: 1 where the annotation is trusted, → 0 where
+    the label-quality model contradicts it.
+
+    Args:
+        trust: ``q_y`` per pixel (any shape), in ``[0, 1]``.
+
+    Returns:
+        float32 weights of the same shape, in ``[0, 1]``.
+    """
+    return np.minimum(1.0, np.asarray(trust, np.float32) / np.float32(threshold)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------- the pass
+
+def read_case(ds: Dataset, case_id: str, label_paths: dict[str, Path] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A case's image and label as loaded (2D stays 2D), reading ``label_paths[case_id]`` when given."""
+    ref = ds.case(case_id)
+    if label_paths and case_id in label_paths:
+        ref = replace(ref, label_path=Path(label_paths[case_id]))
+    case = load_case(ds, ref)
+    if case.label is None:
+        raise CaseError(ref.image_paths[0], "case has no annotation")
+    return case.image, case.label
+
+
+def scoring_record(ds: Dataset) -> dict | None:
+    """The settings of the dataset's scoring run (``scores.json``), or ``None`` if it was never scored."""
+    path = ds.state_dir / "scores.json"
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8"))["settings"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DatasetError(path, f"cannot read the scoring summary ({error}); score the dataset again") from error
+
+
+def label_issue_problem(ds: Dataset, settings: TrainSettings, n_train: int) -> str | None:
+    """Why a run cannot use label issues (``None`` if it can or does not want them).
+
+    Raises:
+        DatasetError: the settings require label issues (explicit weighting or filtering) and
+            they cannot be had; the message names the command to run first.
+    """
+    if settings.issue_weights == "off" and not settings.issue_filtering:
+        return None
+    problem = None
+    if scoring_record(ds) is None:
+        problem = (f"the dataset has not been scored (no {ds.state_dir / 'scores.json'}); "
+                   f"run `napari-aleatoric score {ds.root}` first")
+    elif n_train < MIN_CASES:
+        problem = f"label issues need at least {MIN_CASES} training cases, the run has {n_train}"
+    if problem is not None and settings.needs_label_issues:
+        raise DatasetError(ds.root, f"label-issue {'filtering' if settings.issue_filtering else 'weighting'} "
+                           f"is not possible: {problem}, or train with --strategy plain")
+    return problem
+
+
+def plan_label_issues(
+    ds: Dataset,
+    train_ids: list[str],
+    settings: TrainSettings,
+    *,
+    label_paths: dict[str, Path] | None = None,
+    statuses: dict[str, str] | None = None,
+    device=None,
+    apply_filter: bool = True,
+) -> Iterator[PreparingLabelIssues | LabelIssuePlan]:
+    """Learn label quality on ``train_ids`` out of fold and decide the run's filtering and weights.
+
+    Args:
+        ds: the dataset (scored, so the slice embeddings are cached).
+        train_ids: the run's candidate training cases (never validation cases).
+        settings: ``issue_keep`` and ``issue_weights`` are used.
+        label_paths: the labels to learn from (the run's snapshot); default the dataset's files.
+        statuses: review statuses (accepted / corrected cases keep full weight and are never filtered).
+        device: where the foundation model runs if a slice embedding is missing.
+        apply_filter: apply ``issue_keep`` (off on resume: the stored case list is used).
+
+    Yields:
+        :class:`PreparingLabelIssues` events, then the :class:`LabelIssuePlan`. A plan with
+        ``note`` set and no weighting when label issues are unavailable under ``"auto"``.
+
+    Raises:
+        DatasetError: required label issues cannot be had (see :func:`label_issue_problem`).
+    """
+    statuses = statuses or {}
+    problem = label_issue_problem(ds, settings, len(train_ids))
+    if settings.issue_weights == "off" and not settings.issue_filtering:
+        yield LabelIssuePlan()
+        return
+    if problem is not None:
+        yield LabelIssuePlan(note=f"trained without label-issue weights: {problem} (scoring first lets training "
+                                  "down-weight the pixels whose annotation the label-quality model contradicts)")
+        return
+    record = scoring_record(ds)
+    lazy = LazyModel(record.get("model_spec", DEFAULT_MODEL), resolve_device(device))
+    input_mode = record.get("input_mode", "raw")
+    cache_dir = ds.state_dir / "cache" / TRAINING_QUALITY_DIR
+    label_paths = {c: Path(p) for c, p in (label_paths or {}).items() if c in set(train_ids)}
+    result = None
+    try:
+        for event in assess_label_quality(ds, list(train_ids), lazy.identity(), lazy.get, input_mode=input_mode,
+                                          label_paths=label_paths, cache_dir=cache_dir):
+            if isinstance(event, LabelQualityProgress):
+                yield PreparingLabelIssues(event.stage, event.index, event.total, event.case_id)
+            elif isinstance(event, LabelQualityFinished):
+                result = event.result
+    except ValueError as error:  # e.g. a single class in every training case: nothing to learn from
+        if settings.needs_label_issues:
+            raise DatasetError(ds.root, f"label issues cannot be learned: {error}") from error
+        yield LabelIssuePlan(note=f"trained without label-issue weights: {error}")
+        return
+    plan = LabelIssuePlan(weighting=settings.issue_weights != "off", filtering=settings.issue_filtering and apply_filter,
+                          cache_dir=cache_dir, model_name=lazy.identity(), input_mode=input_mode,
+                          label_paths=label_paths, dataset=ds)
+    for case_id in train_ids:
+        plan.cases[case_id] = CaseIssues(float(result.score[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
+    if plan.filtering:
+        candidates = np.array([info.label_issue for info in plan.cases.values() if not info.reviewed])
+        if candidates.size:
+            plan.threshold = float(np.quantile(candidates, settings.issue_keep))
+            for info in plan.cases.values():
+                info.left_out = not info.reviewed and info.label_issue > plan.threshold
+    if plan.weighting:
+        weighed = [c for c, info in plan.cases.items() if not info.left_out]
+        for i, case_id in enumerate(weighed, 1):
+            info = plan.cases[case_id]
+            if info.reviewed:
+                info.down_weighted = info.weight_lost = 0.0
+            else:
+                _, label = read_case(ds, case_id, label_paths)
+                index = np.zeros(label.shape, np.uint8)
+                for channel, value in enumerate(ds.foreground.values(), start=1):
+                    index[label == value] = channel
+                weights = plan.weight_map(case_id, index)
+                info.down_weighted = float((weights < 1.0).mean())
+                info.weight_lost = float((1.0 - weights).mean())
+            yield PreparingLabelIssues("weighing", i, len(weighed), case_id)
+    yield plan
+
+
+def describe(plan: LabelIssuePlan, total_train: int | None = None) -> str:
+    """One line for a person: what the strategy does to the training cases."""
+    if plan.note:
+        return plan.note
+    if not plan.weighting and not plan.filtering:
+        return "label issues not used"
+    parts = []
+    if plan.filtering:
+        parts.append(f"leaves out {len(plan.left_out)} of {total_train or len(plan.cases)} training cases "
+                     f"(label issue above {plan.threshold:.3f})")
+    if plan.weighting:
+        used = [info for info in plan.cases.values() if not info.left_out and math.isfinite(info.down_weighted)]
+        touched = [info for info in used if info.down_weighted > 0]
+        area = float(np.mean([info.down_weighted for info in used])) if used else 0.0
+        parts.append(f"down-weights {100 * area:.1f} % of the pixels, in {len(touched)} of {len(used)} cases")
+    reviewed = sum(info.reviewed for info in plan.cases.values())
+    if reviewed:
+        parts.append(f"{reviewed} reviewed case{'s' if reviewed != 1 else ''} at full weight")
+    return "label issues: " + "; ".join(parts)
