@@ -186,10 +186,9 @@ def _add_train_parser(commands) -> None:
                     "and DUO loss. Writes <dataset>/.aleatoric/models/<run>/.")
     train.add_argument("dataset", type=Path, help="nnU-Net v2 raw or Decathlon dataset folder")
     train.add_argument("--strategy", choices=list(STRATEGIES),
-                       help="plain; auv-filter (paper: drop AUV above the 0.9 quantile); duo (paper's loss); "
+                       help="default (issue weights when the dataset is scored, else plain); plain; auv-filter (paper: drop AUV above the 0.9 quantile); duo (paper's loss); "
                             "auv-filter+duo; issue-filter (drop label issue above the 0.8 quantile); issue-weight "
-                            "(pixel weights from the label issues); issue-filter+weight. Default: issue weights when "
-                            "the dataset is scored, else plain. The options below override it.")
+                            "(pixel weights from the label issues); issue-filter+weight. The options below override it.")
     train.add_argument("--network", help="unet (default), segresnet or swinunetr")
     train.add_argument("--epochs", type=int, help="passes over the training cases (default 100)")
     train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 1 = no "

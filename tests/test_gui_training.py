@@ -174,7 +174,7 @@ def test_problems_found_by_the_core_during_start_are_notifications(panels, qtbot
     assert not training.start_training()  # no dataset yet
     assert any("Open a dataset" in text for level, text in notifications if level == "warning")
     assert training.set_dataset_folder(mni_dataset)
-    fill(training, keep=0.9)  # AUV filtering, but the dataset was never scored
+    fill(training, keep=0.9, issue_weights="off")  # AUV filtering, but the dataset was never scored
     assert training.start_training()
     qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
     assert any("Training failed" in t and "scores.csv" in t for t in errors(notifications)), notifications
@@ -211,6 +211,63 @@ def test_unlabelled_cases_are_segmented_scored_and_shown(panels, qtbot, mni_data
     stored, _ = read_label(mni_dataset / ".aleatoric" / "unlabelled" / training.run_dir.name / "labelsTs"
                            / f"{case_id}.png")
     assert np.array_equal(shown, stored)
+
+
+def test_strategy_choice_sets_the_fields_and_the_fields_name_the_strategy(panels):
+    _, _, training = panels(with_review=False)
+    assert training.form["strategy"].value == "default"
+    training.form["strategy"].value = "auv-filter+duo"
+    assert (training.form["keep"].value, training.form["duo"].value, training.form["issue_weights"].value) == \
+        (0.9, True, "off")
+    assert training.settings().validated().filtering and training.settings().duo
+    training.form["duo"].value = False  # a field changed by hand: the combo names what the fields now are
+    assert training.form["strategy"].value == "auv-filter"
+    training.form["issue_keep"].value = 0.55
+    assert training.form["strategy"].value == "custom"
+
+
+def test_show_weights_previews_the_strategy_on_the_case_shown(panels, qtbot, mni_dataset, notifications):
+    """Before Start: the summary line and the down-weighting layer of the review panel's case;
+    an accepted case shows as full weight; a run then reuses the cached pass and records the same plan."""
+    from napari_aleatoric.gui.training_panel import WEIGHTS_LAYER
+    from napari_aleatoric.training import TrainingFinished
+
+    from napari_aleatoric.pipelines.scoring import score_dataset
+
+    list(score_dataset(mni_dataset, "tiny", device="cpu"))
+    viewer, review, training = panels()
+    assert review.open_dataset(mni_dataset)
+    qtbot.waitUntil(lambda: review.current is not None and not review.is_busy(), timeout=WAIT_MS)
+    training.refresh()
+    fill(training, keep=1.0)
+    training.form["strategy"].value = "issue-weight"
+    assert training.preview_weights()
+    qtbot.waitUntil(lambda: not training.is_busy(), timeout=WAIT_MS)
+    assert not errors(notifications), notifications
+    assert training.weight_plan is not None
+    plan = training.weight_plan
+    assert "down-weights" in training.weights_label.text()
+    # the layer follows the case the review panel shows
+    for case_id in sorted(plan.cases)[:2]:
+        review.select_case(case_id)
+        qtbot.waitUntil(lambda c=case_id: WEIGHTS_LAYER in viewer.layers and
+                        viewer.layers[WEIGHTS_LAYER].metadata["case"] == c, timeout=WAIT_MS)
+        layer = viewer.layers[WEIGHTS_LAYER]
+        np.testing.assert_allclose(layer.data, 1.0 - plan.case_weights(case_id))
+        assert layer.data.shape == review.current.case.image.shape
+    viewer.screenshot(str(Path(mni_dataset).parent / "weights_preview.png"), canvas_only=False)
+    # a case the reviewer accepted keeps full weight: no layer, the status says why
+    trained = sorted(plan.cases)[0]
+    review.store.set_status(trained, "accepted", "tester")
+    assert training.preview_weights()
+    qtbot.waitUntil(lambda: not training.is_busy(), timeout=WAIT_MS)
+    assert training.weight_plan.cases[trained].reviewed
+    assert not training.show_case_weights(trained) and "reviewed: full weight" in training.status.text()
+    assert WEIGHTS_LAYER not in viewer.layers
+    assert training.start_training()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    assert isinstance(training.last_event, TrainingFinished), notifications
+    assert "down-weights" in training.weights_label.text()
 
 
 def test_the_manifest_offers_the_retraining_panel():

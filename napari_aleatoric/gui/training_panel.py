@@ -6,9 +6,14 @@ Thin, like the review panel: every computation is a call into the core
 
 - **Dataset**: the one open in the review panel of the same viewer (found automatically), or a
   folder chosen here.
-- **Settings**: a magicgui form over :class:`~napari_aleatoric.training.TrainSettings` (network,
-  epochs, learning rate, keep quantile, DUO, α, β, denoising, device, seed, width, depth). The
-  core validates them; a bad setting is a napari notification naming it, never an exception.
+- **Settings**: a magicgui form over :class:`~napari_aleatoric.training.TrainSettings` (strategy,
+  network, epochs, learning rate, label-issue weights and keep quantile, AUV keep quantile, DUO,
+  α, β, denoising, device, seed, width, depth); choosing a strategy sets its fields. The core
+  validates them; a bad setting is a napari notification naming it, never an exception.
+- **Show weights** previews what the strategy does before Start
+  (:func:`~napari_aleatoric.training.preview_label_issues` in a worker): a summary line (cases
+  left out, share of pixels down-weighted, reviewed cases at full weight) and the layer
+  ``training: down-weighting`` (``1 − w``) over the case shown in the review panel.
 - **Start** runs the training generator in a napari thread worker: a progress bar (steps), a live
   plot of the training loss (per step) and the per-class validation Dice (per epoch). **Stop**
   asks the core to stop before the next step: ``last.pt`` keeps the position, ``best.pt`` the best
@@ -65,11 +70,18 @@ from ..training import (
     TrainingFinished,
     TrainingStarted,
     TrainingStopped,
+    STRATEGIES,
+    LabelIssuePlan,
+    PreparingLabelIssues,
     TrainSettings,
+    describe,
     list_runs,
     load_trained_model,
+    preview_label_issues,
+    strategy_of,
     train,
 )
+from ..training.settings import ISSUE_WEIGHTS
 from . import notify
 from ._compat import guard_triton
 from .case_view import (
@@ -86,6 +98,7 @@ PANEL_NAME = "Retraining (napari-aleatoric)"
 DEVICES = ("auto", "cpu", "cuda")
 PREDICTION_PREFIX = "prediction: "
 UNLABELLED_PREFIX = "imagesTs: "
+WEIGHTS_LAYER = "training: down-weighting"
 #: plot colours (napari's dark theme) and one colour per class
 _PLOT_BG, _PLOT_FG = "#262930", "#d1d2d4"
 _CLASS_LINE_COLOURS = ("#00bfff", "#32cd32", "#ff00ff", "#ffd700", "#1e90ff", "#adff2f", "#ff69b4")
@@ -225,6 +238,9 @@ class TrainingPanel(BackgroundWork, QWidget):
         self._busy: set[str] = set()
         self._models: dict = {}
         self._shown_root: Path | None = None
+        self.weight_plan: LabelIssuePlan | None = None
+        self._syncing_strategy = False
+        self._weights_case: str | None = None
         self._build_ui()
         self.refresh()
         # follow the review panel: another dataset opened there updates this panel (cheap check)
@@ -253,14 +269,26 @@ class TrainingPanel(BackgroundWork, QWidget):
 
         defaults = TrainSettings()
         self.form = mg.Container(widgets=[
+            mg.ComboBox(name="strategy", label="strategy", choices=[*STRATEGIES, "custom"],
+                        value=strategy_of(defaults) or "custom",
+                        tooltip="default: label-issue weights when the dataset is scored, else plain; "
+                                "issue-*: guided by the label issues; auv-filter / duo: the paper's "
+                                "(docs/training.md has the measured effect of each)"),
             mg.ComboBox(name="network", label="network", choices=list(NETWORKS), value=defaults.network,
                         tooltip="MONAI task network (swinunetr needs einops)"),
             mg.SpinBox(name="epochs", label="epochs", value=50, min=0, max=100_000,
                        tooltip="passes over the training cases"),
             mg.FloatSpinBox(name="lr", label="learning rate", value=defaults.lr, min=0.0, max=1.0, step=1e-4,
                             tooltip="Adam learning rate (poly decay)"),
-            mg.FloatSpinBox(name="keep", label="keep quantile", value=defaults.keep, min=0.0, max=1.0, step=0.05,
-                            tooltip="AUV filtering: keep training cases with AUV ≤ this quantile "
+            mg.ComboBox(name="issue_weights", label="label-issue weights", choices=list(ISSUE_WEIGHTS),
+                        value=defaults.issue_weights,
+                        tooltip="weight each pixel's loss by how much the out-of-fold label-quality model "
+                                "trusts its annotation (auto: when the dataset is scored)"),
+            mg.FloatSpinBox(name="issue_keep", label="label-issue keep", value=defaults.issue_keep, min=0.0,
+                            max=1.0, step=0.05, tooltip="keep training cases with label issue ≤ this quantile "
+                                                        "(1 = keep all; reviewed cases are always kept)"),
+            mg.FloatSpinBox(name="keep", label="AUV keep quantile", value=defaults.keep, min=0.0, max=1.0, step=0.05,
+                            tooltip="the paper's AUV filtering: keep training cases with AUV ≤ this quantile "
                                     "(1 = no filtering; needs the dataset's scores otherwise)"),
             mg.CheckBox(name="duo", label="DUO loss", value=defaults.duo,
                         tooltip="uncertainty-weighted loss; off = plain β·Dice + (1−β)·BCE"),
@@ -284,6 +312,14 @@ class TrainingPanel(BackgroundWork, QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.form.native)
 
+        self.form["strategy"].changed.connect(safe_slot(self._apply_strategy))
+        for name in ("keep", "duo", "issue_keep", "issue_weights"):
+            self.form[name].changed.connect(safe_slot(lambda *_: self._show_strategy()))
+        self.weights_button = QPushButton("Show weights")
+        self.weights_button.setToolTip("what the strategy leaves out and down-weights, before Start; the layer "
+                                       f"'{WEIGHTS_LAYER}' shows it on the review panel's case")
+        self.weights_label = QLabel("")
+        self.weights_label.setWordWrap(True)
         self.start_button = QPushButton("Start training")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("stop before the next step; the best checkpoint so far is kept")
@@ -297,10 +333,12 @@ class TrainingPanel(BackgroundWork, QWidget):
         run_box = QGroupBox("Run")
         layout = QVBoxLayout(run_box)
         row = QHBoxLayout()
+        row.addWidget(self.weights_button)
         row.addWidget(self.start_button)
         row.addWidget(self.stop_button)
         row.addWidget(self.progress, 1)
         layout.addLayout(row)
+        layout.addWidget(self.weights_label)
         layout.addWidget(self.status)
         layout.addWidget(self.plot)
 
@@ -351,6 +389,7 @@ class TrainingPanel(BackgroundWork, QWidget):
         self.browse_button.clicked.connect(self._browse_dataset)
         self.use_review_button.clicked.connect(self._use_review_panel)
         self.start_button.clicked.connect(lambda: self.start_training())
+        self.weights_button.clicked.connect(lambda: self.preview_weights())
         self.stop_button.clicked.connect(self.stop_training)
         self.predict_button.clicked.connect(lambda: self.predict_current())
         self.unlabelled_button.clicked.connect(lambda: self.score_unlabelled())
@@ -410,6 +449,7 @@ class TrainingPanel(BackgroundWork, QWidget):
         self.set_dataset_folder(None)
 
     def _follow_review_panel(self) -> None:
+        self._follow_weights()
         if self.chosen_root is not None or self._train_worker is not None:
             return
         panel = self.review_panel()
@@ -433,7 +473,8 @@ class TrainingPanel(BackgroundWork, QWidget):
             scored = (dataset.state_dir / "scores.csv").is_file()
             self.dataset_label.setText(
                 f"<b>{dataset.name}</b> ({source}): {len(dataset.cases)} labelled, {len(dataset.test_cases)} "
-                f"unlabelled cases; {'scored' if scored else 'not scored (AUV filtering needs keep = 1)'}")
+                f"unlabelled cases; " + ("scored: training can use the label issues" if scored else
+                                         "not scored: training is plain until the dataset is scored"))
         self._refresh_runs(dataset)
         self._update_buttons()
 
@@ -462,6 +503,7 @@ class TrainingPanel(BackgroundWork, QWidget):
     def _update_buttons(self) -> None:
         training = self._train_worker is not None
         self.start_button.setEnabled(not training)
+        self.weights_button.setEnabled(not training and "weights" not in self._busy)
         self.stop_button.setEnabled(training and not self._stop.is_set())
         self.browse_button.setEnabled(not training)
         self.use_review_button.setEnabled(not training)
@@ -485,7 +527,110 @@ class TrainingPanel(BackgroundWork, QWidget):
         """The form's values as (unvalidated) :class:`TrainSettings`."""
         values = {w.name: w.value for w in self.form}
         device = values.pop("device")
+        values.pop("strategy")
         return TrainSettings(device=None if device in ("", "auto") else device, **values)
+
+    def _apply_strategy(self, *_args) -> None:
+        """The strategy combo sets its fields (``custom`` leaves them)."""
+        name = self.form["strategy"].value
+        if name not in STRATEGIES or self._syncing_strategy:
+            return
+        self._syncing_strategy = True
+        try:
+            for key, value in STRATEGIES[name].items():
+                self.form[key].value = value
+        finally:
+            self._syncing_strategy = False
+
+    def _show_strategy(self) -> None:
+        """The strategy combo follows the fields (``custom`` for a combination of one's own)."""
+        if self._syncing_strategy:
+            return
+        name = strategy_of(self.settings()) or "custom"
+        if self.form["strategy"].value != name:
+            self._syncing_strategy = True
+            try:
+                self.form["strategy"].value = name
+            finally:
+                self._syncing_strategy = False
+
+    # ================================================================== weights preview
+
+    def preview_weights(self) -> bool:
+        """Compute in a worker what the strategy does to the training cases; show the summary and the
+        weights of the review panel's case. Returns whether it started."""
+        dataset = self.dataset()
+        if dataset is None:
+            notify.warning("Open a dataset in the review panel, or choose a dataset folder")
+            return False
+        try:
+            settings = self.settings().validated()
+        except ValueError as error:
+            notify.error("Cannot preview the weights", error)
+            return False
+        self.weight_plan = None
+        self.weights_label.setText("Learning label quality on the training cases…")
+        root, device = dataset.root, self._device()
+        self._start(forward_events, "Cannot preview the weights",
+                    lambda: preview_label_issues(root, settings, device=device),
+                    yielded=self._on_weights_event, name="weights")
+        return True
+
+    def _on_weights_event(self, event) -> None:
+        if isinstance(event, Failure):
+            notify.error(event.what, event.error)
+            self.weights_label.setText(f"{event.what}: {notify.describe(event.error)}")
+        elif isinstance(event, PreparingLabelIssues):
+            self.weights_label.setText(f"Label issues: {event.stage} {event.index}/{event.total}")
+        elif isinstance(event, LabelIssuePlan):
+            self.weight_plan = event
+            self.weights_label.setText(describe(event))
+            self._weights_case = None
+            self._follow_weights()
+
+    def _follow_weights(self) -> None:
+        """Show the preview's weights of the review panel's current case (once per case)."""
+        panel = self.review_panel()
+        view = getattr(panel, "current", None) if panel is not None else None
+        if self.weight_plan is None or view is None or view.case_id == self._weights_case:
+            return
+        self._weights_case = view.case_id
+        self.show_case_weights(view.case_id)
+
+    def show_case_weights(self, case_id: str) -> bool:
+        """Add or update the layer ``training: down-weighting`` (``1 − w``) for ``case_id``; the
+        status line says when the case has full weight (reviewed, validation, not weighted)."""
+        plan = self.weight_plan
+        if plan is None:
+            return False
+        info = plan.cases.get(case_id)
+        weights = plan.case_weights(case_id) if info is not None and not info.left_out else None
+        if weights is None:
+            if WEIGHTS_LAYER in self.viewer.layers:
+                self.viewer.layers.remove(WEIGHTS_LAYER)
+            reason = ("not a training case (validation, excluded or filtered by AUV): never weighted" if info is None
+                      else "left out by the label-issue filter" if info.left_out
+                      else "reviewed: full weight" if info.reviewed else "not weighted by this strategy")
+            self.status.setText(f"{case_id}: {reason}")
+            return False
+        image = self.viewer.layers[IMAGE] if IMAGE in self.viewer.layers else None
+        kwargs = {"colormap": "red", "blending": "additive", "contrast_limits": (0.0, 1.0), "opacity": 0.8,
+                  "metadata": {"case": case_id}}
+        if image is not None and image.ndim == weights.ndim:
+            kwargs.update(scale=tuple(image.scale), translate=tuple(image.translate))
+        down = 1.0 - weights
+        if WEIGHTS_LAYER in self.viewer.layers and self.viewer.layers[WEIGHTS_LAYER].data.shape == down.shape:
+            layer = self.viewer.layers[WEIGHTS_LAYER]
+            layer.data = down
+            for key, value in kwargs.items():
+                setattr(layer, key, value)
+        else:
+            if WEIGHTS_LAYER in self.viewer.layers:
+                self.viewer.layers.remove(WEIGHTS_LAYER)
+            self.viewer.add_image(down, name=WEIGHTS_LAYER, **kwargs)
+        self.status.setText(f"{case_id}: label issue {info.label_issue:.3f}; {100 * info.down_weighted:.1f} % of its "
+                            f"pixels down-weighted (red: 1 − weight)")
+        return True
 
     def start_training(self) -> bool:
         """Validate the settings and start training in a worker. Returns whether it started."""
@@ -530,6 +675,9 @@ class TrainingPanel(BackgroundWork, QWidget):
         if isinstance(event, Failure):
             notify.error(event.what, event.error)
             self.status.setText(f"{event.what}: {notify.describe(event.error)}")
+        elif isinstance(event, PreparingLabelIssues):
+            self.status.setText(f"Learning label quality on the training cases: {event.stage} "
+                                f"{event.index}/{event.total}")
         elif isinstance(event, TrainingStarted):
             self.run_dir = event.run_dir
             total = event.epochs * event.steps_per_epoch
@@ -541,6 +689,8 @@ class TrainingPanel(BackgroundWork, QWidget):
             self.status.setText(f"Training {event.run_dir.name} on {event.device}: {len(event.train_cases)} training "
                                 f"/ {len(event.val_cases)} validation cases{left}, patch "
                                 f"{'×'.join(map(str, event.patch))}, {event.epochs} epochs")
+            if event.label_issues:
+                self.weights_label.setText(event.label_issues)
         elif isinstance(event, StepDone):
             self.progress.setValue((event.epoch - 1) * event.steps_per_epoch + event.step)
             self.plot.add_step(event.global_step, event.loss)

@@ -18,7 +18,7 @@ from .duo import LossParts, duo_loss, duo_weights, denoise_targets, prediction_s
 from .loop import EpochDone, StepDone, TrainingEvent, TrainingFinished, TrainingStarted, TrainingStopped, train
 from .predict import TrainedModel, load_trained_model, predict
 from .runs import RunInfo, list_runs, models_dir
-from .label_issues import LabelIssuePlan, PreparingLabelIssues, plan_label_issues
+from .label_issues import LabelIssuePlan, PreparingLabelIssues, describe, plan_label_issues, preview_label_issues
 from .settings import NETWORKS, STRATEGIES, TrainSettings, strategy_of, with_strategy
 
 __all__ = [
@@ -26,5 +26,5 @@ __all__ = [
     "standardise_over_batch", "train", "TrainingEvent", "TrainingStarted", "StepDone", "EpochDone",
     "TrainingStopped", "TrainingFinished", "predict", "load_trained_model", "TrainedModel", "list_runs",
     "RunInfo", "models_dir", "STRATEGIES", "with_strategy", "strategy_of", "LabelIssuePlan", "PreparingLabelIssues",
-    "plan_label_issues",
+    "plan_label_issues", "preview_label_issues", "describe",
 ]

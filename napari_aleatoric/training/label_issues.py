@@ -131,6 +131,13 @@ class LabelIssuePlan:
                                  f"its label {index.shape}; delete the folder to recompute them")
         return loss_weights(annotation_trust(maps, index)).reshape(label_index.shape)
 
+    def case_weights(self, case_id: str) -> np.ndarray | None:
+        """:meth:`weight_map` of a case read from its label file (for display), shaped like the label."""
+        if not self.weighting or case_id not in self.cases or self.cases[case_id].reviewed:
+            return None
+        _, label = read_case(self.dataset, case_id, self.label_paths)
+        return self.weight_map(case_id, channel_index(self.dataset, label))
+
     def _issue_maps(self, case_id: str) -> np.ndarray:
         image, label = read_case(self.dataset, case_id, self.label_paths)
         entry = ArrayCache(self.cache_dir).load(case_id, quality_key(self.model_name, self.input_mode, image, label))
@@ -200,6 +207,35 @@ def read_case(ds: Dataset, case_id: str, label_paths: dict[str, Path] | None = N
     if case.label is None:
         raise CaseError(ref.image_paths[0], "case has no annotation")
     return case.image, case.label
+
+
+def channel_index(ds: Dataset, label: np.ndarray) -> np.ndarray:
+    """Label values → class index (0 background, ``i + 1`` = i-th foreground class), as training reads them."""
+    index = np.zeros(label.shape, np.uint8)
+    for channel, value in enumerate(ds.foreground.values(), start=1):
+        index[label == value] = channel
+    return index
+
+
+def preview_label_issues(dataset: str | Path | Dataset, settings: TrainSettings, *, scores_csv=None, device=None
+                         ) -> Iterator[PreparingLabelIssues | LabelIssuePlan]:
+    """What a run with ``settings`` would do with the label issues, before it starts (the
+    retraining panel's preview): the same case selection and pass as :func:`~napari_aleatoric.training.train`,
+    on the current labels. The pass is cached, so a run started next on the same labels reuses it.
+
+    Yields:
+        as :func:`plan_label_issues`.
+
+    Raises:
+        ValueError: invalid settings; AleatoricError: as :func:`~napari_aleatoric.training.train` before its first event.
+    """
+    from ..data.dataset import open_dataset  # noqa: PLC0415
+    from .data import review_statuses, select_cases  # noqa: PLC0415
+
+    settings = settings.validated()
+    ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    selection = select_cases(ds, settings, scores_csv)
+    yield from plan_label_issues(ds, selection.train, settings, statuses=review_statuses(ds), device=device)
 
 
 def scoring_record(ds: Dataset) -> dict | None:
@@ -307,11 +343,7 @@ def plan_label_issues(
             if info.reviewed:
                 info.down_weighted = info.weight_lost = 0.0
             else:
-                _, label = read_case(ds, case_id, label_paths)
-                index = np.zeros(label.shape, np.uint8)
-                for channel, value in enumerate(ds.foreground.values(), start=1):
-                    index[label == value] = channel
-                weights = plan.weight_map(case_id, index)
+                weights = plan.case_weights(case_id)
                 info.down_weighted = float((weights < 1.0).mean())
                 info.weight_lost = float((1.0 - weights).mean())
             yield PreparingLabelIssues("weighing", i, len(weighed), case_id)

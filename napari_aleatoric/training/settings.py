@@ -216,6 +216,7 @@ class TrainSettings:
 
 #: Named strategies (CLI ``--strategy``, the retraining panel, the benchmark): the settings each one sets.
 STRATEGIES: dict[str, dict[str, Any]] = {
+    "default": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="auto"),
     "plain": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="off"),
     "auv-filter": dict(keep=0.9, duo=False, issue_keep=1.0, issue_weights="off"),
     "duo": dict(keep=1.0, duo=True, issue_keep=1.0, issue_weights="off"),
