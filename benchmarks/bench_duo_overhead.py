@@ -1,4 +1,11 @@
-"""DUO overhead: time of one training step with DUO vs the plain β·Dice + (1−β)·BCE loss.
+"""Loss overhead: time of one training step with DUO (``--compare duo``, default) or with the
+label-issue pixel weights (``--compare issue-weights``) vs the plain β·Dice + (1−β)·BCE loss.
+
+``--compare issue-weights``: both kinds of step also cut their batch from the prepared cases
+(``make_weighted_batch``, the training loop's data path); the weighted kind's cases carry a weight
+map (its values do not change the cost) that is cut into patches alongside and enters the weighted
+BCE and weighted Dice. The one-off label-issue pass at the start of a run is not a step cost; the
+noisy-training benchmark records its time per run.
 
 Same network (the default UNet, width 16, depth 4, unless changed), same optimiser, same batches of
 real patches from the bundled sample datasets: 2D MRI slices (batch 4, 240×208, 2 classes) and 3D
@@ -13,8 +20,9 @@ and the report gives medians and the median of the per-pair ratios. The SPS alon
 With ``--threads 1`` every operation runs on the calling thread, and its CPU time (``thread_time``)
 is reported as well: it does not count the time other processes take the core away.
 
-Usage: python benchmarks/bench_duo_overhead.py [--pairs 20] [--warmup 3] [--threads N] [--width 16]
-       [--configs 2d,3d] [--out result.json]
+Usage: python benchmarks/bench_duo_overhead.py [--compare duo|issue-weights] [--pairs 20] [--warmup 3]
+       [--threads N] [--width 16] [--configs 2d,3d] [--out result.json]
+(the result keys ``duo_*`` hold the compared kind's figures whatever ``--compare`` is)
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import torch
 
 from napari_aleatoric.data.dataset import open_dataset
 from napari_aleatoric.sample_data import dataset_path
-from napari_aleatoric.training.data import CaseLoader, make_batch
+from napari_aleatoric.training.data import CaseLoader, make_batch, make_weighted_batch
 from napari_aleatoric.training.duo import duo_loss, prediction_scales
 from napari_aleatoric.training.networks import build_network
 
@@ -53,13 +61,22 @@ def bench(config: dict, args) -> dict:
     net = build_network("unet", len(config["patch"]), num_fg + 1, width=args.width, depth=args.depth)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
 
-    def step(duo: bool, k: int) -> tuple[float, float]:
-        x, y = batches[k % len(batches)]
+    cases = [loader.get(i) for i in ids]
+    weighted = [type(c)(c.case_id, c.image, c.label, c.foreground, rng.uniform(0, 1, c.label.shape).astype(np.float32))
+                for c in cases]
+
+    def step(other: bool, k: int) -> tuple[float, float]:
         started, cpu_started = time.perf_counter(), time.thread_time()
-        if duo:
+        if args.compare == "issue-weights":
+            chosen = [(weighted if other else cases)[(k * config["batch"] + i) % len(ids)] for i in range(config["batch"])]
+            x, y, w = make_weighted_batch(chosen, config["patch"], np.random.default_rng(k), num_fg)
+            parts = duo_loss(net.segment(x), None, y, weighting=False, denoising=False, pixel_weights=w)
+        elif other:
+            x, y = batches[k % len(batches)]
             seg, noise = net(x)
             parts = duo_loss(seg, noise, y)
         else:
+            x, y = batches[k % len(batches)]
             parts = duo_loss(net.segment(x), None, y, weighting=False, denoising=False)
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
@@ -96,13 +113,14 @@ def bench(config: dict, args) -> dict:
         "cpu_median_pair_ratio_minus_1": statistics.median(cpu_ratios) - 1.0,
     }
     print(f"{config['dataset']}: batch {config['batch']} × {'×'.join(map(str, config['patch']))}, {num_fg} classes: "
-          f"plain {result['plain_median_s'] * 1000:.0f} ms, DUO {result['duo_median_s'] * 1000:.0f} ms per step "
+          f"plain {result['plain_median_s'] * 1000:.0f} ms, {args.compare} {result['duo_median_s'] * 1000:.0f} ms "
+          f"per step "
           f"(median of {args.pairs}); overhead {100 * result['overhead_of_medians']:+.1f} % (medians), "
           f"{100 * result['median_pair_ratio_minus_1']:+.1f} % (median pair ratio); "
           f"SPS alone {result['sps_median_s'] * 1000:.1f} ms", flush=True)
     if torch.get_num_threads() == 1:  # the calling thread does all the work: its CPU time ignores other load
         print(f"  CPU time of the calling thread: plain {result['cpu_plain_median_s'] * 1000:.0f} ms, "
-              f"DUO {result['cpu_duo_median_s'] * 1000:.0f} ms; overhead "
+              f"{args.compare} {result['cpu_duo_median_s'] * 1000:.0f} ms; overhead "
               f"{100 * result['cpu_median_pair_ratio_minus_1']:+.1f} % (median pair ratio)", flush=True)
     return result
 
@@ -115,13 +133,15 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--configs", default="2d,3d")
+    parser.add_argument("--compare", choices=("duo", "issue-weights"), default="duo",
+                        help="what is compared with the plain step")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, "
           f"UNet width {args.width} depth {args.depth}")
-    results = {"threads": torch.get_num_threads(), "width": args.width, "depth": args.depth,
+    results = {"compare": args.compare, "threads": torch.get_num_threads(), "width": args.width, "depth": args.depth,
                "torch": torch.__version__, "configs": {}}
     for name in args.configs.split(","):
         results["configs"][name] = bench(CONFIGS[name], args)

@@ -188,15 +188,17 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--strategy", choices=list(STRATEGIES),
                        help="default (issue weights when the dataset is scored, else plain); plain; auv-filter (paper: drop AUV above the 0.9 quantile); duo (paper's loss); "
                             "auv-filter+duo; issue-filter (drop label issue above the 0.8 quantile); issue-weight "
-                            "(pixel weights from the label issues); issue-filter+weight. The options below override it.")
+                            "(contradicted pixels weigh less); issue-relabel (contradicted pixels learn the label-quality model's "
+                            "classes); issue-filter+relabel. The options below override it.")
     train.add_argument("--network", help="unet (default), segresnet or swinunetr")
     train.add_argument("--epochs", type=int, help="passes over the training cases (default 100)")
     train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 1 = no "
                                                   "AUV filtering)")
     train.add_argument("--issue-keep", type=float, help="keep cases with label issue at or below this quantile "
                                                         "(default 1 = no label-issue filtering)")
-    train.add_argument("--issue-weights", choices=("auto", "on", "off"),
-                       help="per-pixel loss weights from the label issues (default auto: on when scored)")
+    train.add_argument("--label-issues", choices=("auto", "relabel", "weight", "off"),
+                       help="what pixels the label-quality model contradicts do: relabel (learn its classes), "
+                            "weight (weigh less), off; default auto: the measured best when the dataset is scored")
     train.add_argument("--classwise", action="store_const", const=True, help="filter with per-class AUV quantiles")
     train.add_argument("--duo", dest="duo", action="store_const", const=True,
                        help="the paper's DUO loss (default off: beta*Dice + (1-beta)*BCE)")
@@ -223,7 +225,7 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--scores", type=Path, help="AUV table (default <dataset>/.aleatoric/scores.csv)")
 
 
-_TRAIN_SETTING_ARGS = ("network", "epochs", "keep", "issue_keep", "issue_weights", "classwise", "duo", "denoise", "alpha", "beta", "lr", "device",
+_TRAIN_SETTING_ARGS = ("network", "epochs", "keep", "issue_keep", "label_issues", "classwise", "duo", "denoise", "alpha", "beta", "lr", "device",
                        "seed", "name", "batch_size", "patch", "width", "depth", "val_fraction", "noise_training",
                        "epsilon")
 

@@ -174,7 +174,7 @@ def test_problems_found_by_the_core_during_start_are_notifications(panels, qtbot
     assert not training.start_training()  # no dataset yet
     assert any("Open a dataset" in text for level, text in notifications if level == "warning")
     assert training.set_dataset_folder(mni_dataset)
-    fill(training, keep=0.9, issue_weights="off")  # AUV filtering, but the dataset was never scored
+    fill(training, keep=0.9, label_issues="off")  # AUV filtering, but the dataset was never scored
     assert training.start_training()
     qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
     assert any("Training failed" in t and "scores.csv" in t for t in errors(notifications)), notifications
@@ -217,7 +217,7 @@ def test_strategy_choice_sets_the_fields_and_the_fields_name_the_strategy(panels
     _, _, training = panels(with_review=False)
     assert training.form["strategy"].value == "default"
     training.form["strategy"].value = "auv-filter+duo"
-    assert (training.form["keep"].value, training.form["duo"].value, training.form["issue_weights"].value) == \
+    assert (training.form["keep"].value, training.form["duo"].value, training.form["label_issues"].value) == \
         (0.9, True, "off")
     assert training.settings().validated().filtering and training.settings().duo
     training.form["duo"].value = False  # a field changed by hand: the combo names what the fields now are

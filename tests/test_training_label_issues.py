@@ -74,8 +74,10 @@ def test_trust_is_the_probability_of_the_annotated_class():
 
 
 def test_a_contradicted_pixel_weighs_less_and_a_trusted_one_fully():
-    weights = loss_weights(np.array([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]))
+    weights = loss_weights(np.array([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]), threshold=0.5, floor=0.0)
     np.testing.assert_allclose(weights, [0.0, 0.2, 0.5, 1.0, 1.0, 1.0])
+    frozen = loss_weights(np.array([0.2, 0.45, 0.475, 0.5, 0.7]))  # the shipped floor 0.45 and threshold 0.5
+    np.testing.assert_allclose(frozen, [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
 
 
 def test_weighted_dice_with_unit_weights_is_monais_soft_dice():
@@ -116,12 +118,12 @@ def test_the_erased_disc_is_down_weighted_and_clean_pixels_keep_weight_one(score
 
 
 def test_reviewed_cases_keep_full_weight_and_are_never_filtered(scored):
-    plan = plan_of(scored, with_strategy(TINY, "issue-filter+weight"), statuses={CORRUPTED: "corrected"})
+    plan = plan_of(scored, with_strategy(TINY, "issue-filter+relabel"), statuses={CORRUPTED: "corrected"})
     ds = open_dataset(scored)
-    assert plan.weight_map(CORRUPTED, channel_index(ds, CORRUPTED)) is None
+    assert plan.weight_map(CORRUPTED, channel_index(ds, CORRUPTED)) is None  # plain one-hot target, weight 1
     assert plan.cases[CORRUPTED].reviewed and not plan.cases[CORRUPTED].left_out
     assert plan.cases[CORRUPTED].weight_lost == 0.0
-    unreviewed = plan_of(scored, with_strategy(TINY, "issue-filter+weight"))
+    unreviewed = plan_of(scored, with_strategy(TINY, "issue-filter+relabel"))
     assert CORRUPTED in unreviewed.left_out  # the same case, unreviewed, is the one the filter drops
 
 
@@ -145,11 +147,35 @@ def test_the_weights_never_read_validation_labels(scored, monkeypatch):
 
 # ------------------------------------------------------------------------------- training
 
+def test_the_erased_disc_is_relabelled_towards_the_learned_class(scored):
+    plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
+    ds = open_dataset(scored)
+    weights, soft = plan.weight_map(CORRUPTED, channel_index(ds, CORRUPTED))
+    assert weights is None and soft.shape == (2,) + channel_index(ds, CORRUPTED).shape
+    disc = load_case(ds, ds.case(CORRUPTED)).image > 180  # annotated background, really the disc
+    index = channel_index(ds, CORRUPTED)
+    assert soft[0][disc].mean() > 0.5  # the target moved towards "disc" where the annotation lost it
+    trusted = plan.case_weights(CORRUPTED) == 1.0
+    np.testing.assert_array_equal(soft[:, trusted], (index[None] == np.array([1, 2]).reshape(2, 1, 1))[:, trusted])
+
+
+def test_the_default_on_a_scored_dataset_relabels(scored, monkeypatch):
+    seen = []
+    original = loop_module.duo_loss
+    monkeypatch.setattr(loop_module, "duo_loss", lambda *a, **k: seen.append(a[2]) or original(*a, **k))
+    events = list(train(scored, TINY))
+    assert any(((y > 0) & (y < 1)).any() for y in seen)  # soft targets reached the loss
+    started = next(e for e in events if isinstance(e, TrainingStarted))
+    assert "relabels" in started.label_issues
+    cases = json.loads((started.run_dir / "cases.json").read_text())
+    assert cases["label_issues"]["mode"] == "relabel"
+
+
 def test_training_uses_the_weights_and_records_them(scored, monkeypatch):
     seen = []
     original = loop_module.duo_loss
     monkeypatch.setattr(loop_module, "duo_loss", lambda *a, **k: seen.append(k["pixel_weights"]) or original(*a, **k))
-    events = list(train(scored, TINY))  # the default strategy on a scored dataset: issue weights
+    events = list(train(scored, with_strategy(TINY, "issue-weight")))
     assert any(isinstance(e, PreparingLabelIssues) for e in events)
     started = next(e for e in events if isinstance(e, TrainingStarted))
     assert "down-weights" in started.label_issues

@@ -81,7 +81,7 @@ from ..training import (
     strategy_of,
     train,
 )
-from ..training.settings import ISSUE_WEIGHTS
+from ..training.settings import LABEL_ISSUE_MODES
 from . import notify
 from ._compat import guard_triton
 from .case_view import (
@@ -280,10 +280,11 @@ class TrainingPanel(BackgroundWork, QWidget):
                        tooltip="passes over the training cases"),
             mg.FloatSpinBox(name="lr", label="learning rate", value=defaults.lr, min=0.0, max=1.0, step=1e-4,
                             tooltip="Adam learning rate (poly decay)"),
-            mg.ComboBox(name="issue_weights", label="label-issue weights", choices=list(ISSUE_WEIGHTS),
-                        value=defaults.issue_weights,
-                        tooltip="weight each pixel's loss by how much the out-of-fold label-quality model "
-                                "trusts its annotation (auto: when the dataset is scored)"),
+            mg.ComboBox(name="label_issues", label="label issues", choices=list(LABEL_ISSUE_MODES),
+                        value=defaults.label_issues,
+                        tooltip="pixels whose annotation the out-of-fold label-quality model contradicts: "
+                                "relabel = learn its classes there, weight = weigh less, auto = the measured "
+                                "best when the dataset is scored"),
             mg.FloatSpinBox(name="issue_keep", label="label-issue keep", value=defaults.issue_keep, min=0.0,
                             max=1.0, step=0.05, tooltip="keep training cases with label issue ≤ this quantile "
                                                         "(1 = keep all; reviewed cases are always kept)"),
@@ -313,7 +314,7 @@ class TrainingPanel(BackgroundWork, QWidget):
         layout.addWidget(self.form.native)
 
         self.form["strategy"].changed.connect(safe_slot(self._apply_strategy))
-        for name in ("keep", "duo", "issue_keep", "issue_weights"):
+        for name in ("keep", "duo", "issue_keep", "label_issues"):
             self.form[name].changed.connect(safe_slot(lambda *_: self._show_strategy()))
         self.weights_button = QPushButton("Show weights")
         self.weights_button.setToolTip("what the strategy leaves out and down-weights, before Start; the layer "

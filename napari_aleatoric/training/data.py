@@ -201,6 +201,8 @@ class PreparedCase:
         foreground: flat indices of (up to :data:`MAX_FOREGROUND_INDICES`) foreground voxels.
         weight: float32 per-pixel loss weights in ``[0, 1]`` shaped like ``label``, or ``None``
             (weight 1 everywhere; see :mod:`napari_aleatoric.training.label_issues`).
+        soft_target: ``(C, *label.shape)`` float32 foreground targets in ``[0, 1]`` replacing the
+            one-hot label (label-issue relabelling), or ``None``.
     """
 
     case_id: str
@@ -208,10 +210,11 @@ class PreparedCase:
     label: np.ndarray
     foreground: np.ndarray
     weight: np.ndarray | None = None
+    soft_target: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        extra = self.weight.nbytes if self.weight is not None else 0
+        extra = sum(a.nbytes for a in (self.weight, self.soft_target) if a is not None)
         return self.image.nbytes + self.label.nbytes + self.foreground.nbytes + extra
 
 
@@ -308,7 +311,11 @@ class CaseLoader:
             raise CaseError(self.ds.root, f"case {case_id!r} is no longer in the dataset")
         case = prepare_case(self.ds, self.refs[case_id], self.lut)
         if self.weights is not None:
-            case.weight = self.weights(case_id, case.label)
+            guidance = self.weights(case_id, case.label)
+            if isinstance(guidance, tuple):  # (weights, soft targets)
+                case.weight, case.soft_target = guidance
+            else:
+                case.weight = guidance
         self._cache[case_id] = case
         self._bytes += case.nbytes
         while self._bytes > self.budget and len(self._cache) > 1:
@@ -401,6 +408,10 @@ def sample_weighted_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.ra
     if case.weight is not None:
         weight = np.ones(patch, dtype=np.float32)
         weight[target] = case.weight[source]
+    if case.soft_target is not None:
+        soft = np.zeros((case.soft_target.shape[0],) + tuple(patch), dtype=np.float32)
+        soft[(slice(None),) + target] = case.soft_target[(slice(None),) + source]
+        return image, label, (weight, soft)
     return image, label, weight
 
 
@@ -425,11 +436,17 @@ def make_weighted_batch(cases: list[PreparedCase], patch: tuple[int, ...], rng: 
     triples = [sample_weighted_patch(case, patch, rng, augment=augment) for case in cases]
     x = torch.from_numpy(np.stack([t[0] for t in triples]))[:, None]
     labels = torch.from_numpy(np.stack([t[1] for t in triples]).astype(np.int64))
+    targets = one_hot_foreground(labels, num_foreground)
+    softs = [t[2][1] if isinstance(t[2], tuple) else None for t in triples]
+    masks = [t[2][0] if isinstance(t[2], tuple) else t[2] for t in triples]
+    for b, soft in enumerate(softs):
+        if soft is not None:
+            targets[b] = torch.from_numpy(soft)
     weights = None
-    if any(t[2] is not None for t in triples):
-        weights = torch.from_numpy(np.stack([t[2] if t[2] is not None else np.ones(patch, np.float32)
-                                             for t in triples]))[:, None]
-    return x, one_hot_foreground(labels, num_foreground), weights
+    if any(m is not None for m in masks):
+        weights = torch.from_numpy(np.stack([m if m is not None else np.ones(patch, np.float32)
+                                             for m in masks]))[:, None]
+    return x, targets, weights
 
 
 def epoch_batches(train: list[str], batch_size: int, seed: int, epoch: int) -> list[list[str]]:

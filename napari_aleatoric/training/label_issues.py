@@ -6,10 +6,14 @@ the foundation model's cached slice embeddings. Its out-of-fold class probabilit
 
 - **case filtering** (``issue_keep < 1``): training cases whose label-issue score is above the
   ``issue_keep`` quantile of the training cases are left out;
-- **pixel weighting** (``issue_weights``): every pixel's loss is weighted by how much the
-  label-quality model trusts its annotation, ``w = min(1, q_y / TRUST_THRESHOLD)`` where ``q_y``
-  is the out-of-fold probability of the annotated class. A pixel the model contradicts
-  (``q_y`` → 0) stops teaching the network; a pixel it agrees with keeps weight 1.
+- **per-pixel guidance** (``label_issues``), from the trust ``w`` of each pixel's annotation,
+  ``w = clip((q_y − TRUST_FLOOR) / (TRUST_THRESHOLD − TRUST_FLOOR), 0, 1)`` where ``q_y`` is the
+  out-of-fold probability of the annotated class (1 where the model agrees, 0 where it
+  contradicts the annotation):
+
+  - ``"weight"``: the pixel's loss is multiplied by ``w``; a contradicted pixel stops teaching;
+  - ``"relabel"``: the pixel's target becomes ``w·onehot(y) + (1 − w)·q``; a contradicted pixel
+    teaches what the label-quality model learned from the rest of the dataset.
 
 Cases a reviewer **accepted or corrected** (review store) are never filtered and keep weight 1
 everywhere: a human has vouched for them.
@@ -39,9 +43,13 @@ from ..pipelines.label_quality import (MIN_CASES, LabelQualityFinished, LabelQua
                                        quality_key)
 from .settings import TrainSettings
 
-#: A pixel keeps full weight while the label-quality model gives its annotated class at least this
-#: probability; below, its weight falls linearly to 0 (chosen on the tuning data, docs/training.md).
+#: A pixel keeps full weight while the label-quality model gives its annotated class at least
+#: ``TRUST_THRESHOLD``, weighs 0 at or below ``TRUST_FLOOR``, and linearly in between (chosen on the
+#: tuning data, docs/training.md).
 TRUST_THRESHOLD = 0.5
+TRUST_FLOOR = 0.45
+#: What ``label_issues="auto"`` does on a scored dataset (the benchmark's best, docs/training.md).
+AUTO_MODE = "relabel"
 #: Review statuses whose cases count at full weight and are never filtered.
 VOUCHED = frozenset({"accepted", "corrected"})
 TRAINING_QUALITY_DIR = "quality-training"
@@ -82,7 +90,7 @@ class LabelIssuePlan:
     """The label-issue side of a run: per-case scores, filtering and the pixel weights.
 
     Attributes:
-        weighting: whether the loss is weighted per pixel.
+        mode: ``"weight"`` or ``"relabel"`` (per-pixel guidance), ``""`` for none.
         filtering: whether label-issue filtering was applied.
         cases: ``{case_id: CaseIssues}`` of the training cases the pass covered.
         threshold: label-issue score above which a case was left out (``None``: no filtering).
@@ -90,7 +98,7 @@ class LabelIssuePlan:
         cache_dir, model_name, input_mode, label_paths: where and how the issue maps are read.
     """
 
-    weighting: bool = False
+    mode: str = ""
     filtering: bool = False
     cases: dict[str, CaseIssues] = field(default_factory=dict)
     threshold: float | None = None
@@ -102,12 +110,18 @@ class LabelIssuePlan:
     dataset: Dataset | None = None
 
     @property
+    def weighting(self) -> bool:
+        """Whether pixels are guided (weighted or relabelled)."""
+        return bool(self.mode)
+
+    @property
     def left_out(self) -> list[str]:
         """Cases dropped by label-issue filtering, sorted."""
         return sorted(c for c, info in self.cases.items() if info.left_out)
 
     def weight_map(self, case_id: str, label_index: np.ndarray) -> np.ndarray | None:
-        """The loss weights of a case, shaped like its label, or ``None`` (weight 1 everywhere).
+        """The per-pixel guidance of a case: loss weights shaped like its label (``"weight"``), or
+        ``(None, soft targets (C, *label.shape))`` (``"relabel"``), or ``None`` (plain one-hot, weight 1).
 
         Args:
             case_id: a training case.
@@ -115,8 +129,8 @@ class LabelIssuePlan:
                 ``i + 1`` = i-th foreground class), as training reads it.
 
         Returns:
-            float32 weights in ``[0, 1]``, or ``None`` when weighting is off, the case was reviewed,
-            or it was not covered by the pass.
+            float32 weights in ``[0, 1]`` / soft targets, or ``None`` when guidance is off, the case
+            was reviewed, or it was not covered by the pass.
 
         Raises:
             AleatoricError: the case's issue maps are missing or do not match its labels.
@@ -129,14 +143,23 @@ class LabelIssuePlan:
         if maps.shape[1:] != index.shape:
             raise AleatoricError(self.cache_dir, f"label-issue maps of {case_id!r} have shape {maps.shape[1:]}, "
                                  f"its label {index.shape}; delete the folder to recompute them")
-        return loss_weights(annotation_trust(maps, index)).reshape(label_index.shape)
+        weights = loss_weights(annotation_trust(maps, index))
+        if self.mode == "weight":
+            return weights.reshape(label_index.shape)
+        probabilities = class_probabilities(maps, index)[1:]  # (C, D, H, W) foreground
+        onehot = (index[None] == np.arange(1, maps.shape[0] + 1).reshape(-1, 1, 1, 1)).astype(np.float32)
+        soft = weights[None] * onehot + (1.0 - weights[None]) * probabilities
+        return None, soft.reshape((maps.shape[0],) + label_index.shape)
 
     def case_weights(self, case_id: str) -> np.ndarray | None:
-        """:meth:`weight_map` of a case read from its label file (for display), shaped like the label."""
+        """The trust weights ``w`` of a case read from its label file (for display and the summary),
+        shaped like the label; ``None`` when the case keeps full weight."""
         if not self.weighting or case_id not in self.cases or self.cases[case_id].reviewed:
             return None
         _, label = read_case(self.dataset, case_id, self.label_paths)
-        return self.weight_map(case_id, channel_index(self.dataset, label))
+        index = channel_index(self.dataset, label)
+        return loss_weights(annotation_trust(self._issue_maps(case_id), index if index.ndim == 3 else index[None])
+                            ).reshape(label.shape)
 
     def _issue_maps(self, case_id: str) -> np.ndarray:
         image, label = read_case(self.dataset, case_id, self.label_paths)
@@ -151,8 +174,8 @@ class LabelIssuePlan:
         def number(value: float) -> float | None:
             return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
-        return {"weighting": self.weighting, "filtering": self.filtering, "threshold": number(self.threshold),
-                "trust_threshold": TRUST_THRESHOLD, "note": self.note, "model": self.model_name,
+        return {"mode": self.mode, "weighting": self.weighting, "filtering": self.filtering, "threshold": number(self.threshold),
+                "trust_threshold": TRUST_THRESHOLD, "trust_floor": TRUST_FLOOR, "note": self.note, "model": self.model_name,
                 "input_mode": self.input_mode, "left_out": self.left_out,
                 "reviewed": sorted(c for c, info in self.cases.items() if info.reviewed),
                 "cases": {c: {"label_issue": number(info.label_issue), "reviewed": info.reviewed,
@@ -183,17 +206,32 @@ def annotation_trust(issue_maps: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.clip(trust, 0.0, 1.0).astype(np.float32)
 
 
-def loss_weights(trust: np.ndarray, threshold: float = TRUST_THRESHOLD) -> np.ndarray:
-    """Pixel loss weights ``min(1, q_y / threshold)``: 1 where the annotation is trusted, → 0 where
-    the label-quality model contradicts it.
+def class_probabilities(issue_maps: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """All out-of-fold class probabilities ``(K, D, H, W)`` from the issue maps and the annotation
+    (``q_c = issue_c`` for a class not annotated, ``1 − issue_c`` for the annotated one, background
+    the rest)."""
+    maps = issue_maps.astype(np.float32, copy=False)
+    onehot = index[None] == np.arange(1, maps.shape[0] + 1).reshape(-1, *([1] * index.ndim))
+    foreground = np.where(onehot, 1.0 - maps, maps)
+    background = np.clip(1.0 - foreground.sum(axis=0, keepdims=True), 0.0, 1.0)
+    return np.concatenate([background, foreground]).astype(np.float32)
+
+
+def loss_weights(trust: np.ndarray, threshold: float | None = None, floor: float | None = None) -> np.ndarray:
+    """Pixel loss weights ``clip((q_y − floor) / (threshold − floor), 0, 1)``: 1 where the annotation
+    is trusted, 0 where the label-quality model contradicts it.
 
     Args:
         trust: ``q_y`` per pixel (any shape), in ``[0, 1]``.
+        threshold, floor: default :data:`TRUST_THRESHOLD` and :data:`TRUST_FLOOR`.
 
     Returns:
         float32 weights of the same shape, in ``[0, 1]``.
     """
-    return np.minimum(1.0, np.asarray(trust, np.float32) / np.float32(threshold)).astype(np.float32)
+    threshold = TRUST_THRESHOLD if threshold is None else threshold
+    floor = TRUST_FLOOR if floor is None else floor
+    span = max(threshold - floor, 1e-6)
+    return np.clip((np.asarray(trust, np.float32) - np.float32(floor)) / np.float32(span), 0.0, 1.0).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------- the pass
@@ -256,7 +294,7 @@ def label_issue_problem(ds: Dataset, settings: TrainSettings, n_train: int) -> s
         DatasetError: the settings require label issues (explicit weighting or filtering) and
             they cannot be had; the message names the command to run first.
     """
-    if settings.issue_weights == "off" and not settings.issue_filtering:
+    if not settings.uses_label_issues:
         return None
     problem = None
     if scoring_record(ds) is None:
@@ -285,7 +323,7 @@ def plan_label_issues(
     Args:
         ds: the dataset (scored, so the slice embeddings are cached).
         train_ids: the run's candidate training cases (never validation cases).
-        settings: ``issue_keep`` and ``issue_weights`` are used.
+        settings: ``issue_keep`` and ``label_issues`` are used.
         label_paths: the labels to learn from (the run's snapshot); default the dataset's files.
         statuses: review statuses (accepted / corrected cases keep full weight and are never filtered).
         device: where the foundation model runs if a slice embedding is missing.
@@ -300,7 +338,7 @@ def plan_label_issues(
     """
     statuses = statuses or {}
     problem = label_issue_problem(ds, settings, len(train_ids))
-    if settings.issue_weights == "off" and not settings.issue_filtering:
+    if not settings.uses_label_issues:
         yield LabelIssuePlan()
         return
     if problem is not None:
@@ -325,7 +363,8 @@ def plan_label_issues(
             raise DatasetError(ds.root, f"label issues cannot be learned: {error}") from error
         yield LabelIssuePlan(note=f"trained without label-issue weights: {error}")
         return
-    plan = LabelIssuePlan(weighting=settings.issue_weights != "off", filtering=settings.issue_filtering and apply_filter,
+    mode = {"auto": AUTO_MODE, "off": ""}.get(settings.label_issues, settings.label_issues)
+    plan = LabelIssuePlan(mode=mode, filtering=settings.issue_filtering and apply_filter,
                           cache_dir=cache_dir, model_name=lazy.identity(), input_mode=input_mode,
                           label_paths=label_paths, dataset=ds)
     for case_id in train_ids:
@@ -364,7 +403,8 @@ def describe(plan: LabelIssuePlan, total_train: int | None = None) -> str:
         used = [info for info in plan.cases.values() if not info.left_out and math.isfinite(info.down_weighted)]
         touched = [info for info in used if info.down_weighted > 0]
         area = float(np.mean([info.down_weighted for info in used])) if used else 0.0
-        parts.append(f"down-weights {100 * area:.1f} % of the pixels, in {len(touched)} of {len(used)} cases")
+        verb = "relabels (softly)" if plan.mode == "relabel" else "down-weights"
+        parts.append(f"{verb} {100 * area:.1f} % of the pixels, in {len(touched)} of {len(used)} cases")
     reviewed = sum(info.reviewed for info in plan.cases.values())
     if reviewed:
         parts.append(f"{reviewed} reviewed case{'s' if reviewed != 1 else ''} at full weight")

@@ -345,7 +345,7 @@ def train(
     Before training, the label-issue pass (:mod:`napari_aleatoric.training.label_issues`) learns
     label quality on the training cases' snapshot labels (out of fold; cached) and yields
     :class:`PreparingLabelIssues` events; it filters cases (``issue_keep``) and weights pixels
-    (``issue_weights``).
+    (``label_issues``: pixels the label-quality model contradicts are relabelled or down-weighted).
 
     Args:
         dataset: nnU-Net v2 raw or Decathlon dataset folder.
@@ -423,9 +423,10 @@ def train(
                                      f"({issues.cases[case_id].label_issue:.3f})"
         plan.train = [c for c in plan.train if c not in set(issues.left_out)]
         plan.left_out = dict(sorted(plan.left_out.items()))
-    elif plan.label_issues and plan.label_issues.get("weighting"):  # the same weights as at the start
+    elif plan.label_issues and plan.label_issues.get("mode"):  # the same guidance as at the start
         vouched = {c: "accepted" for c in plan.label_issues.get("reviewed", [])}
-        for event in plan_label_issues(ds, plan.train, replace(settings, issue_keep=1.0, issue_weights="on"),
+        stored = replace(settings, issue_keep=1.0, label_issues=plan.label_issues["mode"])
+        for event in plan_label_issues(ds, plan.train, stored,
                                        label_paths=label_paths, statuses=vouched, device=device, apply_filter=False):
             if isinstance(event, LabelIssuePlan):
                 issues = event

@@ -16,9 +16,11 @@ NOISE_TRAINING = ("target", "disagreement", "none")
 EPSILONS = ("gaussian", "noise-map")
 SVD_MODES = ("D_HW", "H_DW", "W_DH")
 ENERGIES = ("sigma2", "sigma")
-#: how the out-of-fold label-issue maps weight the loss: ``"auto"`` = weight when the dataset has been
-#: scored (else train plainly and say so), ``"on"`` = weight (scores required), ``"off"``
-ISSUE_WEIGHTS = ("auto", "on", "off")
+#: how the out-of-fold label-issue maps guide the loss (see :mod:`napari_aleatoric.training.label_issues`):
+#: ``"relabel"`` (contradicted pixels learn the label-quality model's classes), ``"weight"``
+#: (contradicted pixels weigh less), ``"auto"`` (the measured best of the two when the dataset has been
+#: scored, else plain training that says so), ``"off"``
+LABEL_ISSUE_MODES = ("auto", "relabel", "weight", "off")
 
 #: settings that may differ when a run is resumed (everything else must match the stored run)
 RESUMABLE_CHANGES = frozenset({"epochs", "device", "name"})
@@ -49,10 +51,10 @@ class TrainSettings:
         issue_keep: keep the training cases whose label-issue score (out-of-fold, learned on the
             training cases only) is at or below this quantile; cases a reviewer accepted or
             corrected are always kept. ``1.0`` (default) switches it off.
-        issue_weights: per-pixel loss weights from the out-of-fold label-issue maps (see
-            :mod:`napari_aleatoric.training.label_issues`): ``"auto"`` (default) weights when the
-            dataset has been scored and trains plainly otherwise, ``"on"`` requires the scores,
-            ``"off"``.
+        label_issues: how the out-of-fold label-issue maps guide the loss per pixel (see
+            :mod:`napari_aleatoric.training.label_issues`): ``"relabel"`` or ``"weight"`` (both
+            need the dataset's scores), ``"auto"`` (default: the measured best of the two when the
+            dataset has been scored, plain training otherwise) or ``"off"``.
         duo: DUO loss; ``False`` = plain ``β·Dice + (1−β)·BCE`` summed over foreground classes.
         denoise: DUO label denoising ``ỹ = y − ε̂·f_θ2(x)`` (``alpha = 0`` switches the weights off).
         alpha: DUO weight ``1 / (1 + α·S)``; 0.5 in the authors' snippet.
@@ -85,7 +87,7 @@ class TrainSettings:
     keep: float = 1.0
     classwise: bool = False
     issue_keep: float = 1.0
-    issue_weights: str = "auto"
+    label_issues: str = "auto"
     duo: bool = False
     denoise: bool = True
     alpha: float = 0.5
@@ -132,8 +134,8 @@ class TrainSettings:
             yield f"keep must be a quantile in (0, 1] (1 = no filtering), got {self.keep!r}"
         if not _is_real(self.issue_keep) or not 0.0 < self.issue_keep <= 1.0:
             yield f"issue keep must be a quantile in (0, 1] (1 = no filtering), got {self.issue_keep!r}"
-        if self.issue_weights not in ISSUE_WEIGHTS:
-            yield f"issue weights must be one of {', '.join(ISSUE_WEIGHTS)}, got {self.issue_weights!r}"
+        if self.label_issues not in LABEL_ISSUE_MODES:
+            yield f"label issues must be one of {', '.join(LABEL_ISSUE_MODES)}, got {self.label_issues!r}"
         if not _is_real(self.alpha) or self.alpha < 0:
             yield f"alpha must be ≥ 0, got {self.alpha!r}"
         if not _is_real(self.beta) or not 0.0 <= self.beta <= 1.0:
@@ -170,7 +172,12 @@ class TrainSettings:
     @property
     def needs_label_issues(self) -> bool:
         """Whether the run must have the label-issue pass (explicit weighting or filtering)."""
-        return self.issue_filtering or self.issue_weights == "on"
+        return self.issue_filtering or self.label_issues in ("relabel", "weight")
+
+    @property
+    def uses_label_issues(self) -> bool:
+        """Whether the run wants the label-issue pass at all (``"auto"`` included)."""
+        return self.issue_filtering or self.label_issues != "off"
 
     @property
     def weighting(self) -> bool:
@@ -216,14 +223,15 @@ class TrainSettings:
 
 #: Named strategies (CLI ``--strategy``, the retraining panel, the benchmark): the settings each one sets.
 STRATEGIES: dict[str, dict[str, Any]] = {
-    "default": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="auto"),
-    "plain": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="off"),
-    "auv-filter": dict(keep=0.9, duo=False, issue_keep=1.0, issue_weights="off"),
-    "duo": dict(keep=1.0, duo=True, issue_keep=1.0, issue_weights="off"),
-    "auv-filter+duo": dict(keep=0.9, duo=True, issue_keep=1.0, issue_weights="off"),
-    "issue-filter": dict(keep=1.0, duo=False, issue_keep=0.8, issue_weights="off"),
-    "issue-weight": dict(keep=1.0, duo=False, issue_keep=1.0, issue_weights="on"),
-    "issue-filter+weight": dict(keep=1.0, duo=False, issue_keep=0.8, issue_weights="on"),
+    "default": dict(keep=1.0, duo=False, issue_keep=1.0, label_issues="auto"),
+    "plain": dict(keep=1.0, duo=False, issue_keep=1.0, label_issues="off"),
+    "auv-filter": dict(keep=0.9, duo=False, issue_keep=1.0, label_issues="off"),
+    "duo": dict(keep=1.0, duo=True, issue_keep=1.0, label_issues="off"),
+    "auv-filter+duo": dict(keep=0.9, duo=True, issue_keep=1.0, label_issues="off"),
+    "issue-filter": dict(keep=1.0, duo=False, issue_keep=0.8, label_issues="off"),
+    "issue-weight": dict(keep=1.0, duo=False, issue_keep=1.0, label_issues="weight"),
+    "issue-relabel": dict(keep=1.0, duo=False, issue_keep=1.0, label_issues="relabel"),
+    "issue-filter+relabel": dict(keep=1.0, duo=False, issue_keep=0.8, label_issues="relabel"),
 }
 
 
