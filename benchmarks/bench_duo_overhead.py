@@ -1,10 +1,11 @@
-"""Loss overhead: time of one training step with DUO (``--compare duo``, default) or with the
-label-issue pixel weights (``--compare issue-weights``) vs the plain β·Dice + (1−β)·BCE loss.
+"""Loss overhead: time of one training step with DUO (``--compare duo``, default), with the
+label-issue pixel weights (``--compare issue-weights``) or with the label-issue soft targets
+(``--compare issue-relabel``) vs the plain β·Dice + (1−β)·BCE loss.
 
-``--compare issue-weights``: both kinds of step also cut their batch from the prepared cases
-(``make_weighted_batch``, the training loop's data path); the weighted kind's cases carry a weight
-map (its values do not change the cost) that is cut into patches alongside and enters the weighted
-BCE and weighted Dice. The one-off label-issue pass at the start of a run is not a step cost; the
+``--compare issue-weights`` / ``issue-relabel``: both kinds of step also cut their batch from the
+prepared cases (``make_weighted_batch``, the training loop's data path); the guided kind's cases
+carry a weight map (entering the weighted BCE and Dice) or per-class soft targets (replacing the
+one-hot targets), cut into patches alongside; their values do not change the cost. The one-off label-issue pass at the start of a run is not a step cost; the
 noisy-training benchmark records its time per run.
 
 Same network (the default UNet, width 16, depth 4, unless changed), same optimiser, same batches of
@@ -20,7 +21,7 @@ and the report gives medians and the median of the per-pair ratios. The SPS alon
 With ``--threads 1`` every operation runs on the calling thread, and its CPU time (``thread_time``)
 is reported as well: it does not count the time other processes take the core away.
 
-Usage: python benchmarks/bench_duo_overhead.py [--compare duo|issue-weights] [--pairs 20] [--warmup 3]
+Usage: python benchmarks/bench_duo_overhead.py [--compare duo|issue-weights|issue-relabel] [--pairs 20] [--warmup 3]
        [--threads N] [--width 16] [--configs 2d,3d] [--out result.json]
 (the result keys ``duo_*`` hold the compared kind's figures whatever ``--compare`` is)
 """
@@ -62,12 +63,16 @@ def bench(config: dict, args) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
 
     cases = [loader.get(i) for i in ids]
-    weighted = [type(c)(c.case_id, c.image, c.label, c.foreground, rng.uniform(0, 1, c.label.shape).astype(np.float32))
-                for c in cases]
+    if args.compare == "issue-relabel":  # soft targets instead of the one-hot label, loss weight 1
+        weighted = [type(c)(c.case_id, c.image, c.label, c.foreground, None,
+                            rng.uniform(0, 1, (num_fg,) + c.label.shape).astype(np.float32)) for c in cases]
+    else:
+        weighted = [type(c)(c.case_id, c.image, c.label, c.foreground,
+                            rng.uniform(0, 1, c.label.shape).astype(np.float32)) for c in cases]
 
     def step(other: bool, k: int) -> tuple[float, float]:
         started, cpu_started = time.perf_counter(), time.thread_time()
-        if args.compare == "issue-weights":
+        if args.compare in ("issue-weights", "issue-relabel"):
             chosen = [(weighted if other else cases)[(k * config["batch"] + i) % len(ids)] for i in range(config["batch"])]
             x, y, w = make_weighted_batch(chosen, config["patch"], np.random.default_rng(k), num_fg)
             parts = duo_loss(net.segment(x), None, y, weighting=False, denoising=False, pixel_weights=w)
@@ -133,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--configs", default="2d,3d")
-    parser.add_argument("--compare", choices=("duo", "issue-weights"), default="duo",
+    parser.add_argument("--compare", choices=("duo", "issue-weights", "issue-relabel"), default="duo",
                         help="what is compared with the plain step")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
