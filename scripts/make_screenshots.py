@@ -10,8 +10,9 @@ Run under a display, for example headless::
 
 Writes ``docs/images/review_panel_mri.png`` and ``docs/images/review_panel_ct.png``, and with
 ``--only training`` ``docs/images/training_panel.png``: the retraining panel beside the review panel
-after a short run on the MNI slices (UNet width 8, depth 3, ``--epochs`` epochs, AUV filtering
-with keep 0.9 and DUO) and "Predict" on the top-ranked case. With
+after "Show weights" (the default strategy's label-issue relabelling, shown on the training case
+with the highest label issue) and a short run on the MNI slices (UNet width 8, depth 3,
+``--epochs`` epochs) and "Predict" on that case. With
 ``--workdir DIR`` the dataset copies and their cached maps are kept, so a re-run is fast (the
 committed images were made with ``--model litemedsam`` on the CPU, about 10 minutes).
 """
@@ -102,19 +103,24 @@ def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, i
         if not (root / ".aleatoric" / "scores.csv").is_file():
             assert panel.start_scoring(), "scoring did not start"
             wait_until(lambda: not panel.is_busy())
-        top = panel.top_case()
-        panel.select_case(top)
-        wait_until(lambda: panel.current is not None and panel.current.case_id == top and not panel.is_busy())
         training.refresh()
         form = training.form
-        for key, value in {"epochs": epochs, "width": 8, "depth": 3, "keep": 0.9, "device": device or "auto"}.items():
+        form["strategy"].value = "default"
+        for key, value in {"epochs": epochs, "width": 8, "depth": 3, "device": device or "auto"}.items():
             form[key].value = value
+        assert training.preview_weights(), "the weights preview did not start"
+        wait_until(lambda: training.weight_plan is not None and not training.is_busy())
+        plan = training.weight_plan
+        top = max(plan.cases, key=lambda c: plan.cases[c].label_issue)
+        panel.select_case(top)
+        wait_until(lambda: panel.current is not None and panel.current.case_id == top and not panel.is_busy())
+        assert training.show_case_weights(top), "no weights layer"
         assert training.start_training(), "training did not start"
         wait_until(lambda: not training.is_training(), timeout=1800)
         assert training.predict_current(), "prediction did not start"
         wait_until(lambda: not training.is_busy())
         for layer in viewer.layers:
-            if layer.name.startswith("uncertainty"):
+            if layer.name.startswith(("uncertainty", "label issue", "FM segmentation")):
                 layer.visible = False
         settle(1.5)
         path = out / "training_panel.png"

@@ -268,6 +268,7 @@ def test_show_weights_previews_the_strategy_on_the_case_shown(panels, qtbot, mni
     qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
     assert isinstance(training.last_event, TrainingFinished), notifications
     assert "down-weights" in training.weights_label.text()
+    assert len(training.plot.losses) == training.progress.maximum() and len(training.plot.dice_epochs) == 2
 
 
 def test_the_manifest_offers_the_retraining_panel():

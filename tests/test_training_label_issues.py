@@ -259,3 +259,11 @@ def test_review_store_statuses_reach_the_run(scored):
     started = next(e for e in events if isinstance(e, TrainingStarted))
     cases = json.loads((started.run_dir / "cases.json").read_text())["label_issues"]
     assert cases["reviewed"] == [CORRUPTED] and cases["cases"][CORRUPTED]["weight_lost"] == 0.0
+
+
+def test_stop_during_the_label_issue_pass_leaves_no_run_behind(scored, tmp_path):
+    calls = []
+    events = list(train(scored, with_strategy(TINY, "issue-relabel"), run_dir=scored / ".aleatoric" / "models" / "x",
+                        should_stop=lambda: calls.append(1) or len(calls) > 2))
+    assert events and all(isinstance(e, PreparingLabelIssues) for e in events)
+    assert not (scored / ".aleatoric" / "models" / "x").exists()

@@ -45,8 +45,8 @@ BASE = {
     "mni": dict(network="unet", epochs=40, batch_size=8, width=8, depth=3, lr=1e-3, device="cpu"),
     "ct": dict(network="unet", epochs=50, batch_size=2, width=8, depth=3, lr=1e-3, device="cpu"),
 }
-ROWS = ("plain", "auv-filter", "duo", "auv-filter+duo", "issue-filter", "issue-weight", "issue-filter+relabel",
-        "oracle-filter", "clean")
+ROWS = ("plain", "auv-filter", "duo", "auv-filter+duo", "issue-filter", "issue-weight", "issue-relabel",
+        "issue-filter+relabel", "oracle-filter", "clean")
 ORDERS = ("queue", "random", "auv")
 
 

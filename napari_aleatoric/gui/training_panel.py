@@ -713,6 +713,8 @@ class TrainingPanel(BackgroundWork, QWidget):
 
     def _on_training_done(self) -> None:
         self._train_worker = None
+        if isinstance(self.last_event, PreparingLabelIssues):
+            self.status.setText("Stopped before training started: no run was written")
         dataset = self.dataset()
         self._refresh_runs(dataset, select=self.run_dir if self.run_dir and (self.run_dir / "best.pt").is_file()
                            else None)

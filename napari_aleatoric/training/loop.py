@@ -416,8 +416,13 @@ def train(
                                        statuses=review_statuses(ds), device=device):
             if isinstance(event, LabelIssuePlan):
                 issues = event
-            else:
-                yield event
+                continue
+            yield event
+            if should_stop is not None and should_stop():  # stopped before training: leave nothing behind
+                shutil.rmtree(plan.snapshot, ignore_errors=True)
+                if not any(plan.run_dir.iterdir()):
+                    plan.run_dir.rmdir()
+                return
         for case_id in issues.left_out:
             plan.left_out[case_id] = f"label issue above the {settings.issue_keep:g} quantile " \
                                      f"({issues.cases[case_id].label_issue:.3f})"
