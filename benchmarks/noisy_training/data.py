@@ -18,7 +18,9 @@ noise settings), so one seed can be used for tuning and fresh seeds for reportin
 not depend on the seed: the foundation model's embedding cache can be shared between seeds.
 
 ``changed_fraction`` = voxels whose label changed / voxels that are foreground in the clean or the
-noisy label of that case.
+noisy label of that case; ``class_changed_fraction`` = the same over the voxels of the corrupted
+class (in the clean or the noisy label). A drawn error is kept when both reach the dataset's
+minimum (``min_changed_fraction``, ``min_class_fraction``) and at least 20 voxels change.
 
 Datasets (``PRESETS``):
     mni   real MRI, 2D: axial and coronal slices of the MNI ICBM152 2009a T1 template (nilearn
@@ -89,7 +91,8 @@ NOISE = {
     },
     "ct": {
         "frac": 0.5,
-        "min_changed_fraction": 0.04,
+        "min_changed_fraction": 0.0,
+        "min_class_fraction": 0.15,
         "kinds": {
             "dilation": 4,          # liver (3-5 px), kidney (2-4 px) or tumour (2-4 px) over-drawn in-plane
             "missing_structure": 2,  # the tumour (-> liver) or one kidney (-> background) not drawn
@@ -220,9 +223,14 @@ def plan_noise(dataset: str, labels: dict[str, np.ndarray], train: list[str], se
                 continue
             noisy = cor.apply_corruption(clean, rec)
             changed, frac = changed_fraction(clean, noisy)
-            if frac < float(noise["min_changed_fraction"]):
+            if frac < float(noise["min_changed_fraction"]) or changed < 20:
                 continue
-            records[case] = {"kind": rec["kind"], "changed_fraction": round(frac, 4), "class": names[rec["class_value"]],
+            in_class = int(np.count_nonzero((clean == rec["class_value"]) | (noisy == rec["class_value"])))
+            if changed / max(in_class, 1) < float(noise.get("min_class_fraction", 0.0)):
+                continue
+            records[case] = {"kind": rec["kind"], "changed_fraction": round(frac, 4),
+                             "class_changed_fraction": round(changed / max(in_class, 1), 4),
+                             "class": names[rec["class_value"]],
                              "class_value": int(rec["class_value"]), "params": rec["params"],
                              "changed_voxels": changed}
             break
