@@ -9,7 +9,8 @@ both folders), its per-class values, and the CPU seconds of each run (one torch 
         --epochs 30 --width 8 --depth 3 --patch 96,112 --batch-size 8 --out calib.jsonl
 
 One JSON line per run is appended to ``--out``; a summary (mean over seeds, gap clean − noisy) is
-printed at the end.
+printed at the end. ``python -m benchmarks.noisy_training.calibrate table calib.jsonl`` prints the
+Markdown table of every attempt (as in ``CALIBRATION.md``).
 """
 
 from __future__ import annotations
@@ -45,8 +46,42 @@ def run(folder: Path, settings, run_dir: Path) -> dict:
             "cpu_seconds": round(time.process_time() - cpu, 1), "wall_seconds": round(time.perf_counter() - wall, 1)}
 
 
+def table(path: Path) -> str:
+    """Markdown table of a calibration JSONL file: one row per attempt (label) and seed."""
+    rows: dict[tuple, dict] = {}
+    for line in Path(path).read_text().splitlines():
+        e = json.loads(line)
+        s = e["settings"]
+        key = (e["label"], Path(e["root"]).name, e["seed"])
+        rows.setdefault(key, {"settings": s})[e["which"]] = e
+    out = ["| attempt | data | training (epochs, width, depth, patch, batch) | seed | clean Dice | noisy Dice | "
+           "gap | CPU s clean / noisy |", "|---|---|---|---|---|---|---|---|"]
+    gaps: dict[tuple, list[float]] = {}
+    for (label, data, seed), r in rows.items():
+        s = r["settings"]
+        clean, noisy = r.get("clean"), r.get("noisy")
+        gap = clean["best_dice"] - noisy["best_dice"] if clean and noisy else None
+        if gap is not None:
+            gaps.setdefault((label, data), []).append(gap)
+        fmt = lambda e: f"{e['best_dice']:.4f}" if e else "–"  # noqa: E731
+        out.append(f"| {label} | {data} | {s['epochs']}, {s['width']}, {s['depth']}, "
+                   f"{'×'.join(map(str, s['patch'])) if s['patch'] else 'default'}, {s['batch_size'] or 'default'} | "
+                   f"{seed} | {fmt(clean)} | {fmt(noisy)} | {f'{100 * gap:+.2f}' if gap is not None else '–'} | "
+                   f"{clean['cpu_seconds'] if clean else '–'} / {noisy['cpu_seconds'] if noisy else '–'} |")
+    out.append("")
+    for (label, data), values in gaps.items():
+        out.append(f"- {label} ({data}): mean gap over {len(values)} seeds {100 * sum(values) / len(values):+.2f} "
+                   "Dice points")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     from napari_aleatoric.training import TrainSettings
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "table":
+        print(table(Path(argv[1])))
+        return 0
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="OUT/<dataset>-c<S> (with clean/ and noisy/)")

@@ -90,12 +90,12 @@ NOISE = {
         },
     },
     "ct": {
-        "frac": 0.5,
+        "frac": 0.6,
         "min_changed_fraction": 0.0,
         "min_class_fraction": 0.15,
         "kinds": {
-            "dilation": 4,          # liver (3-5 px), kidney (2-4 px) or tumour (2-4 px) over-drawn in-plane
-            "missing_structure": 2,  # the tumour (-> liver) or one kidney (-> background) not drawn
+            "dilation": 5,          # liver (3-5 px), kidney (3-4 px) or tumour (2-4 px) over-drawn in-plane
+            "missing_structure": 3,  # the tumour (-> liver) not drawn; a kidney (-> background) if no tumour
             "class_swap": 1,        # tumour/kidney and liver swapped in a ball of 5-8 px
             "spurious_blob": 1,     # a false tumour (3-6 px) inside the liver
             "coarse_polygon": 1,    # liver or kidney outlines as coarse polygons (3-5 px)
@@ -168,6 +168,18 @@ def source_ct(params: dict) -> tuple[dict, dict, dict]:
 
 SOURCES = {"mni": source_mni, "ct": source_ct}
 
+_SOURCE_CACHE: dict[str, tuple[dict, dict, dict]] = {}
+
+
+def source(dataset: str, params: dict) -> tuple[dict, dict, dict]:
+    """Images, clean labels and case info of a dataset (kept in memory: they do not depend on the seed)."""
+    key = json.dumps([dataset, params], sort_keys=True)
+    if key not in _SOURCE_CACHE:
+        _SOURCE_CACHE.clear()
+        _SOURCE_CACHE[key] = SOURCES[dataset](params)
+    images, labels, info = _SOURCE_CACHE[key]
+    return dict(images), {c: v.copy() for c, v in labels.items()}, json.loads(json.dumps(info))
+
 
 # ------------------------------------------------------------------------------ noise
 
@@ -184,9 +196,9 @@ def _planners(dataset: str) -> dict:
                 count=(1, 2)),
         }
     return {
-        "dilation": lambda lab, rng: cor.plan_dilation(lab, rng, {1: (3, 5, [0]), 2: (2, 4, [0]), 3: (2, 4, [1])}),
-        "missing_structure": lambda lab, rng: cor.plan_missing(lab, rng, {2: (None, 0, (1, 1)), 3: (None, 1, (1, 1))},
-                                                               min_size=20),
+        "dilation": lambda lab, rng: cor.plan_dilation(lab, rng, {1: (3, 5, [0]), 2: (3, 4, [0]), 3: (2, 4, [1])}),
+        "missing_structure": lambda lab, rng: cor.plan_missing(
+            lab, rng, {3: (None, 1, (1, 1))} if (lab == 3).sum() >= 20 else {2: (None, 0, (1, 1))}, min_size=20),
         "class_swap": lambda lab, rng: cor.plan_swap(lab, rng, [(3, 1), (2, 1)], radius=(5, 8), near=3),
         "spurious_blob": lambda lab, rng: cor.plan_blob(lab, rng, {3: (3, 6, [1], (0, 1))}, region=lab == 1),
         "coarse_polygon": lambda lab, rng: cor.plan_polygon(lab, rng, {1: 0, 2: 0}, tolerance=(3, 5)),
@@ -283,7 +295,7 @@ def build(out: Path, dataset: str, seed: int, preset: str = "full", frac: float 
     noise = json.loads(json.dumps(NOISE[dataset]))
     if frac is not None:
         noise["frac"] = float(frac)
-    images, labels, info = SOURCES[dataset](params)
+    images, labels, info = source(dataset, params)
     cases = sorted(images)
     train, val = split_cases(cases, 0.2)
     records = plan_noise(dataset, labels, train, seed, noise)
