@@ -50,7 +50,8 @@ def _check(root: Path) -> dict:
     differs = {c for c in cases if not np.array_equal(clean[c], noisy[c])}
     assert differs == set(truth["corrupted"])  # noisy != clean exactly on the corrupted cases
     for case, rec in truth["corrupted"].items():
-        assert rec["kind"] in data.NOISE[truth["dataset"]]["kinds"]
+        assert rec["drawn_as"] in data.NOISE[truth["dataset"]]["kinds"]
+        assert rec["drawn_as"].split(":")[0] == rec["kind"]
         assert rec["changed_fraction"] == pytest.approx(data.changed_fraction(clean[case], noisy[case])[1], abs=1e-4)
     for case in cases:  # the clean label paths point at the clean labels
         assert np.array_equal(_read(root / truth["clean_labels"][case]), clean[case])

@@ -32,8 +32,10 @@ Datasets (``PRESETS``):
           voxels), cropped to a slab of ``depth`` slices around the tumour (or the organs):
           ``depth``×96×96 voxels; labels 0 background, 1 liver, 2 kidney, 3 tumour.
 
-Noise (``NOISE``): a fraction ``frac`` of the training cases (50 % by default) get one error each,
-the kind drawn from weighted kinds (weights below). The errors are large and mostly *systematic*
+Noise (``NOISE``): a fraction ``frac`` of the training cases (MNI 50 %, CT 60 %) get one error
+each; the kinds come in proportion to their weights (a ``kind:class`` entry fixes the class, so
+every seed gets the same mix), assigned to the cases in a seed-dependent order (``drawn_as`` in
+``truth.json``; a kind that cannot be drawn on a case falls back to the next kind). The errors are large and mostly *systematic*
 (the same class grows in the same direction in many cases: grey matter over-drawn into white
 matter; organs outlined too generously; tumours missed), which is what costs a network trained on
 them Dice on clean validation labels; random, unbiased errors largely average out.
@@ -93,9 +95,12 @@ NOISE = {
         "frac": 0.6,
         "min_changed_fraction": 0.0,
         "min_class_fraction": 0.15,
+        # "kind:class" fixes the class, so every seed gets the same mix (a kind alone draws the class)
         "kinds": {
-            "dilation": 5,          # liver (3-5 px), kidney (3-4 px) or tumour (2-4 px) over-drawn in-plane
-            "missing_structure": 3,  # the tumour (-> liver) not drawn; a kidney (-> background) if no tumour
+            "dilation:liver": 3,    # liver over-drawn by 3-5 px in-plane into the background
+            "dilation:kidney": 2,   # kidney over-drawn by 3-4 px into the background
+            "dilation:tumour": 1,   # tumour over-drawn by 2-4 px into the liver
+            "missing_structure:tumour": 3,  # the tumour not drawn (-> liver)
             "class_swap": 1,        # tumour/kidney and liver swapped in a ball of 5-8 px
             "spurious_blob": 1,     # a false tumour (3-6 px) inside the liver
             "coarse_polygon": 1,    # liver or kidney outlines as coarse polygons (3-5 px)
@@ -195,10 +200,15 @@ def _planners(dataset: str) -> dict:
                 lab, rng, {1: (4, 7, [0, 2], None)}, region=ndi.binary_dilation(lab > 0, iterations=12),
                 count=(1, 2)),
         }
+    dilation = {1: (3, 5, [0]), 2: (3, 4, [0]), 3: (2, 4, [1])}
     return {
-        "dilation": lambda lab, rng: cor.plan_dilation(lab, rng, {1: (3, 5, [0]), 2: (3, 4, [0]), 3: (2, 4, [1])}),
+        "dilation": lambda lab, rng: cor.plan_dilation(lab, rng, dilation),
+        "dilation:liver": lambda lab, rng: cor.plan_dilation(lab, rng, {1: dilation[1]}),
+        "dilation:kidney": lambda lab, rng: cor.plan_dilation(lab, rng, {2: dilation[2]}),
+        "dilation:tumour": lambda lab, rng: cor.plan_dilation(lab, rng, {3: dilation[3]}),
         "missing_structure": lambda lab, rng: cor.plan_missing(
             lab, rng, {3: (None, 1, (1, 1))} if (lab == 3).sum() >= 20 else {2: (None, 0, (1, 1))}, min_size=20),
+        "missing_structure:tumour": lambda lab, rng: cor.plan_missing(lab, rng, {3: (None, 1, (1, 1))}, min_size=20),
         "class_swap": lambda lab, rng: cor.plan_swap(lab, rng, [(3, 1), (2, 1)], radius=(5, 8), near=3),
         "spurious_blob": lambda lab, rng: cor.plan_blob(lab, rng, {3: (3, 6, [1], (0, 1))}, region=lab == 1),
         "coarse_polygon": lambda lab, rng: cor.plan_polygon(lab, rng, {1: 0, 2: 0}, tolerance=(3, 5)),
@@ -240,7 +250,7 @@ def plan_noise(dataset: str, labels: dict[str, np.ndarray], train: list[str], se
             in_class = int(np.count_nonzero((clean == rec["class_value"]) | (noisy == rec["class_value"])))
             if changed / max(in_class, 1) < float(noise.get("min_class_fraction", 0.0)):
                 continue
-            records[case] = {"kind": rec["kind"], "changed_fraction": round(frac, 4),
+            records[case] = {"kind": rec["kind"], "drawn_as": k, "changed_fraction": round(frac, 4),
                              "class_changed_fraction": round(changed / max(in_class, 1), 4),
                              "class": names[rec["class_value"]],
                              "class_value": int(rec["class_value"]), "params": rec["params"],
