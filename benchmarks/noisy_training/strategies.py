@@ -146,7 +146,7 @@ def run_row(job: dict) -> dict:
         settings = replace(settings, **overrides)
     tag = job.get("tag", "")
     run_dir = work / root.name / f"{row}{tag}" / f"s{seed}"
-    result = train_once(folder, replace(settings, name=f"{row}{tag}-s{seed}"), run_dir, scores_csv)
+    result = train_once(folder, replace(settings, name=f"{row}{tag}-s{seed}".replace("+", "-and-")), run_dir, scores_csv)
     corrupted = set(truth(root)["corrupted"])
     result.update(kind="row", data=root.name, row=row + tag, seed=seed,
                   left_out_corrupted=sum(c in corrupted for c in result["left_out"]))
@@ -195,7 +195,7 @@ def reviewed_folder(root: Path, work: Path, reviewed: list[str], name: str) -> P
         shutil.rmtree(folder)
     noisy = root / "noisy"
     (folder / "labelsTr").mkdir(parents=True)
-    os.symlink(noisy / "imagesTr", folder / "imagesTr")
+    shutil.copytree(noisy / "imagesTr", folder / "imagesTr", copy_function=os.link)  # hard links: inside the folder
     shutil.copy2(noisy / "dataset.json", folder / "dataset.json")
     for label in (noisy / "labelsTr").iterdir():
         case = label.name.split(".")[0]
