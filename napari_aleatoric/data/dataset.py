@@ -32,7 +32,7 @@ from .geometry import Geometry
 from .medio import probe, read_image, read_label
 
 __all__ = ["CaseRef", "Dataset", "Case", "open_dataset", "validate_case_files", "validate_dataset",
-           "load_case", "STATE_DIR_NAME"]
+           "load_case", "STATE_DIR_NAME", "check_declared_values", "declared_labels", "undeclared_values"]
 
 STATE_DIR_NAME = ".aleatoric"
 
@@ -495,11 +495,45 @@ def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> C
                                            "nifti" if image_geometry.header is not None else ""),
              label_path, ImageInfo(label.shape, geometry.spacing, geometry.affine,
                                        "nifti" if geometry.header is not None else ""))
-    declared = set(ds.labels.values())
-    undeclared = [int(v) for v in _present_values(label) if int(v) not in declared]
+    check_declared_values(label_path, label, ds.labels)
+    return Case(ref, image, label, geometry, image_geometry)
+
+
+def undeclared_values(label: np.ndarray, labels: dict[str, int]) -> list[int]:
+    """The values present in ``label`` that ``labels`` (name -> value) does not declare, ascending."""
+    declared = set(labels.values())
+    label = np.asarray(label)
+    integer = np.issubdtype(label.dtype, np.integer) and np.issubdtype(label.dtype, np.unsignedinteger) or \
+        (np.issubdtype(label.dtype, np.integer) and (label.size == 0 or int(label.min()) >= 0))
+    values = _present_values(label) if integer else np.unique(label)
+    return [int(v) for v in values if v not in declared]
+
+
+def check_declared_values(path: str | Path, label: np.ndarray, labels: dict[str, int], *,
+                          action: str = "") -> None:
+    """Raise :class:`CaseError` naming ``path`` and the label values ``labels`` does not declare.
+
+    ``action`` is appended to the message (e.g. ``"; nothing was saved"``).
+    """
+    label = np.asarray(label)
+    if label.size and np.issubdtype(label.dtype, np.integer) and int(label.min()) < 0:
+        negative = sorted({int(v) for v in np.unique(label[label < 0])})
+        raise CaseError(path, f"negative label values {', '.join(map(str, negative[:10]))} are not allowed{action}")
+    undeclared = undeclared_values(label, labels)
     if undeclared:
         shown = ", ".join(map(str, undeclared[:10])) + (", ..." if len(undeclared) > 10 else "")
-        known = ", ".join(f"{v}={n}" for n, v in ds.labels.items())
-        raise CaseError(label_path, f"label values {shown} are not declared in dataset.json labels "
-                        f"(declared: {known})")
-    return Case(ref, image, label, geometry, image_geometry)
+        known = ", ".join(f"{v}={n}" for n, v in labels.items())
+        raise CaseError(path, f"label values {shown} are not declared in dataset.json labels "
+                        f"(declared: {known}){action}")
+
+
+def declared_labels(root: str | Path) -> dict[str, int] | None:
+    """The labels (name -> value) ``<root>/dataset.json`` declares, or ``None`` without a ``dataset.json``.
+
+    Raises:
+        DatasetError: ``dataset.json`` exists but cannot be read or its ``labels`` are malformed.
+    """
+    js = Path(root) / "dataset.json"
+    if not js.is_file():
+        return None
+    return _parse_labels(js, _read_json(js).get("labels"), [])
