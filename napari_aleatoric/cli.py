@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score a labelled dataset and write the ranked CSV")
     score.add_argument("dataset", type=Path, help="nnU-Net v2 raw or Decathlon dataset folder")
     _add_scoring_options(score)
-    score.add_argument("--out", type=Path, default=None, help="CSV path (default <dataset>/.aleatoric/scores.csv)")
+    score.add_argument("--out", type=Path, default=None,
+                       help="CSV path (default <dataset>/.aleatoric/scores.csv); the summary goes beside it as "
+                            "<name>.json. Inside the dataset only .aleatoric/ is allowed")
 
     demo = commands.add_parser("demo", help="open napari with the review panel on the bundled sample data "
                                             "(headless: score the sample data and print the queue)")

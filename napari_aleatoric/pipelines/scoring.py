@@ -35,7 +35,7 @@ from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
-from .table import ScoreTable, build_table, write_outputs
+from .table import ScoreTable, build_table, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
 
@@ -206,7 +206,8 @@ def score_dataset(
         svd_mode: matrix layout of volumes for the SPS.
         energy: ``"sigma2"`` or ``"sigma"``.
         flag_quantile: cases with AUV above this quantile are flagged.
-        out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``).
+        out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``); refused
+            inside the dataset folder outside ``.aleatoric/`` (see :func:`.table.output_paths`).
         case_ids: score only these cases (default all labelled training cases).
         label_quality: also learn label quality and rank by it (off: rank by AUV alone, e.g. for a
             benchmark that runs label quality on its own subsets of the cases).
@@ -220,8 +221,11 @@ def score_dataset(
 
     Raises:
         DatasetError: the dataset cannot be opened at all.
+        AleatoricError: ``out_csv`` would replace a dataset file or one the user did not name.
     """
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    if out_csv is not None:
+        out_csv = output_paths(ds.root, out_csv)[0]  # refused before any work if it would harm a file
     torch_device = resolve_device(device)
     lazy = LazyModel(model, torch_device)
     wanted = case_ids if case_ids is not None else [ref.case_id for ref in ds.cases]

@@ -163,6 +163,56 @@ def read_scores(csv_path: str | Path) -> ScoreTable:
     return ScoreTable(columns, rows)
 
 
+#: folders of ``.aleatoric/`` that hold the project's own state: no score table may be written there
+RESERVED_STATE_FOLDERS = frozenset({"originals", "revisions", "cache", "models"})
+#: keys every summary written by :func:`write_outputs` has (an existing file without them is not ours)
+SUMMARY_KEYS = frozenset({"settings", "scored", "ranking"})
+
+
+def _is_our_summary(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and SUMMARY_KEYS <= set(data)
+
+
+def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, Path]:
+    """Check where a score table asked for may be written; returns ``(csv path, summary path)``.
+
+    The summary is ``<csv stem>.json`` beside the CSV. Checked before any case is scored, so that
+    a mistyped ``--out`` never replaces a file of the dataset or one the user did not name:
+
+    Raises:
+        AleatoricError: naming the path, when the table is not a ``.csv`` file or is a folder, when
+            the CSV or its summary would land inside the dataset folder outside ``.aleatoric/`` (or in
+            its ``originals/``, ``revisions/``, ``cache/``, ``models/``), or when the summary path
+            holds a file that is not a summary of a previous scoring run.
+    """
+    from ..data.errors import AleatoricError  # noqa: PLC0415
+
+    root = Path(dataset_root).resolve()
+    csv_path = Path(out_csv).expanduser()
+    if csv_path.suffix.lower() != ".csv":
+        raise AleatoricError(csv_path, "the scores table must be a .csv file (e.g. --out results/scores.csv)")
+    if csv_path.is_dir():
+        raise AleatoricError(csv_path, "is a folder; name the .csv file to write")
+    summary_path = csv_path.with_suffix(".json")
+    for path in (csv_path, summary_path):
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root):
+            continue
+        rel = resolved.relative_to(root).parts
+        if not rel or rel[0] != ".aleatoric" or len(rel) < 2 or (len(rel) > 2 and rel[1] in RESERVED_STATE_FOLDERS):
+            raise AleatoricError(path, f"is inside the dataset folder {root}; scores may only be written under "
+                                 f"{root / '.aleatoric'} (not its originals/, revisions/, cache/ or models/) or "
+                                 "outside the dataset; nothing was written")
+    if summary_path.exists() and not _is_our_summary(summary_path):
+        raise AleatoricError(summary_path, f"already exists and is not a scoring summary; the summary of "
+                             f"{csv_path.name} would replace it. Choose another --out name; nothing was written")
+    return csv_path, summary_path
+
+
 def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: list, results: list[CaseResult],
                   label_quality: LabelQuality | None = None) -> Path:
     """Write the CSV and ``<csv stem>.json`` summary beside it, atomically.
