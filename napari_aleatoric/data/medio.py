@@ -60,6 +60,13 @@ def _guard(path: Path, fmt: str, action: Callable[[], T]) -> T:
         raise CaseError(path, f"not enough memory to read this {_NAMES[fmt]} file ({exc})") from exc
     except FileNotFoundError as exc:
         raise CaseError(path, f"file does not exist ({exc.filename or path})") from exc
+    except OSError as exc:
+        if exc.errno is None:  # a decoder's own error (e.g. gzip.BadGzipFile): the content is bad
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CaseError(path, f"cannot read {_NAMES[fmt]} file (truncated or corrupt?): {detail}") from exc
+        from .oserrors import os_problem  # noqa: PLC0415
+
+        raise CaseError(path, f"cannot read this {_NAMES[fmt]} file: {os_problem(exc, 'reading')}") from exc
     except Exception as exc:  # noqa: BLE001 - every reader raises its own zoo of exceptions
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CaseError(path, f"cannot read {_NAMES[fmt]} file (truncated or corrupt?): {detail}") from exc
