@@ -122,6 +122,15 @@ def _dice(mask: np.ndarray, reference: np.ndarray) -> float:
     return float(2.0 * np.logical_and(mask, reference).sum() / total) if total else float("nan")
 
 
+def check_scorable_shape(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a case whose slices are thinner than 2 pixels (the SPS needs at least two singular
+    values of each slice's class map): raises :class:`CaseError` naming ``path``."""
+    height, width = shape[-2:]
+    if height < 2 or width < 2:
+        raise CaseError(path, f"image is {height}x{width} pixels per slice; scoring needs slices of at least "
+                        "2x2 pixels (a 1-pixel-wide or -tall image has a single singular value); case skipped")
+
+
 def score_case(
     dataset: Dataset,
     case_id: str,
@@ -141,6 +150,7 @@ def score_case(
     case = load_case(dataset, ref)
     if case.label is None:
         raise CaseError(ref.image_paths[0], "case has no annotation to score")
+    check_scorable_shape(ref.image_paths[0], case.image.shape)
     image, label = _case_volumes(case.image, case.label)
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
@@ -180,6 +190,19 @@ def score_case(
                       dice_fm_per_class=dice, maps_file=maps_cache.path(case_id), shape=tuple(label.shape),
                       forward_seconds=forward_seconds, cached=cached,
                       quality_key=quality_key(model_name, input_mode, image, label))
+
+
+def _score_one(ds: Dataset, case_id: str, lazy: LazyModel, **options) -> CaseResult:
+    """:func:`score_case`, with the failures that belong to this case alone (degenerate shapes the
+    math refuses, not enough memory for it) turned into a :class:`CaseError` naming its image, so
+    that one case never aborts the run."""
+    try:
+        return score_case(ds, case_id, lazy, **options)
+    except (ValueError, MemoryError, IndexError, ZeroDivisionError, np.linalg.LinAlgError) as error:
+        ref = ds.case(case_id)
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        kind = "not enough memory" if isinstance(error, MemoryError) else "cannot be scored"
+        raise CaseError(ref.image_paths[0], f"{kind}: {detail}; case skipped") from error
 
 
 def score_dataset(
@@ -245,7 +268,7 @@ def score_dataset(
         index += 1
         started = time.perf_counter()
         try:
-            result = score_case(ds, case_id, lazy, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
+            result = _score_one(ds, case_id, lazy, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
                                 compute_device=torch_device)
         except CaseError as error:
             skipped.append(error)

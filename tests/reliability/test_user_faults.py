@@ -110,3 +110,62 @@ def test_a_nii_gz_with_a_bad_crc_is_reported_as_corrupt(tmp_path):
         gzip.decompress(bytes(data))
     with pytest.raises(CaseError, match="fail the integrity check"):
         medio.read_label(path)
+
+
+# -- defect 5: one degenerate case never aborts a run ------------------------------------------
+
+
+def add_thin_cases(root):
+    """Two cases one pixel tall / one pixel wide beside the tiny dataset's cases."""
+    for case_id, shape in (("thin_row", (1, 32)), ("thin_col", (32, 1))):
+        label = np.zeros(shape, np.uint8)
+        label.flat[4:28] = 1
+        label.flat[10:14] = 2
+        image = np.array([30, 120, 220], np.uint8)[label]
+        medio.write_image(root / "imagesTr" / f"{case_id}_0000.png", image, None)
+        medio.write_label(root / "labelsTr" / f"{case_id}.png", label, None)
+    return root
+
+
+def test_a_one_pixel_wide_case_is_skipped_and_named_and_scoring_goes_on(tmp_path):
+    from napari_aleatoric.pipelines.scoring import CaseSkipped, ScoringFinished, score_dataset
+
+    root = add_thin_cases(make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=5))
+    events = list(score_dataset(root, "tiny", device="cpu"))
+    finished = events[-1]
+    assert isinstance(finished, ScoringFinished) and finished.csv_path.is_file()
+    assert len(finished.table.rows) == 5
+    skipped = {e.case_id: str(e.error) for e in events if isinstance(e, CaseSkipped)}
+    assert set(skipped) == {"thin_row", "thin_col"}
+    assert "thin_row_0000.png" in skipped["thin_row"] and "1x32" in skipped["thin_row"]
+    assert "thin_col_0000.png" in skipped["thin_col"] and "32x1" in skipped["thin_col"]
+
+
+def test_one_bad_case_is_left_out_of_a_training_run_with_its_file_named(tmp_path, one_thread):
+    from napari_aleatoric.training import TrainingFinished, TrainingStarted, TrainSettings, train
+
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=8)
+    bad = root / "labelsTr" / "c03.png"
+    medio.write_label(bad, np.full((32, 32), 7, np.uint8), None)  # header fine, values undeclared
+    settings = TrainSettings(epochs=1, width=4, depth=3, keep=1.0, batch_size=2, device="cpu", val_fraction=0.25,
+                             name="r")
+    events = list(train(root, settings))
+    started = next(e for e in events if isinstance(e, TrainingStarted))
+    assert isinstance(events[-1], TrainingFinished)
+    assert "c03" in started.left_out and str(bad) in started.left_out["c03"] and "7" in started.left_out["c03"]
+
+
+def test_a_problem_in_a_runs_snapshot_copy_names_the_datasets_label_file(tmp_path):
+    from napari_aleatoric.data.dataset import open_dataset
+    from napari_aleatoric.data.errors import CaseError
+    from napari_aleatoric.training.data import CaseLoader
+
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=2)
+    copy = root / ".aleatoric" / "models" / "r" / "labels" / "c00.png"
+    copy.parent.mkdir(parents=True)
+    medio.write_label(copy, np.full((32, 32), 9, np.uint8), None)
+    loader = CaseLoader(open_dataset(root), label_paths={"c00": copy})
+    with pytest.raises(CaseError) as caught:
+        loader.get("c00")
+    assert caught.value.path == root.resolve() / "labelsTr" / "c00.png"
+    assert str(copy.resolve()) in caught.value.problem and "9" in caught.value.problem
