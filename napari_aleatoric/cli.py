@@ -1,12 +1,14 @@
 """Command line: ``napari-aleatoric score | train | demo``.
 
-Exit status: 0 success, 2 bad arguments or an unusable dataset / model (reason on stderr),
-130 when interrupted.
+Exit status: 0 success, 2 bad arguments, an unusable dataset / model or an operating-system
+fault such as a full disk or a read-only folder (one ``error: <path>: <cause>`` line on stderr),
+1 for an internal error (one line, no traceback), 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import sys
@@ -16,6 +18,7 @@ from .data.errors import AleatoricError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -37,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, default=None,
                        help="CSV path (default <dataset>/.aleatoric/scores.csv); the summary goes beside it as "
                             "<name>.json. Inside the dataset only .aleatoric/ is allowed")
+    score.add_argument("--cache", type=Path, default=None,
+                       help="keep the caches in this folder instead of <dataset>/.aleatoric/cache (without --out, "
+                            "scores.csv goes there too): score a read-only dataset")
 
     demo = commands.add_parser("demo", help="open napari with the review panel on the bundled sample data "
                                             "(headless: score the sample data and print the queue)")
@@ -71,7 +77,7 @@ def run_scoring(dataset, args, stream=None):
     stream = stream or sys.stderr
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
-                           out_csv=getattr(args, "out", None))
+                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None))
     bar = None
     finished = None
     try:
@@ -119,7 +125,16 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
 
 
 def _command_score(args) -> int:
-    finished = run_scoring(args.dataset, args)
+    try:
+        finished = run_scoring(args.dataset, args)
+    except OSError as error:
+        from .data.oserrors import describe_os_error  # noqa: PLC0415
+
+        hint = ""
+        if error.errno in (errno.EACCES, errno.EPERM) and getattr(args, "cache", None) is None:
+            hint = "; to score a dataset you cannot write to, add --cache DIR (a writable folder)"
+        print(f"error: {describe_os_error(error)}{hint}", file=sys.stderr)
+        return EXIT_USAGE
     if finished is None:
         return EXIT_INTERRUPTED
     for error in finished.skipped:
@@ -309,9 +324,25 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # disk full, permission denied, read-only file system, a folder for a file ...
+        from .data.oserrors import describe_os_error  # noqa: PLC0415
+
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("error: not enough memory; score fewer or smaller cases (tile or downsample huge images)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except RecursionError:
+        print("error: the input is nested too deeply to be read (a damaged or hostile file?)", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; finished cases are cached and the next run resumes", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - a bug: one line, never a traceback for the user
+        print(f"error: internal error (please report it with the command you ran): {type(error).__name__}: "
+              f"{error}", file=sys.stderr)
+        return EXIT_INTERNAL
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

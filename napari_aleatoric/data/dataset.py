@@ -74,6 +74,7 @@ class Dataset:
         layout: ``"nnunet"`` or ``"msd"``.
         channel_names: channel index -> name.
         warnings: harmless oddities found while opening (ignored files, count mismatches...).
+        cache_root: folder for scoring's caches instead of ``.aleatoric/cache`` (see :attr:`cache_dir`).
     """
 
     root: Path
@@ -86,6 +87,13 @@ class Dataset:
     layout: str = "nnunet"
     channel_names: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    cache_root: Path | None = None
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where scoring keeps its caches: ``cache_root`` if set (a read-only dataset scored with
+        ``--cache DIR``), else ``<root>/.aleatoric/cache``."""
+        return Path(self.cache_root) if self.cache_root is not None else self.state_dir / "cache"
 
     @property
     def foreground(self) -> dict[str, int]:
@@ -155,6 +163,8 @@ def _read_json(path: Path) -> dict:
         raise DatasetError(path, f"dataset.json is not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise DatasetError(path, f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise DatasetError(path, "JSON nested too deeply to be read (damaged or not a dataset.json)") from exc
     except OSError as exc:
         raise DatasetError(path, f"cannot read dataset.json: {exc}") from exc
     if not isinstance(meta, dict):
@@ -363,18 +373,24 @@ def open_dataset(root: str | Path) -> Dataset:
             region-based labels, paths outside the folder, or no training cases.
     """
     root = Path(root)
-    if not root.exists():
-        raise DatasetError(root, "dataset folder does not exist")
-    if not root.is_dir():
-        raise DatasetError(root, "not a folder")
-    root = root.resolve()
-    js = root / "dataset.json"
-    meta = _read_json(js)
-    if "training" in meta:
-        if not isinstance(meta["training"], list):
-            raise DatasetError(js, "'training' must be a list of {\"image\": ..., \"label\": ...} objects")
-        return _open_msd(root, js, meta)
-    return _open_nnunet(root, js, meta)
+    try:
+        if not root.exists():
+            raise DatasetError(root, "dataset folder does not exist")
+        if not root.is_dir():
+            raise DatasetError(root, "not a folder")
+        root = root.resolve()
+        js = root / "dataset.json"
+        meta = _read_json(js)
+        if "training" in meta:
+            if not isinstance(meta["training"], list):
+                raise DatasetError(js, "'training' must be a list of {\"image\": ..., \"label\": ...} objects")
+            return _open_msd(root, js, meta)
+        return _open_nnunet(root, js, meta)
+    except OSError as exc:  # an unreadable folder (permissions), an I/O error while listing
+        from .oserrors import as_aleatoric_error  # noqa: PLC0415
+
+        error = as_aleatoric_error(exc, root, "reading the dataset folder")
+        raise DatasetError(error.path, error.problem) from exc
 
 
 # ------------------------------------------------------------------------ validation/loading

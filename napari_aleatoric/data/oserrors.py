@@ -25,6 +25,8 @@ def os_problem(error: OSError, action: str = "writing") -> str:
         return f"a folder is where a file was expected ({action}); move or rename that folder"
     if code == errno.ENOTDIR:
         return f"a file is where a folder was expected ({action}); move or rename that file"
+    if code == errno.EEXIST:
+        return f"a file is where a folder was expected ({action}); move or rename that file"
     if code == errno.ENOENT:
         return f"does not exist ({action})"
     if code == errno.EIO:

@@ -229,7 +229,7 @@ def read_case_maps(dataset: Dataset, case: Case, settings: ScoringSettings | Non
     """
     from ..pipelines.scoring import maps_key  # noqa: PLC0415
 
-    cache = ArrayCache(dataset.state_dir / "cache" / "maps")
+    cache = ArrayCache(dataset.cache_dir / "maps")
     path = cache.path(case.case_id)
     if not path.is_file():
         return None, {}, False

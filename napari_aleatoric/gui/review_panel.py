@@ -1276,7 +1276,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             return
         index = self.current_slice()
         spec, device = self.model_edit.text().strip() or registry.DEFAULT_MODEL, self._device()
-        cache = ArrayCache(self.dataset.state_dir / "cache" / "embeddings")
+        cache = ArrayCache(self.dataset.cache_dir / "embeddings")
 
         def job():
             resolve_device(device)

@@ -91,7 +91,7 @@ def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, input_mode:
     Args:
         image, label: the case as loaded (``(H, W)`` or ``(D, H, W)``), to check the maps are current.
     """
-    entry = ArrayCache(dataset.state_dir / "cache" / "quality").load(
+    entry = ArrayCache(dataset.cache_dir / "quality").load(
         case_id, quality_key(model_name, input_mode, image, label))
     return None if entry is None else entry[0]["issue_maps"]
 
@@ -106,7 +106,7 @@ def run_key(model_name: str, input_mode: str, folds: int, seed: int, case_keys: 
 def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[str, str], key: str
                          ) -> LabelQuality | None:
     """The stored result of the pass ``key`` if every case's entry is intact and from that pass."""
-    cache = ArrayCache(dataset.state_dir / "cache" / "quality")
+    cache = ArrayCache(dataset.cache_dir / "quality")
     result = LabelQuality()
     for case_id in case_ids:
         meta = cache.metadata(case_id, case_keys[case_id])
@@ -157,8 +157,8 @@ def assess_label_quality(
     started = time.perf_counter()
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
-    embeddings = ArrayCache(dataset.state_dir / "cache" / "embeddings")
-    quality_cache = ArrayCache(dataset.state_dir / "cache" / "quality")
+    embeddings = ArrayCache(dataset.cache_dir / "embeddings")
+    quality_cache = ArrayCache(dataset.cache_dir / "quality")
 
     def read(case_id: str) -> tuple[np.ndarray, np.ndarray]:
         ref = dataset.case(case_id)

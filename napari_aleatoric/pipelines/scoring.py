@@ -17,7 +17,7 @@ Files (under ``<dataset>/.aleatoric/``):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -35,7 +35,7 @@ from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
-from .table import ScoreTable, build_table, output_paths, write_outputs
+from .table import ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
 
@@ -154,7 +154,7 @@ def score_case(
     image, label = _case_volumes(case.image, case.label)
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
-    maps_cache = ArrayCache(dataset.state_dir / "cache" / "maps")
+    maps_cache = ArrayCache(dataset.cache_dir / "maps")
     foreground = label > 0
     image01 = normalise_intensity(image, dataset.modality, input_mode, foreground)
     model_name = model.identity()
@@ -167,7 +167,7 @@ def score_case(
         prompted = torch.from_numpy(entry[0]["prompted"])
     else:
         fm = model.get()
-        class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.state_dir / "cache" / "embeddings"))
+        class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.cache_dir / "embeddings"))
         forward_seconds = class_maps.forward_seconds
         # Scores come from the float16 maps that are cached, so a cached run gives identical numbers.
         probabilities = torch.from_numpy(class_maps.probabilities).half().float()
@@ -217,6 +217,7 @@ def score_dataset(
     out_csv: str | Path | None = None,
     case_ids: list[str] | None = None,
     label_quality: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> Iterator[ScoringEvent]:
     """Score every labelled case of a dataset, one at a time, yielding progress events.
 
@@ -234,6 +235,8 @@ def score_dataset(
         case_ids: score only these cases (default all labelled training cases).
         label_quality: also learn label quality and rank by it (off: rank by AUV alone, e.g. for a
             benchmark that runs label quality on its own subsets of the cases).
+        cache_dir: keep the caches there instead of ``<dataset>/.aleatoric/cache`` (and, without
+            ``out_csv``, write ``scores.csv`` there): a read-only dataset can be scored this way.
 
     After the cases, the learned label quality of the whole dataset is assessed (at least
     ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and its ``label_issue`` orders the table.
@@ -247,6 +250,10 @@ def score_dataset(
         AleatoricError: ``out_csv`` would replace a dataset file or one the user did not name.
     """
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    if cache_dir is not None:
+        ds = replace(ds, cache_root=check_cache_dir(ds.root, cache_dir))
+        if out_csv is None:
+            out_csv = Path(cache_dir) / "scores.csv"
     if out_csv is not None:
         out_csv = output_paths(ds.root, out_csv)[0]  # refused before any work if it would harm a file
     torch_device = resolve_device(device)

@@ -213,6 +213,22 @@ def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, P
     return csv_path, summary_path
 
 
+def check_cache_dir(dataset_root: str | Path, cache_dir: str | Path) -> Path:
+    """The cache folder asked for, refused (:class:`AleatoricError`) inside the dataset folder
+    outside ``.aleatoric/`` or when it is a file; returned as an absolute path."""
+    from ..data.errors import AleatoricError  # noqa: PLC0415
+
+    folder = Path(cache_dir).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise AleatoricError(folder, "the cache must be a folder, not a file")
+    root = Path(dataset_root).resolve()
+    resolved = folder.resolve()
+    if resolved.is_relative_to(root) and (resolved == root or resolved.relative_to(root).parts[0] != ".aleatoric"):
+        raise AleatoricError(folder, f"is inside the dataset folder {root}; put the cache outside it (or under "
+                             ".aleatoric/)")
+    return folder
+
+
 def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: list, results: list[CaseResult],
                   label_quality: LabelQuality | None = None) -> Path:
     """Write the CSV and ``<csv stem>.json`` summary beside it, atomically.

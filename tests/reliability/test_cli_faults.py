@@ -4,10 +4,14 @@ did not name is written."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import pytest
 from helpers import make_tiny_dataset
+from reliability_helpers import read_only
 
 from conftest import tree_digest
 from napari_aleatoric.cli import main
@@ -18,6 +22,8 @@ def run(capsys, *arguments) -> tuple[int, str]:
     status = main([str(a) for a in arguments])
     err = capsys.readouterr().err
     assert "Traceback" not in err
+    if status == 2:
+        assert err.strip().splitlines()[-1].startswith("error: "), err
     return status, err
 
 
@@ -56,3 +62,107 @@ def test_score_out_under_the_state_folder_is_allowed(capsys, tiny_ds):
     assert json.loads(target.with_suffix(".json").read_text())["scored"] == 6
     # a second run replaces its own summary
     assert run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu", "--out", target)[0] == 0
+
+
+# -- defect 6: operating-system faults ----------------------------------------------------------
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+def test_a_read_only_dataset_gives_one_plain_error_and_scores_with_cache_elsewhere(capsys, monkeypatch, tiny_ds,
+                                                                                   tmp_path, code):
+    before = tree_digest(tiny_ds)
+    read_only(monkeypatch, tiny_ds, code)
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu")
+    last = err.strip().splitlines()[-1]
+    assert status == 2 and last.startswith("error: ") and str(tiny_ds) in last
+    assert ("read-only" if code == errno.EROFS else "no permission") in last and "--cache" in last, err
+    cache = tmp_path / "cache"
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu", "--cache", cache)
+    assert status == 0, err
+    assert (cache / "scores.csv").is_file() and any((cache / "maps").iterdir())
+    assert not (tiny_ds / ".aleatoric").exists() and tree_digest(tiny_ds) == before
+
+
+def test_disk_full_while_scoring_names_the_file(capsys, monkeypatch, tiny_ds):
+    from napari_aleatoric.data import arraycache
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(arraycache, "atomic_write_bytes", full)
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu")
+    last = err.strip().splitlines()[-1]
+    assert status == 2 and last.startswith(f"error: {tiny_ds}/.aleatoric/cache/") and "disk full while writing" in last
+
+
+def test_disk_full_while_training_names_the_checkpoint(capsys, monkeypatch, tiny_ds):
+    from napari_aleatoric.data import atomic
+
+    real_open = open
+
+    class FullDisk:
+        """A file object whose writes fail like a full disk (no file name attached, as in Python's io)."""
+
+        def __init__(self, *args, **kwargs):
+            self._handle = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self._handle, name)
+
+    def faulty_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and str(path).endswith(".pt"):
+            return FullDisk(path, mode, *args, **kwargs)
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(atomic, "open", faulty_open, raising=False)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 1)
+    status, err = run(capsys, "train", tiny_ds, "--epochs", "1", "--keep", "1", "--width", "4", "--depth", "3",
+                      "--device", "cpu", "--name", "r")
+    assert status == 2, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "last.pt" in line and "disk full while writing" in line, err
+    assert "unexpected pos" not in err
+
+
+def test_an_unreadable_labels_folder_is_a_plain_error(capsys, monkeypatch, tiny_ds):
+    labels = tiny_ds / "labelsTr"
+    real_exists = Path.exists
+
+    def exists(self, *args, **kwargs):
+        if self.parent == labels.resolve() or self.parent == labels:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu")
+    assert status == 2 and "labelsTr" in err and "no permission" in err, err
+
+
+@pytest.mark.parametrize("where", ["scores.csv", "cache"])
+def test_a_folder_or_file_where_the_state_folder_expects_the_other(capsys, tiny_ds, where):
+    state = tiny_ds / ".aleatoric"
+    state.mkdir()
+    if where == "scores.csv":
+        (state / "scores.csv").mkdir()  # a folder where the table goes
+        expected = "a folder is where a file was expected"
+    else:
+        (state / "cache").write_text("not a folder")  # a file where the cache folder goes
+        expected = "a file is where a folder was expected"
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu")
+    assert status == 2 and expected in err and str(state) in err, err
+
+
+def test_gui_notifications_describe_os_errors_in_plain_words():
+    from napari_aleatoric.gui.notify import describe
+
+    assert describe(OSError(errno.ENOSPC, "No space left on device", "/data/x.npz")).startswith(
+        "/data/x.npz: disk full while writing")
+    assert "no permission" in describe(PermissionError(errno.EACCES, "Permission denied", "/data/labelsTr"))
