@@ -75,7 +75,7 @@ class ScoringSettings:
         try:
             settings = json.loads(summary_path.read_text())["settings"]
             return cls(model=settings.get("model"), input_mode=settings.get("input_mode", "raw"))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
 
 

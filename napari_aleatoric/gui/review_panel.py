@@ -499,7 +499,7 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self.message.setText(f"Review-only: scores from {csv_path} "
                                      f"(model {self.settings.model if self.settings else 'unknown'}); "
                                      "no model is loaded until you score or preview.")
-            except (OSError, ValueError, KeyError) as error:
+            except (OSError, ValueError, KeyError, TypeError, AleatoricError) as error:
                 notify.error(f"Cannot read the saved scores {csv_path}; score the dataset again", error)
                 self.table = None
         if self.table is None:

@@ -166,3 +166,45 @@ def test_gui_notifications_describe_os_errors_in_plain_words():
     assert describe(OSError(errno.ENOSPC, "No space left on device", "/data/x.npz")).startswith(
         "/data/x.npz: disk full while writing")
     assert "no permission" in describe(PermissionError(errno.EACCES, "Permission denied", "/data/labelsTr"))
+
+
+# -- defect 7: malformed state and input files --------------------------------------------------
+
+
+def scored_csv(root: Path) -> Path:
+    """A scores.csv for every case (made up, but well formed) so that ``train`` filters by AUV."""
+    from napari_aleatoric.data.dataset import open_dataset
+
+    ds = open_dataset(root)
+    names = list(ds.foreground)
+    header = ["case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"] + [f"auv_{n}" for n in names]
+    lines = [",".join(header)] + [",".join([ref.case_id, str(i + 1), "", f"{i / 10:.6f}", "0", "0.5", ""]
+                                           + ["0.5"] * len(names)) for i, ref in enumerate(ds.cases)]
+    path = root / ".aleatoric" / "scores.csv"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("damage", ["extra field", "not a number", "no case_id", "NUL byte"])
+def test_train_with_a_damaged_scores_csv_is_a_plain_error(capsys, tiny_ds, damage):
+    path = scored_csv(tiny_ds)
+    text = path.read_text().splitlines()
+    if damage == "extra field":
+        text[2] += ",surplus"
+    elif damage == "not a number":
+        text[2] = text[2].replace("0.5", "abc", 1)
+    elif damage == "no case_id":
+        text[0] = text[0].replace("case_id", "case")
+    else:
+        text[2] += "\0"
+    path.write_text("\n".join(text) + "\n")
+    status, err = run(capsys, "train", tiny_ds, "--epochs", "1", "--keep", "0.9", "--device", "cpu")
+    assert status == 2 and "scores.csv" in err.strip().splitlines()[-1], err
+
+
+def test_deeply_nested_dataset_json_is_a_plain_error(capsys, tiny_ds):
+    (tiny_ds / "dataset.json").write_text('{"labels": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    for command in (["score", tiny_ds, "--model", "tiny"], ["train", tiny_ds, "--keep", "1"]):
+        status, err = run(capsys, *command)
+        assert status == 2 and "dataset.json" in err and "nested too deeply" in err, err

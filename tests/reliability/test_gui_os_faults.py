@@ -49,3 +49,20 @@ def test_a_read_only_dataset_is_reviewable_and_refused_writes_are_notifications(
     assert any(text.startswith("Cannot save") for text in shown), shown
     assert all("Traceback" not in text and "Errno" not in text for text in shown), shown
     assert tree_state(root) == before
+
+
+def test_a_scores_csv_with_an_extra_field_is_a_notification_not_an_exception(panel_factory, qtbot, notifications,
+                                                                           tmp_path):
+    from napari_aleatoric.pipelines.scoring import score_dataset
+
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=6)
+    list(score_dataset(root, "tiny", device="cpu"))
+    csv_path = root / ".aleatoric" / "scores.csv"
+    lines = csv_path.read_text().splitlines()
+    lines[3] += ",surplus"
+    csv_path.write_text("\n".join(lines) + "\n")
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(root)
+    shown = errors(notifications)
+    assert shown and "scores.csv" in shown[0] and "line 4" in shown[0], notifications
+    qtbot.waitUntil(lambda: panel.current is not None and not panel.is_busy(), timeout=WAIT_MS)
