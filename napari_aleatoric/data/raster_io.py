@@ -169,7 +169,14 @@ def _check_declared_size(path: Path, series) -> None:
     """Refuse a series whose header declares more pixel data than the file can hold (before
     allocating it): an uncompressed TIFF must contain every byte, a compressed one can expand at
     most :data:`MAX_TIFF_EXPANSION` times."""
-    declared = int(np.prod(series.shape, dtype=object)) * np.dtype(series.dtype).itemsize
+    bits = int(getattr(series.pages[0], "bitspersample", 8) or 8) if series.pages else 8
+    if bits < 8:  # 1-, 2- or 4-bit pixels are packed, each row padded to whole bytes
+        shape = tuple(int(n) for n in series.shape)
+        width = shape[-1] if shape else 1
+        rows = int(np.prod(shape[:-1], dtype=object)) if len(shape) > 1 else 1
+        declared = rows * -(-width * bits // 8)
+    else:
+        declared = int(np.prod(series.shape, dtype=object)) * np.dtype(series.dtype).itemsize
     size = path.stat().st_size
     compression = int(getattr(series.pages[0], "compression", 1) or 1) if series.pages else 1
     limit = size if compression == 1 else MAX_TIFF_EXPANSION * size

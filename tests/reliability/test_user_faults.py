@@ -169,3 +169,48 @@ def test_a_problem_in_a_runs_snapshot_copy_names_the_datasets_label_file(tmp_pat
         loader.get("c00")
     assert caught.value.path == root.resolve() / "labelsTr" / "c00.png"
     assert str(copy.resolve()) in caught.value.problem and "9" in caught.value.problem
+
+
+# -- defect 7: valid files refused, permission problems misreported -----------------------------
+
+
+@pytest.mark.parametrize("writer", ["tifffile", "pillow"])
+def test_a_valid_one_bit_tiff_label_is_read(tmp_path, writer):
+    import tifffile
+    from PIL import Image
+
+    mask = np.zeros((40, 48), bool)
+    mask[5:20, 5:30] = True
+    path = tmp_path / "mask.tif"
+    if writer == "tifffile":
+        tifffile.imwrite(path, mask)
+    else:
+        Image.fromarray(mask).save(path)
+    assert tifffile.TiffFile(path).pages[0].bitspersample == 1
+    labels, _ = medio.read_label(path)
+    assert np.array_equal(labels, mask.astype(np.uint8))
+    assert medio.probe(path).shape == (40, 48)
+
+
+@pytest.mark.parametrize("ending", [".png", ".nii.gz", ".tif"])
+def test_a_permission_problem_is_reported_as_such_not_as_a_corrupt_file(tmp_path, monkeypatch, ending):
+    import builtins
+    import errno
+    import io
+
+    from napari_aleatoric.data.errors import CaseError
+
+    path = tmp_path / f"label{ending}"
+    medio.write_label(path, np.ones((3, 8, 8) if ending == ".nii.gz" else (8, 8), np.uint8), None)
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    monkeypatch.setattr(io, "open", refusing_open)
+    with pytest.raises(CaseError) as caught:
+        medio.read_label(path)
+    assert "no permission" in str(caught.value) and "corrupt" not in str(caught.value), caught.value
