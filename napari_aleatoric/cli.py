@@ -67,6 +67,17 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag cases above this AUV quantile")
 
 
+def print_dataset_warnings(dataset, stream=None):
+    """Open ``dataset`` (a folder or an opened dataset) and print its warnings (files that were
+    ignored, count mismatches ...) as ``warning: ...`` lines; returns the opened dataset."""
+    from .data.dataset import Dataset, open_dataset  # noqa: PLC0415
+
+    ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    for warning in ds.warnings:
+        print(f"warning: {ds.root}: {warning}", file=stream or sys.stderr)
+    return ds
+
+
 def run_scoring(dataset, args, stream=None):
     """Run :func:`score_dataset` with a terminal progress bar; return the finished event."""
     from tqdm import tqdm  # noqa: PLC0415
@@ -75,6 +86,7 @@ def run_scoring(dataset, args, stream=None):
     from .pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset  # noqa: PLC0415
 
     stream = stream or sys.stderr
+    dataset = print_dataset_warnings(dataset, stream)
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
                            out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None))
@@ -258,6 +270,7 @@ def _command_train(args) -> int:
     from .training.loop import EpochDone, StepDone, TrainingFinished, TrainingStarted, train  # noqa: PLC0415
 
     settings, run_dir = _train_settings(args)
+    print_dataset_warnings(args.dataset)
     events = train(args.dataset, settings, run_dir=run_dir, resume=args.resume, scores_csv=args.scores)
     bar = None
     started = None

@@ -208,3 +208,12 @@ def test_deeply_nested_dataset_json_is_a_plain_error(capsys, tiny_ds):
     for command in (["score", tiny_ds, "--model", "tiny"], ["train", tiny_ds, "--keep", "1"]):
         status, err = run(capsys, *command)
         assert status == 2 and "dataset.json" in err and "nested too deeply" in err, err
+
+
+def test_the_cli_prints_the_datasets_warnings(capsys, tiny_ds):
+    (tiny_ds / "imagesTr" / "c00.png").write_bytes((tiny_ds / "imagesTr" / "c00_0000.png").read_bytes())
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu")
+    assert status == 0 and "warning:" in err and "imagesTr/c00.png" in err and "_0000" in err, err
+    status, err = run(capsys, "train", tiny_ds, "--epochs", "1", "--keep", "1", "--width", "4", "--depth", "3",
+                      "--device", "cpu", "--name", "w")
+    assert status == 0 and "imagesTr/c00.png" in err, err
