@@ -409,6 +409,11 @@ def _image_channel(ds: Dataset) -> int | None:
     return 0 if ds.layout == "msd" and ds.num_channels > 1 else None
 
 
+def image_channel(ds: Dataset) -> int | None:
+    """The channel :func:`load_case` reads from a 4D image file (Decathlon multi-modal), else ``None``."""
+    return _image_channel(ds)
+
+
 def _compare(image_path: Path, image: ImageInfo, label_path: Path, label: ImageInfo) -> None:
     """Raise CaseError (naming the label file) if image and label do not overlay voxel for voxel."""
     if tuple(image.shape) != tuple(label.shape):

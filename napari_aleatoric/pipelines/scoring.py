@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from ..data.arraycache import ArrayCache, content_key
-from ..data.dataset import Dataset, load_case, open_dataset, validate_case_files
+from ..data.dataset import Dataset, image_channel, load_case, open_dataset, validate_case_files
 from ..data.errors import AleatoricError, CaseError
+from ..data.medio import probe
 from ..models.base import FoundationModel, resolve_device
 from ..models.preprocess import InputMode, normalise_intensity
 from ..models.lazy import LazyModel
@@ -35,6 +36,7 @@ from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
+from .memory import check_scoring_memory
 from .table import ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
@@ -144,9 +146,11 @@ def score_case(
     """Load, prompt (or read from the cache) and score one case.
 
     Raises:
-        CaseError: the case's files are invalid (names the file and the problem).
+        CaseError: the case's files are invalid (names the file and the problem), or the case is too
+            large to score in the memory available (see :mod:`.memory`).
     """
     ref = dataset.case(case_id)
+    check_scoring_memory(ref.image_paths[0], probe(ref.image_paths[0], channel=image_channel(dataset)).shape)
     case = load_case(dataset, ref)
     if case.label is None:
         raise CaseError(ref.image_paths[0], "case has no annotation to score")

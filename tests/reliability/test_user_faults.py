@@ -214,3 +214,38 @@ def test_a_permission_problem_is_reported_as_such_not_as_a_corrupt_file(tmp_path
     with pytest.raises(CaseError) as caught:
         medio.read_label(path)
     assert "no permission" in str(caught.value) and "corrupt" not in str(caught.value), caught.value
+
+
+# -- defect 7 / memory: a huge case is refused from its header, the others are scored ------------
+
+
+def test_a_case_too_large_for_the_memory_is_skipped_before_reading_it(tmp_path, monkeypatch):
+    from napari_aleatoric.pipelines import memory
+    from napari_aleatoric.pipelines.scoring import CaseSkipped, ScoringFinished, score_dataset
+
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=5)
+    big = np.zeros((8000, 8000), np.uint8)  # 64 million pixels; a few MB as PNG
+    big[100:200, 100:200] = 1
+    medio.write_image(root / "imagesTr" / "huge_0000.png", big, None)
+    medio.write_label(root / "labelsTr" / "huge.png", big, None)
+    # a machine with 8 GiB free: 8000x8000 needs about 12 GiB at the measured slope
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 8 * 2**30)
+    reads = []
+    real_read = medio.read_image
+    monkeypatch.setattr("napari_aleatoric.data.dataset.read_image",
+                        lambda path, **kw: reads.append(path.name) or real_read(path, **kw))
+    events = list(score_dataset(root, "tiny", device="cpu"))
+    assert isinstance(events[-1], ScoringFinished) and len(events[-1].table.rows) == 5
+    [skipped] = [e for e in events if isinstance(e, CaseSkipped)]
+    message = str(skipped.error)
+    assert skipped.case_id == "huge" and "huge_0000.png" in message
+    assert "8000x8000" in message and "GiB" in message and "tile" in message and "downsample" in message
+    assert "huge_0000.png" not in reads  # refused from the header, nothing allocated
+
+
+def test_the_memory_estimate_accepts_what_fits_and_names_the_limit():
+    from napari_aleatoric.pipelines import memory
+
+    memory.check_scoring_memory("x.png", (512, 512), available=4 * 2**30)
+    with pytest.raises(AleatoricError, match="x.nii.gz: image of 400x512x512 voxels"):
+        memory.check_scoring_memory("x.nii.gz", (400, 512, 512), available=4 * 2**30)
