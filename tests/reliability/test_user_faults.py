@@ -249,3 +249,21 @@ def test_the_memory_estimate_accepts_what_fits_and_names_the_limit():
     memory.check_scoring_memory("x.png", (512, 512), available=4 * 2**30)
     with pytest.raises(AleatoricError, match="x.nii.gz: image of 400x512x512 voxels"):
         memory.check_scoring_memory("x.nii.gz", (400, 512, 512), available=4 * 2**30)
+
+
+def test_a_run_killed_before_its_first_checkpoint_can_be_started_again_under_its_name(tmp_path, one_thread):
+    from napari_aleatoric.training import TrainingFinished, TrainingStarted, TrainSettings, train
+
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=8)
+    settings = TrainSettings(epochs=1, width=4, depth=3, keep=1.0, batch_size=2, device="cpu", val_fraction=0.25,
+                             name="k")
+    events = train(root, settings)
+    started = next(events)
+    assert isinstance(started, TrainingStarted)
+    events.close()
+    # what a kill right after the folder, settings.json and cases.json were written leaves: no checkpoint
+    for name in ("last.pt", "best.pt"):
+        (started.run_dir / name).unlink(missing_ok=True)
+    with pytest.raises(AleatoricError, match="start it again without --resume"):
+        next(train(root, None, run_dir=started.run_dir, resume=True))
+    assert isinstance(list(train(root, settings))[-1], TrainingFinished)  # the name is reused
