@@ -222,7 +222,8 @@ def _write(path: Path, arr: np.ndarray, geometry: Geometry, dtype: np.dtype, *, 
             same_role = geometry is not None and geometry.extra.get("role", "image") == ("label" if label else "image")
             raster_io.write_png(tmp, path, arr, geometry if same_role else None)
         else:
-            raster_io.write_tiff(tmp, arr, dtype)
+            same_role = geometry is not None and geometry.extra.get("role", "image") == ("label" if label else "image")
+            raster_io.write_tiff(tmp, arr, dtype, geometry if same_role else None)
 
 
 def write_label(path: str | Path, labels: np.ndarray, geometry: Geometry | None) -> None:

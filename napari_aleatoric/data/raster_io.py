@@ -91,6 +91,7 @@ def read_png(path: Path, *, as_label: bool, channel: int | None = None) -> tuple
             raise CaseError(path, f"not a PNG file (Pillow sees {im.format})")
         im.load()  # decodes everything: a truncated file fails here
         mode = im.mode
+        png_info = _png_metadata(im)
         palette = im.getpalette() if mode == "P" else None
         if mode in ("P", "PA") and not as_label:
             arr = np.asarray(im.convert("RGBA"))  # palette colours, not indices, for an image
@@ -110,8 +111,42 @@ def read_png(path: Path, *, as_label: bool, channel: int | None = None) -> tuple
     if arr.ndim == 3:  # colour image
         arr = luminance(arr)
     geometry = Geometry(spacing=(1.0, 1.0), source_format=".png", file_dtype=file_dtype,
-                        extra={"shape": arr.shape, "png_mode": mode, "palette": palette})
+                        extra={"shape": arr.shape, "png_mode": mode, "palette": palette, "png_info": png_info})
     return arr, geometry
+
+
+def _png_metadata(im) -> dict:
+    """The ancillary chunks a label file's rewrite keeps: ``tRNS`` (transparency), ``pHYs`` (dpi or
+    aspect), text chunks (``tEXt``/``zTXt``/``iTXt``), ``iCCP`` (colour profile) and ``gAMA``."""
+    info = im.info
+    kept = {key: info[key] for key in ("transparency", "dpi", "aspect", "icc_profile", "gamma") if key in info}
+    text = getattr(im, "text", None) or {}
+    if text:
+        kept["text"] = {str(k): str(v) for k, v in text.items()}
+    return kept
+
+
+def _png_save_options(png_info: dict, mode: str, dtype: np.dtype, source_mode: str | None) -> dict:
+    """Pillow ``save`` options restoring the kept chunks (``transparency`` only for an unchanged mode)."""
+    from PIL.PngImagePlugin import PngInfo  # noqa: PLC0415
+
+    options: dict = {}
+    chunks = PngInfo()
+    for key, value in png_info.get("text", {}).items():
+        chunks.add_itxt(key, value) if any(ord(c) > 255 for c in key + value) else chunks.add_text(key, value)
+    if "aspect" in png_info and "dpi" not in png_info:  # pHYs with unit "unknown": written as is
+        x, y = png_info["aspect"]
+        chunks.add(b"pHYs", struct.pack(">IIB", int(x), int(y), 0))
+    if "gamma" in png_info:
+        chunks.add(b"gAMA", struct.pack(">I", int(round(float(png_info["gamma"]) * 100000))))
+    options["pnginfo"] = chunks
+    if "dpi" in png_info:
+        options["dpi"] = tuple(float(v) for v in png_info["dpi"])
+    if "icc_profile" in png_info:
+        options["icc_profile"] = png_info["icc_profile"]
+    if "transparency" in png_info and source_mode == mode:
+        options["transparency"] = png_info["transparency"]
+    return options
 
 
 def _png_dtype(path: Path, arr: np.ndarray, geometry: Geometry | None) -> np.dtype:
@@ -142,7 +177,8 @@ def write_png(tmp: Path, path: Path, arr: np.ndarray, geometry: Geometry | None)
         im.putpalette(extra["palette"])
     elif dtype == np.uint8 and extra.get("png_mode") == "1" and data.max(initial=0) <= 1:
         im = Image.fromarray(data.astype(bool))
-    im.save(tmp, format="PNG")
+    options = _png_save_options(extra.get("png_info") or {}, im.mode, dtype, extra.get("png_mode"))
+    im.save(tmp, format="PNG", **options)
 
 
 # ---------------------------------------------------------------------------------------- TIFF
@@ -207,6 +243,7 @@ def read_tiff(path: Path, *, as_label: bool, channel: int | None = None) -> tupl
         _check_declared_size(path, series)
         axes = series.axes.upper()
         arr = series.asarray()
+        tiff_info = _tiff_metadata(tif)
     keep, has_samples = _tiff_layout(path, axes, tuple(arr.shape), as_label)
     if arr.dtype.kind not in "biuf":
         raise CaseError(path, f"unsupported TIFF data type {arr.dtype}")
@@ -220,11 +257,52 @@ def read_tiff(path: Path, *, as_label: bool, channel: int | None = None) -> tupl
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     geometry = Geometry(spacing=(1.0,) * arr.ndim, source_format=file_ending(path), file_dtype=file_dtype,
-                        extra={"shape": arr.shape, "tiff_axes": axes})
+                        extra={"shape": arr.shape, "tiff_axes": axes, "tiff_info": tiff_info})
     return np.ascontiguousarray(arr), geometry
 
 
-def write_tiff(tmp: Path, arr: np.ndarray, dtype: np.dtype) -> None:
-    """Write a 2D or 3D single-channel array (uncompressed, ``minisblack``)."""
+def _tiff_metadata(tif) -> dict:
+    """What a label file's rewrite keeps: the compression, the resolution (XResolution, YResolution,
+    ResolutionUnit) and ImageJ's metadata (``spacing``, ``unit``) of the first page."""
+    page = tif.pages[0]
+    kept: dict = {"compression": int(getattr(page, "compression", 1) or 1)}
+    tags = page.tags
+    if "XResolution" in tags and "YResolution" in tags:
+        kept["resolution"] = (tuple(tags["XResolution"].value), tuple(tags["YResolution"].value))
+        unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 2
+        kept["resolutionunit"] = int(unit)
+    if tif.is_imagej and tif.imagej_metadata:
+        kept["imagej"] = {k: v for k, v in tif.imagej_metadata.items()
+                          if k in ("spacing", "unit", "finterval", "xorigin", "yorigin", "zorigin")}
+    return kept
+
+
+#: TIFF compression codes tifffile writes without extra codec packages (others are written deflated,
+#: which is lossless too; LZW and PackBits need the optional ``imagecodecs`` package)
+_TIFF_COMPRESSION = {1: None, 8: "zlib", 32946: "zlib"}
+
+
+def write_tiff(tmp: Path, arr: np.ndarray, dtype: np.dtype, geometry: Geometry | None = None) -> None:
+    """Write a 2D or 3D single-channel array (``minisblack``).
+
+    With the ``geometry`` of a TIFF read by :func:`read_tiff`, its compression (deflate as it was;
+    others, whose encoders need optional codecs, as deflate: still lossless), its
+    resolution tags and its ImageJ metadata (``spacing``, ``unit``) are kept; otherwise the file is
+    uncompressed.
+    """
     data = np.ascontiguousarray(np.asarray(arr).astype(dtype, copy=False))
-    tifffile.imwrite(tmp, data, photometric="minisblack")
+    info = (geometry.extra.get("tiff_info") if geometry is not None else None) or {}
+    options: dict = {"photometric": "minisblack"}
+    code = int(info.get("compression", 1))
+    compression = _TIFF_COMPRESSION.get(code, "zlib")
+    if compression is not None:
+        options["compression"] = compression
+    if "resolution" in info:
+        (xn, xd), (yn, yd) = info["resolution"]
+        options["resolution"] = (xn / xd if xd else 1.0, yn / yd if yd else 1.0)
+        options["resolutionunit"] = info.get("resolutionunit", 2)
+    if "imagej" in info and data.dtype in (np.uint8, np.uint16, np.float32):
+        options["imagej"] = True
+        options["metadata"] = dict(info["imagej"])
+        options.pop("resolutionunit", None)  # ImageJ keeps its unit in the metadata
+    tifffile.imwrite(tmp, data, **options)

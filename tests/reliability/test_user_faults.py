@@ -267,3 +267,50 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_started_again_under_its
     with pytest.raises(AleatoricError, match="start it again without --resume"):
         next(train(root, None, run_dir=started.run_dir, resume=True))
     assert isinstance(list(train(root, settings))[-1], TrainingFinished)  # the name is reused
+
+
+# -- defect 8: metadata kept when a label file is rewritten -------------------------------------
+
+
+def test_png_ancillary_chunks_survive_a_rewrite(tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    path = tmp_path / "label.png"
+    info = PngInfo()
+    info.add_text("Annotator", "Dr. A")
+    info.add_text("Comment", "liver v2")
+    mask = np.zeros((20, 24), np.uint8)
+    mask[3:9, 4:12] = 1
+    Image.fromarray(mask).save(path, pnginfo=info, dpi=(300, 300), transparency=0)
+    labels, geometry = medio.read_label(path)
+    edited = labels.copy()
+    edited[0, 0] = 2
+    medio.write_label(path, edited, geometry)
+    with Image.open(path) as im:
+        assert im.text == {"Annotator": "Dr. A", "Comment": "liver v2"}
+        assert im.info["transparency"] == 0
+        assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+        assert np.array_equal(np.asarray(im), edited)
+
+
+@pytest.mark.parametrize("compression", ["zlib", None])
+def test_tiff_compression_resolution_and_imagej_spacing_survive_a_rewrite(tmp_path, compression):
+    import tifffile
+
+    path = tmp_path / "label.tif"
+    stack = np.zeros((3, 20, 24), np.uint8)
+    stack[:, 4:10, 5:15] = 1
+    tifffile.imwrite(path, stack, imagej=True, compression=compression, resolution=(1 / 0.4, 1 / 0.4),
+                     metadata={"spacing": 2.5, "unit": "um", "axes": "ZYX"})
+    labels, geometry = medio.read_label(path)
+    edited = labels.copy()
+    edited[1, 0, 0] = 2
+    medio.write_label(path, edited, geometry)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        assert tif.is_imagej and tif.imagej_metadata["spacing"] == 2.5 and tif.imagej_metadata["unit"] == "um"
+        assert page.compression == {"zlib": 8, None: 1}[compression]
+        x, y = page.tags["XResolution"].value, page.tags["YResolution"].value
+        assert x[0] / x[1] == pytest.approx(2.5) and y[0] / y[1] == pytest.approx(2.5)
+        assert np.array_equal(tif.asarray(), edited)
