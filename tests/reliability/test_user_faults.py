@@ -228,7 +228,7 @@ def test_a_case_too_large_for_the_memory_is_skipped_before_reading_it(tmp_path, 
     big[100:200, 100:200] = 1
     medio.write_image(root / "imagesTr" / "huge_0000.png", big, None)
     medio.write_label(root / "labelsTr" / "huge.png", big, None)
-    # a machine with 8 GiB free: 8000x8000 needs about 12 GiB at the measured slope
+    # a machine with 8 GiB free: 8000x8000 needs about 41 GiB at the measured slopes
     monkeypatch.setattr(memory, "available_memory_bytes", lambda: 8 * 2**30)
     reads = []
     real_read = medio.read_image
