@@ -217,3 +217,32 @@ def test_the_cli_prints_the_datasets_warnings(capsys, tiny_ds):
     status, err = run(capsys, "train", tiny_ds, "--epochs", "1", "--keep", "1", "--width", "4", "--depth", "3",
                       "--device", "cpu", "--name", "w")
     assert status == 0 and "imagesTr/c00.png" in err, err
+
+
+# -- the console command itself: one line, exit 2, never a traceback ----------------------------
+
+
+def test_the_console_command_prints_no_traceback_for_bad_input_or_os_faults(tmp_path):
+    import subprocess
+    import sys
+
+    import napari_aleatoric
+
+    root = make_tiny_dataset(tmp_path / "Dataset900_Tiny", cases=4)
+    state = root / ".aleatoric"
+    state.mkdir()
+    (state / "scores.csv").mkdir()  # a folder where a file is expected
+    nested = make_tiny_dataset(tmp_path / "Dataset901_Nested", cases=4)
+    (nested / "dataset.json").write_text('{"labels": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    env = dict(os.environ, PYTHONPATH=str(Path(napari_aleatoric.__file__).parents[1]), OMP_NUM_THREADS="1")
+    faults = {
+        "score --out inside the dataset": ["score", root, "--model", "tiny", "--out", root / "labelsTr" / "c00.csv"],
+        "a folder where scores.csv goes": ["score", root, "--model", "tiny", "--device", "cpu"],
+        "deeply nested dataset.json": ["train", nested, "--keep", "1"],
+    }
+    for fault, arguments in faults.items():
+        done = subprocess.run([sys.executable, "-m", "napari_aleatoric", *map(str, arguments)], capture_output=True,
+                              text=True, env=env, timeout=300)
+        assert done.returncode == 2, (fault, done.stderr)
+        assert "Traceback" not in done.stderr, (fault, done.stderr)
+        assert done.stderr.strip().splitlines()[-1].startswith("error: "), (fault, done.stderr)
