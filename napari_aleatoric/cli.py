@@ -1,12 +1,14 @@
 """Command line: ``napari-aleatoric score | train | demo``.
 
-Exit status: 0 success, 2 bad arguments or an unusable dataset / model (reason on stderr),
-130 when interrupted.
+Exit status: 0 success, 2 bad arguments, an unusable dataset / model or an operating-system
+fault such as a full disk or a read-only folder (one ``error: <path>: <cause>`` line on stderr),
+1 for an internal error (one line, no traceback), 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import sys
@@ -16,6 +18,7 @@ from .data.errors import AleatoricError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -34,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score a labelled dataset and write the ranked CSV")
     score.add_argument("dataset", type=Path, help="nnU-Net v2 raw or Decathlon dataset folder")
     _add_scoring_options(score)
-    score.add_argument("--out", type=Path, default=None, help="CSV path (default <dataset>/.aleatoric/scores.csv)")
+    score.add_argument("--out", type=Path, default=None,
+                       help="CSV path (default <dataset>/.aleatoric/scores.csv); the summary goes beside it as "
+                            "<name>.json. Inside the dataset only .aleatoric/ is allowed")
+    score.add_argument("--cache", type=Path, default=None,
+                       help="keep the caches in this folder instead of <dataset>/.aleatoric/cache (without --out, "
+                            "scores.csv goes there too): score a read-only dataset")
 
     demo = commands.add_parser("demo", help="open napari with the review panel on the bundled sample data "
                                             "(headless: score the sample data and print the queue)")
@@ -59,6 +67,17 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag cases above this AUV quantile")
 
 
+def print_dataset_warnings(dataset, stream=None):
+    """Open ``dataset`` (a folder or an opened dataset) and print its warnings (files that were
+    ignored, count mismatches ...) as ``warning: ...`` lines; returns the opened dataset."""
+    from .data.dataset import Dataset, open_dataset  # noqa: PLC0415
+
+    ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    for warning in ds.warnings:
+        print(f"warning: {ds.root}: {warning}", file=stream or sys.stderr)
+    return ds
+
+
 def run_scoring(dataset, args, stream=None):
     """Run :func:`score_dataset` with a terminal progress bar; return the finished event."""
     from tqdm import tqdm  # noqa: PLC0415
@@ -67,9 +86,10 @@ def run_scoring(dataset, args, stream=None):
     from .pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset  # noqa: PLC0415
 
     stream = stream or sys.stderr
+    dataset = print_dataset_warnings(dataset, stream)
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
-                           out_csv=getattr(args, "out", None))
+                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None))
     bar = None
     finished = None
     try:
@@ -117,7 +137,16 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
 
 
 def _command_score(args) -> int:
-    finished = run_scoring(args.dataset, args)
+    try:
+        finished = run_scoring(args.dataset, args)
+    except OSError as error:
+        from .data.oserrors import describe_os_error  # noqa: PLC0415
+
+        hint = ""
+        if error.errno in (errno.EACCES, errno.EPERM) and getattr(args, "cache", None) is None:
+            hint = "; to score a dataset you cannot write to, add --cache DIR (a writable folder)"
+        print(f"error: {describe_os_error(error)}{hint}", file=sys.stderr)
+        return EXIT_USAGE
     if finished is None:
         return EXIT_INTERRUPTED
     for error in finished.skipped:
@@ -265,6 +294,7 @@ def _command_train(args) -> int:
     from .training.settings import strategy_of  # noqa: PLC0415
 
     settings, run_dir = _train_settings(args)
+    print_dataset_warnings(args.dataset)
     events = train(args.dataset, settings, run_dir=run_dir, resume=args.resume, scores_csv=args.scores)
     bar = None
     started = None
@@ -367,9 +397,25 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # disk full, permission denied, read-only file system, a folder for a file ...
+        from .data.oserrors import describe_os_error  # noqa: PLC0415
+
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("error: not enough memory; score fewer or smaller cases (tile or downsample huge images)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except RecursionError:
+        print("error: the input is nested too deeply to be read (a damaged or hostile file?)", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; finished cases are cached and the next run resumes", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - a bug: one line, never a traceback for the user
+        print(f"error: internal error (please report it with the command you ran): {type(error).__name__}: "
+              f"{error}", file=sys.stderr)
+        return EXIT_INTERNAL
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

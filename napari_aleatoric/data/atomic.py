@@ -81,11 +81,14 @@ def atomic_writer(path: str | Path) -> Iterator[Path]:
         except FileNotFoundError:
             pass
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            # a write through a file object names no file: name the one being written
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     _fsync_dir(folder)
 

@@ -32,7 +32,7 @@ from .geometry import Geometry
 from .medio import probe, read_image, read_label
 
 __all__ = ["CaseRef", "Dataset", "Case", "open_dataset", "validate_case_files", "validate_dataset",
-           "load_case", "STATE_DIR_NAME"]
+           "load_case", "STATE_DIR_NAME", "check_declared_values", "declared_labels", "undeclared_values"]
 
 STATE_DIR_NAME = ".aleatoric"
 
@@ -74,6 +74,7 @@ class Dataset:
         layout: ``"nnunet"`` or ``"msd"``.
         channel_names: channel index -> name.
         warnings: harmless oddities found while opening (ignored files, count mismatches...).
+        cache_root: folder for scoring's caches instead of ``.aleatoric/cache`` (see :attr:`cache_dir`).
     """
 
     root: Path
@@ -86,6 +87,13 @@ class Dataset:
     layout: str = "nnunet"
     channel_names: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    cache_root: Path | None = None
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where scoring keeps its caches: ``cache_root`` if set (a read-only dataset scored with
+        ``--cache DIR``), else ``<root>/.aleatoric/cache``."""
+        return Path(self.cache_root) if self.cache_root is not None else self.state_dir / "cache"
 
     @property
     def foreground(self) -> dict[str, int]:
@@ -155,6 +163,8 @@ def _read_json(path: Path) -> dict:
         raise DatasetError(path, f"dataset.json is not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise DatasetError(path, f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise DatasetError(path, "JSON nested too deeply to be read (damaged or not a dataset.json)") from exc
     except OSError as exc:
         raise DatasetError(path, f"cannot read dataset.json: {exc}") from exc
     if not isinstance(meta, dict):
@@ -363,18 +373,24 @@ def open_dataset(root: str | Path) -> Dataset:
             region-based labels, paths outside the folder, or no training cases.
     """
     root = Path(root)
-    if not root.exists():
-        raise DatasetError(root, "dataset folder does not exist")
-    if not root.is_dir():
-        raise DatasetError(root, "not a folder")
-    root = root.resolve()
-    js = root / "dataset.json"
-    meta = _read_json(js)
-    if "training" in meta:
-        if not isinstance(meta["training"], list):
-            raise DatasetError(js, "'training' must be a list of {\"image\": ..., \"label\": ...} objects")
-        return _open_msd(root, js, meta)
-    return _open_nnunet(root, js, meta)
+    try:
+        if not root.exists():
+            raise DatasetError(root, "dataset folder does not exist")
+        if not root.is_dir():
+            raise DatasetError(root, "not a folder")
+        root = root.resolve()
+        js = root / "dataset.json"
+        meta = _read_json(js)
+        if "training" in meta:
+            if not isinstance(meta["training"], list):
+                raise DatasetError(js, "'training' must be a list of {\"image\": ..., \"label\": ...} objects")
+            return _open_msd(root, js, meta)
+        return _open_nnunet(root, js, meta)
+    except OSError as exc:  # an unreadable folder (permissions), an I/O error while listing
+        from .oserrors import as_aleatoric_error  # noqa: PLC0415
+
+        error = as_aleatoric_error(exc, root, "reading the dataset folder")
+        raise DatasetError(error.path, error.problem) from exc
 
 
 # ------------------------------------------------------------------------ validation/loading
@@ -391,6 +407,11 @@ def _check_inside(ds: Dataset, path: Path) -> None:
 def _image_channel(ds: Dataset) -> int | None:
     """Channel to take from a 4D image: Decathlon multi-modal files hold channels on axis 4."""
     return 0 if ds.layout == "msd" and ds.num_channels > 1 else None
+
+
+def image_channel(ds: Dataset) -> int | None:
+    """The channel :func:`load_case` reads from a 4D image file (Decathlon multi-modal), else ``None``."""
+    return _image_channel(ds)
 
 
 def _compare(image_path: Path, image: ImageInfo, label_path: Path, label: ImageInfo) -> None:
@@ -495,11 +516,45 @@ def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> C
                                            "nifti" if image_geometry.header is not None else ""),
              label_path, ImageInfo(label.shape, geometry.spacing, geometry.affine,
                                        "nifti" if geometry.header is not None else ""))
-    declared = set(ds.labels.values())
-    undeclared = [int(v) for v in _present_values(label) if int(v) not in declared]
+    check_declared_values(label_path, label, ds.labels)
+    return Case(ref, image, label, geometry, image_geometry)
+
+
+def undeclared_values(label: np.ndarray, labels: dict[str, int]) -> list[int]:
+    """The values present in ``label`` that ``labels`` (name -> value) does not declare, ascending."""
+    declared = set(labels.values())
+    label = np.asarray(label)
+    integer = np.issubdtype(label.dtype, np.integer) and np.issubdtype(label.dtype, np.unsignedinteger) or \
+        (np.issubdtype(label.dtype, np.integer) and (label.size == 0 or int(label.min()) >= 0))
+    values = _present_values(label) if integer else np.unique(label)
+    return [int(v) for v in values if v not in declared]
+
+
+def check_declared_values(path: str | Path, label: np.ndarray, labels: dict[str, int], *,
+                          action: str = "") -> None:
+    """Raise :class:`CaseError` naming ``path`` and the label values ``labels`` does not declare.
+
+    ``action`` is appended to the message (e.g. ``"; nothing was saved"``).
+    """
+    label = np.asarray(label)
+    if label.size and np.issubdtype(label.dtype, np.integer) and int(label.min()) < 0:
+        negative = sorted({int(v) for v in np.unique(label[label < 0])})
+        raise CaseError(path, f"negative label values {', '.join(map(str, negative[:10]))} are not allowed{action}")
+    undeclared = undeclared_values(label, labels)
     if undeclared:
         shown = ", ".join(map(str, undeclared[:10])) + (", ..." if len(undeclared) > 10 else "")
-        known = ", ".join(f"{v}={n}" for n, v in ds.labels.items())
-        raise CaseError(label_path, f"label values {shown} are not declared in dataset.json labels "
-                        f"(declared: {known})")
-    return Case(ref, image, label, geometry, image_geometry)
+        known = ", ".join(f"{v}={n}" for n, v in labels.items())
+        raise CaseError(path, f"label values {shown} are not declared in dataset.json labels "
+                        f"(declared: {known}){action}")
+
+
+def declared_labels(root: str | Path) -> dict[str, int] | None:
+    """The labels (name -> value) ``<root>/dataset.json`` declares, or ``None`` without a ``dataset.json``.
+
+    Raises:
+        DatasetError: ``dataset.json`` exists but cannot be read or its ``labels`` are malformed.
+    """
+    js = Path(root) / "dataset.json"
+    if not js.is_file():
+        return None
+    return _parse_labels(js, _read_json(js).get("labels"), [])

@@ -60,6 +60,13 @@ def _guard(path: Path, fmt: str, action: Callable[[], T]) -> T:
         raise CaseError(path, f"not enough memory to read this {_NAMES[fmt]} file ({exc})") from exc
     except FileNotFoundError as exc:
         raise CaseError(path, f"file does not exist ({exc.filename or path})") from exc
+    except OSError as exc:
+        if exc.errno is None:  # a decoder's own error (e.g. gzip.BadGzipFile): the content is bad
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CaseError(path, f"cannot read {_NAMES[fmt]} file (truncated or corrupt?): {detail}") from exc
+        from .oserrors import os_problem  # noqa: PLC0415
+
+        raise CaseError(path, f"cannot read this {_NAMES[fmt]} file: {os_problem(exc, 'reading')}") from exc
     except Exception as exc:  # noqa: BLE001 - every reader raises its own zoo of exceptions
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CaseError(path, f"cannot read {_NAMES[fmt]} file (truncated or corrupt?): {detail}") from exc
@@ -215,7 +222,8 @@ def _write(path: Path, arr: np.ndarray, geometry: Geometry, dtype: np.dtype, *, 
             same_role = geometry is not None and geometry.extra.get("role", "image") == ("label" if label else "image")
             raster_io.write_png(tmp, path, arr, geometry if same_role else None)
         else:
-            raster_io.write_tiff(tmp, arr, dtype)
+            same_role = geometry is not None and geometry.extra.get("role", "image") == ("label" if label else "image")
+            raster_io.write_tiff(tmp, arr, dtype, geometry if same_role else None)
 
 
 def write_label(path: str | Path, labels: np.ndarray, geometry: Geometry | None) -> None:

@@ -11,6 +11,8 @@ third are accepted only when they all have length 1 (dropped on read, restored o
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -73,6 +75,27 @@ def _check_size(path: Path, img) -> None:
                         "header; refused without allocating it")
 
 
+def verify_gzip(path: Path) -> None:
+    """Read a ``.nii.gz`` file's whole gzip stream so that its CRC-32 and length are checked.
+
+    nibabel reads only the bytes the header needs and never reaches the gzip trailer, so a file
+    with flipped bits would load as valid data with different voxels. (``gzip -t`` does the same.)
+
+    Raises:
+        CaseError: the stream is corrupt or incomplete (names the file and says what to do).
+        OSError: the file cannot be read at all (permission, I/O error): not a corrupt file.
+    """
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 22):
+                pass
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise CaseError(path, f"cannot read NIfTI file: it is corrupt or truncated, its gzip data fail the integrity "
+                        f"check ({exc}); it was "
+                        "damaged (bit flips, incomplete copy). Restore it from a backup (or "
+                        ".aleatoric/originals/ if it was corrected here)") from exc
+
+
 def probe(path: Path, *, channel: int | None = None) -> ImageInfo:
     """Header-only look at a NIfTI file (no voxel data is read)."""
     img = _load(path)
@@ -89,6 +112,8 @@ def read(path: Path, *, as_label: bool, channel: int | None = None) -> tuple[np.
     images as float32 with the header's scl_slope/scl_inter applied; labels in the file's own dtype
     (or float64 when the header scales them; the caller checks they are integral).
     """
+    if file_ending(path) == ".nii.gz":
+        verify_gzip(path)  # streamed with bounded memory: safe before the header's size check
     img = _load(path)
     _check_size(path, img)
     file_shape = tuple(img.shape)

@@ -10,6 +10,8 @@ than Y and X are dropped.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +36,62 @@ def probe_png(path: Path, *, channel: int | None = None) -> ImageInfo:
     return ImageInfo((height, width), (1.0, 1.0), None, "png")
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def verify_png(path: Path) -> None:
+    """Check every chunk's CRC-32 and the zlib checksum of the pixel data of a PNG file.
+
+    Pillow checks neither for the pixel data (IDAT), so a file with flipped bits would load as
+    valid pixels with different values. Every single-bit flip is caught by one of the checks.
+
+    Raises:
+        CaseError: a chunk's CRC does not match, a chunk runs past the end of the file, the file
+            ends before ``IEND`` or the compressed pixel data fail zlib's check.
+    """
+    data = path.read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        raise CaseError(path, "cannot read PNG file: not a PNG file (bad signature)")
+    position, idat = len(_PNG_SIGNATURE), []
+    while True:
+        if position + 12 > len(data):
+            raise CaseError(path, "cannot read PNG file: it is corrupt or truncated: it ends before the PNG end chunk (IEND)")
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 12 + length
+        if end > len(data):
+            raise CaseError(path, f"cannot read PNG file: it is corrupt or truncated: chunk {kind!r} at byte {position} runs past the end")
+        body = data[position + 4:end - 4]
+        if zlib.crc32(body) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise CaseError(path, f"cannot read PNG file: it is corrupt: chunk {kind!r} at byte {position} fails its CRC check (damaged "
+                            "bits); restore it from a backup (or .aleatoric/originals/ if it was corrected here)")
+        if kind == b"IDAT":
+            idat.append(body[4:])
+        if kind == b"IEND":
+            break
+        position = end
+    stream, pending = zlib.decompressobj(), b"".join(idat)
+    try:
+        while pending and not stream.eof:  # bounded output per call: a decompression bomb allocates nothing big
+            stream.decompress(pending, 1 << 22)
+            pending = stream.unconsumed_tail
+    except zlib.error as exc:
+        raise CaseError(path, f"cannot read PNG file: it is corrupt: the compressed pixel data fail zlib's check ({exc})") from exc
+    if not stream.eof:
+        raise CaseError(path, "cannot read PNG file: it is corrupt or truncated: the compressed pixel data end early")
+
+
 def read_png(path: Path, *, as_label: bool, channel: int | None = None) -> tuple[np.ndarray, Geometry]:
-    """Read a PNG; returns ``((H, W) array, geometry)`` (float32 luminance for colour images)."""
+    """Read a PNG; returns ``((H, W) array, geometry)`` (float32 luminance for colour images).
+
+    Chunk CRCs and the pixel data's checksum are verified first (see :func:`verify_png`).
+    """
+    verify_png(path)
     with Image.open(path) as im:
         if im.format != "PNG":
             raise CaseError(path, f"not a PNG file (Pillow sees {im.format})")
         im.load()  # decodes everything: a truncated file fails here
         mode = im.mode
+        png_info = _png_metadata(im)
         palette = im.getpalette() if mode == "P" else None
         if mode in ("P", "PA") and not as_label:
             arr = np.asarray(im.convert("RGBA"))  # palette colours, not indices, for an image
@@ -60,8 +111,42 @@ def read_png(path: Path, *, as_label: bool, channel: int | None = None) -> tuple
     if arr.ndim == 3:  # colour image
         arr = luminance(arr)
     geometry = Geometry(spacing=(1.0, 1.0), source_format=".png", file_dtype=file_dtype,
-                        extra={"shape": arr.shape, "png_mode": mode, "palette": palette})
+                        extra={"shape": arr.shape, "png_mode": mode, "palette": palette, "png_info": png_info})
     return arr, geometry
+
+
+def _png_metadata(im) -> dict:
+    """The ancillary chunks a label file's rewrite keeps: ``tRNS`` (transparency), ``pHYs`` (dpi or
+    aspect), text chunks (``tEXt``/``zTXt``/``iTXt``), ``iCCP`` (colour profile) and ``gAMA``."""
+    info = im.info
+    kept = {key: info[key] for key in ("transparency", "dpi", "aspect", "icc_profile", "gamma") if key in info}
+    text = getattr(im, "text", None) or {}
+    if text:
+        kept["text"] = {str(k): str(v) for k, v in text.items()}
+    return kept
+
+
+def _png_save_options(png_info: dict, mode: str, dtype: np.dtype, source_mode: str | None) -> dict:
+    """Pillow ``save`` options restoring the kept chunks (``transparency`` only for an unchanged mode)."""
+    from PIL.PngImagePlugin import PngInfo  # noqa: PLC0415
+
+    options: dict = {}
+    chunks = PngInfo()
+    for key, value in png_info.get("text", {}).items():
+        chunks.add_itxt(key, value) if any(ord(c) > 255 for c in key + value) else chunks.add_text(key, value)
+    if "aspect" in png_info and "dpi" not in png_info:  # pHYs with unit "unknown": written as is
+        x, y = png_info["aspect"]
+        chunks.add(b"pHYs", struct.pack(">IIB", int(x), int(y), 0))
+    if "gamma" in png_info:
+        chunks.add(b"gAMA", struct.pack(">I", int(round(float(png_info["gamma"]) * 100000))))
+    options["pnginfo"] = chunks
+    if "dpi" in png_info:
+        options["dpi"] = tuple(float(v) for v in png_info["dpi"])
+    if "icc_profile" in png_info:
+        options["icc_profile"] = png_info["icc_profile"]
+    if "transparency" in png_info and source_mode == mode:
+        options["transparency"] = png_info["transparency"]
+    return options
 
 
 def _png_dtype(path: Path, arr: np.ndarray, geometry: Geometry | None) -> np.dtype:
@@ -92,7 +177,8 @@ def write_png(tmp: Path, path: Path, arr: np.ndarray, geometry: Geometry | None)
         im.putpalette(extra["palette"])
     elif dtype == np.uint8 and extra.get("png_mode") == "1" and data.max(initial=0) <= 1:
         im = Image.fromarray(data.astype(bool))
-    im.save(tmp, format="PNG")
+    options = _png_save_options(extra.get("png_info") or {}, im.mode, dtype, extra.get("png_mode"))
+    im.save(tmp, format="PNG", **options)
 
 
 # ---------------------------------------------------------------------------------------- TIFF
@@ -119,7 +205,14 @@ def _check_declared_size(path: Path, series) -> None:
     """Refuse a series whose header declares more pixel data than the file can hold (before
     allocating it): an uncompressed TIFF must contain every byte, a compressed one can expand at
     most :data:`MAX_TIFF_EXPANSION` times."""
-    declared = int(np.prod(series.shape, dtype=object)) * np.dtype(series.dtype).itemsize
+    bits = int(getattr(series.pages[0], "bitspersample", 8) or 8) if series.pages else 8
+    if bits < 8:  # 1-, 2- or 4-bit pixels are packed, each row padded to whole bytes
+        shape = tuple(int(n) for n in series.shape)
+        width = shape[-1] if shape else 1
+        rows = int(np.prod(shape[:-1], dtype=object)) if len(shape) > 1 else 1
+        declared = rows * -(-width * bits // 8)
+    else:
+        declared = int(np.prod(series.shape, dtype=object)) * np.dtype(series.dtype).itemsize
     size = path.stat().st_size
     compression = int(getattr(series.pages[0], "compression", 1) or 1) if series.pages else 1
     limit = size if compression == 1 else MAX_TIFF_EXPANSION * size
@@ -150,6 +243,7 @@ def read_tiff(path: Path, *, as_label: bool, channel: int | None = None) -> tupl
         _check_declared_size(path, series)
         axes = series.axes.upper()
         arr = series.asarray()
+        tiff_info = _tiff_metadata(tif)
     keep, has_samples = _tiff_layout(path, axes, tuple(arr.shape), as_label)
     if arr.dtype.kind not in "biuf":
         raise CaseError(path, f"unsupported TIFF data type {arr.dtype}")
@@ -163,11 +257,52 @@ def read_tiff(path: Path, *, as_label: bool, channel: int | None = None) -> tupl
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     geometry = Geometry(spacing=(1.0,) * arr.ndim, source_format=file_ending(path), file_dtype=file_dtype,
-                        extra={"shape": arr.shape, "tiff_axes": axes})
+                        extra={"shape": arr.shape, "tiff_axes": axes, "tiff_info": tiff_info})
     return np.ascontiguousarray(arr), geometry
 
 
-def write_tiff(tmp: Path, arr: np.ndarray, dtype: np.dtype) -> None:
-    """Write a 2D or 3D single-channel array (uncompressed, ``minisblack``)."""
+def _tiff_metadata(tif) -> dict:
+    """What a label file's rewrite keeps: the compression, the resolution (XResolution, YResolution,
+    ResolutionUnit) and ImageJ's metadata (``spacing``, ``unit``) of the first page."""
+    page = tif.pages[0]
+    kept: dict = {"compression": int(getattr(page, "compression", 1) or 1)}
+    tags = page.tags
+    if "XResolution" in tags and "YResolution" in tags:
+        kept["resolution"] = (tuple(tags["XResolution"].value), tuple(tags["YResolution"].value))
+        unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 2
+        kept["resolutionunit"] = int(unit)
+    if tif.is_imagej and tif.imagej_metadata:
+        kept["imagej"] = {k: v for k, v in tif.imagej_metadata.items()
+                          if k in ("spacing", "unit", "finterval", "xorigin", "yorigin", "zorigin")}
+    return kept
+
+
+#: TIFF compression codes tifffile writes without extra codec packages (others are written deflated,
+#: which is lossless too; LZW and PackBits need the optional ``imagecodecs`` package)
+_TIFF_COMPRESSION = {1: None, 8: "zlib", 32946: "zlib"}
+
+
+def write_tiff(tmp: Path, arr: np.ndarray, dtype: np.dtype, geometry: Geometry | None = None) -> None:
+    """Write a 2D or 3D single-channel array (``minisblack``).
+
+    With the ``geometry`` of a TIFF read by :func:`read_tiff`, its compression (deflate as it was;
+    others, whose encoders need optional codecs, as deflate: still lossless), its
+    resolution tags and its ImageJ metadata (``spacing``, ``unit``) are kept; otherwise the file is
+    uncompressed.
+    """
     data = np.ascontiguousarray(np.asarray(arr).astype(dtype, copy=False))
-    tifffile.imwrite(tmp, data, photometric="minisblack")
+    info = (geometry.extra.get("tiff_info") if geometry is not None else None) or {}
+    options: dict = {"photometric": "minisblack"}
+    code = int(info.get("compression", 1))
+    compression = _TIFF_COMPRESSION.get(code, "zlib")
+    if compression is not None:
+        options["compression"] = compression
+    if "resolution" in info:
+        (xn, xd), (yn, yd) = info["resolution"]
+        options["resolution"] = (xn / xd if xd else 1.0, yn / yd if yd else 1.0)
+        options["resolutionunit"] = info.get("resolutionunit", 2)
+    if "imagej" in info and data.dtype in (np.uint8, np.uint16, np.float32):
+        options["imagej"] = True
+        options["metadata"] = dict(info["imagej"])
+        options.pop("resolutionunit", None)  # ImageJ keeps its unit in the metadata
+    tifffile.imwrite(tmp, data, **options)

@@ -75,7 +75,7 @@ class ScoringSettings:
         try:
             settings = json.loads(summary_path.read_text())["settings"]
             return cls(model=settings.get("model"), input_mode=settings.get("input_mode", "raw"))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
 
 
@@ -229,7 +229,7 @@ def read_case_maps(dataset: Dataset, case: Case, settings: ScoringSettings | Non
     """
     from ..pipelines.scoring import maps_key  # noqa: PLC0415
 
-    cache = ArrayCache(dataset.state_dir / "cache" / "maps")
+    cache = ArrayCache(dataset.cache_dir / "maps")
     path = cache.path(case.case_id)
     if not path.is_file():
         return None, {}, False

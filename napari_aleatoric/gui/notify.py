@@ -16,13 +16,19 @@ def describe(error: BaseException) -> str:
     if isinstance(error, (AleatoricError, ValueError, KeyError, FileNotFoundError)):
         text = str(error)
         return text.strip("'\"") if isinstance(error, KeyError) else text
+    if isinstance(error, OSError) and error.errno is not None:  # disk full, permission, read-only ...
+        from ..data.oserrors import describe_os_error  # noqa: PLC0415
+
+        return describe_os_error(error)
+    if isinstance(error, MemoryError):
+        return "not enough memory for this operation (close other programs, or downsample/tile the image)"
     return f"{type(error).__name__}: {error}"
 
 
 def error(message: str, exc: BaseException | None = None) -> None:
     """Show an error notification (``exc`` is appended and logged with its traceback)."""
     text = f"{message}: {describe(exc)}" if exc is not None else message
-    if exc is not None and not isinstance(exc, (AleatoricError, ValueError)):
+    if exc is not None and not isinstance(exc, (AleatoricError, ValueError, OSError)):
         _log.error(text, exc_info=exc)
     show_error(text)
 

@@ -49,7 +49,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..data.arraycache import ArrayCache
-from ..data.dataset import Dataset, open_dataset
+from ..data.dataset import Dataset, open_dataset, undeclared_values
 from ..data.errors import AleatoricError
 from ..models import registry
 from ..models.base import resolve_device
@@ -184,6 +184,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._skipped_shown = 0
         self._auto_selected = False
         self._styled: set[int] = set()
+        self._unopened: str | None = None  # the selected case that could not be opened (Revert still works)
 
         self._build_ui(model, device)
         self._bind_shortcuts()
@@ -398,7 +399,8 @@ class ReviewPanel(BackgroundWork, QWidget):
             button.setEnabled(has_case)
         saving_now = "save" in self._busy
         self.save_button.setEnabled(has_case and self.store is not None and not saving_now)
-        self.revert_original_button.setEnabled(has_case and self.store is not None and not saving_now)
+        can_revert = (has_case or self._unopened is not None) and self.store is not None and not saving_now
+        self.revert_original_button.setEnabled(can_revert)
         self.revert_selected_button.setEnabled(has_case and self.store is not None and not saving_now)
         self.preview_button.setEnabled(has_case and "preview" not in self._busy)
         self.apply_button.setEnabled(has_case and self._preview is not None)
@@ -497,7 +499,7 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self.message.setText(f"Review-only: scores from {csv_path} "
                                      f"(model {self.settings.model if self.settings else 'unknown'}); "
                                      "no model is loaded until you score or preview.")
-            except (OSError, ValueError, KeyError) as error:
+            except (OSError, ValueError, KeyError, TypeError, AleatoricError) as error:
                 notify.error(f"Cannot read the saved scores {csv_path}; score the dataset again", error)
                 self.table = None
         if self.table is None:
@@ -821,7 +823,10 @@ class ReviewPanel(BackgroundWork, QWidget):
             self._loading = None
             if isinstance(result, Failure):
                 notify.error(f"Cannot open case {case_id}", result.error)
-                self.summary.setText(f"<b>{case_id}</b>: cannot be opened.<br>{notify.describe(result.error)}")
+                self._unopened = case_id
+                self.summary.setText(f"<b>{case_id}</b>: cannot be opened.<br>{notify.describe(result.error)}"
+                                     "<br>Revert to original restores its first annotation if one is kept.")
+                self._update_buttons()
                 return
             self._show_case(result, keep_annotation=keep_annotation)
 
@@ -861,12 +866,14 @@ class ReviewPanel(BackgroundWork, QWidget):
             annotation = self.viewer.layers[ANNOTATION]
             if id(annotation) not in self._styled:
                 annotation.contour = ANNOTATION_CONTOUR
+                annotation.events.selected_label.connect(self._guard_selected_label)
                 self._styled.add(id(annotation))
             value = self.class_combo.currentData()
             if value is not None:
                 annotation.selected_label = int(value)
             if not keep_annotation:
                 self.viewer.layers.selection.active = annotation
+        self._unopened = None
         self.queue.select(view.case_id)
         self._update_summary()
         self._update_history()
@@ -1034,6 +1041,13 @@ class ReviewPanel(BackgroundWork, QWidget):
             notify.error(f"Cannot save {view.case.ref.label_path}: the annotation layer has shape {labels.shape}, "
                          f"the case {view.case.label.shape}")
             return False
+        undeclared = undeclared_values(labels, self.dataset.labels)
+        if undeclared:
+            notify.error(f"Cannot save {view.case.ref.label_path}: the annotation has label value(s) "
+                         f"{', '.join(map(str, undeclared[:10]))} that dataset.json does not declare "
+                         f"(declared: {', '.join(f'{v}={n}' for n, v in self.dataset.labels.items())}); "
+                         "paint them over with a declared class, then save")
+            return False
         auv = (view.row or {}).get("auv")
         args = (self.dataset.root, view.case_id, view.case.ref.label_path, labels, view.case.geometry)
         kwargs = {"user": saving.default_user(), "model": self._model_name(),
@@ -1081,7 +1095,15 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.revert_case(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def revert_case(self, to) -> None:
-        """Restore the label file to its original (``"original"``) or a revision id; edits are dropped."""
+        """Restore the label file to its original (``"original"``) or a revision id; edits are dropped.
+
+        A case selected in the queue that could not be opened (e.g. its label file holds values
+        ``dataset.json`` does not declare) can be reverted too: its label file is restored without
+        opening it, then the case is opened.
+        """
+        if self._unopened is not None and self.dataset is not None and self.store is not None:
+            self._revert_unopened(self._unopened, to)
+            return
         view = self.current
         if view is None or self.store is None or view.case.ref.label_path is None:
             notify.warning("No case to revert")
@@ -1112,6 +1134,54 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self._rescore((view.case_id, revision.id))
 
         self._start(guarded, "Cannot revert", job, returned=reverted, name="save")
+
+    def _revert_unopened(self, case_id: str, to) -> None:
+        """Revert a case that could not be opened, then open it (see :meth:`revert_case`)."""
+        if "save" in self._busy:
+            notify.warning("A save is running; try again when it has finished")
+            return
+        dataset, store = self.dataset, self.store
+        try:
+            ref = dataset.case(case_id)
+        except AleatoricError as error:
+            notify.error("Cannot revert", error)
+            return
+        if ref.label_path is None:
+            notify.warning(f"Case {case_id} has no annotation to revert")
+            return
+
+        def job():
+            return saving.revert(dataset.root, case_id, ref.label_path, to, store, saving.default_user())
+
+        def reverted(result):
+            if isinstance(result, Failure):
+                notify.error("Cannot revert", result.error)
+                return
+            self.queue.set_status(case_id, self._statuses().get(case_id, "unreviewed"))
+            notify.info(f"Reverted {ref.label_path.name} ({result.note})")
+            if self._unopened == case_id and self.dataset is dataset:
+                self._unopened = None
+                self._saved_label = None
+                self._load(case_id)
+
+        self._start(guarded, "Cannot revert", job, returned=reverted, name="save")
+
+    def _guard_selected_label(self, event=None) -> None:
+        """Keep the annotation layer's brush on a value ``dataset.json`` declares: napari's "new label"
+        key (M) would otherwise paint a value the saved file could never be opened with."""
+        if self.dataset is None or ANNOTATION not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[ANNOTATION]
+        value = int(layer.selected_label)
+        declared = set(self.dataset.labels.values())
+        if value in declared:
+            return
+        fallback = self.class_combo.currentData()
+        fallback = int(fallback) if fallback is not None and int(fallback) in declared else min(declared)
+        notify.warning(f"Label value {value} is not declared in dataset.json "
+                       f"({', '.join(f'{v}={n}' for n, v in self.dataset.labels.items())}); "
+                       f"painting with {fallback} instead")
+        layer.selected_label = fallback
 
     # ================================================================== assisted correction
 
@@ -1206,7 +1276,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             return
         index = self.current_slice()
         spec, device = self.model_edit.text().strip() or registry.DEFAULT_MODEL, self._device()
-        cache = ArrayCache(self.dataset.state_dir / "cache" / "embeddings")
+        cache = ArrayCache(self.dataset.cache_dir / "embeddings")
 
         def job():
             resolve_device(device)

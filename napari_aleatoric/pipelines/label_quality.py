@@ -104,8 +104,8 @@ def run_key(model_name: str, input_mode: str, folds: int, seed: int, case_keys: 
 
 
 def quality_cache_dir(dataset: Dataset) -> Path:
-    """``<dataset>/.aleatoric/cache/quality``: the review queue's issue maps."""
-    return dataset.state_dir / "cache" / "quality"
+    """``<cache>/quality`` (``<dataset>/.aleatoric/cache/quality`` by default): the review queue's issue maps."""
+    return dataset.cache_dir / "quality"
 
 
 def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[str, str], key: str,
@@ -168,7 +168,7 @@ def assess_label_quality(
     started = time.perf_counter()
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
-    embeddings = ArrayCache(dataset.state_dir / "cache" / "embeddings")
+    embeddings = ArrayCache(dataset.cache_dir / "embeddings")
     cache_dir = Path(cache_dir) if cache_dir is not None else quality_cache_dir(dataset)
     quality_cache = ArrayCache(cache_dir)
     label_paths = label_paths or {}

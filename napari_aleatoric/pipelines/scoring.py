@@ -17,7 +17,7 @@ Files (under ``<dataset>/.aleatoric/``):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from ..data.arraycache import ArrayCache, content_key
-from ..data.dataset import Dataset, load_case, open_dataset, validate_case_files
+from ..data.dataset import Dataset, image_channel, load_case, open_dataset, validate_case_files
 from ..data.errors import AleatoricError, CaseError
+from ..data.medio import probe
 from ..models.base import FoundationModel, resolve_device
 from ..models.preprocess import InputMode, normalise_intensity
 from ..models.lazy import LazyModel
@@ -35,7 +36,8 @@ from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
-from .table import ScoreTable, build_table, write_outputs
+from .memory import check_scoring_memory
+from .table import ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
 
@@ -122,6 +124,15 @@ def _dice(mask: np.ndarray, reference: np.ndarray) -> float:
     return float(2.0 * np.logical_and(mask, reference).sum() / total) if total else float("nan")
 
 
+def check_scorable_shape(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a case whose slices are thinner than 2 pixels (the SPS needs at least two singular
+    values of each slice's class map): raises :class:`CaseError` naming ``path``."""
+    height, width = shape[-2:]
+    if height < 2 or width < 2:
+        raise CaseError(path, f"image is {height}x{width} pixels per slice; scoring needs slices of at least "
+                        "2x2 pixels (a 1-pixel-wide or -tall image has a single singular value); case skipped")
+
+
 def score_case(
     dataset: Dataset,
     case_id: str,
@@ -135,16 +146,19 @@ def score_case(
     """Load, prompt (or read from the cache) and score one case.
 
     Raises:
-        CaseError: the case's files are invalid (names the file and the problem).
+        CaseError: the case's files are invalid (names the file and the problem), or the case is too
+            large to score in the memory available (see :mod:`.memory`).
     """
     ref = dataset.case(case_id)
+    check_scoring_memory(ref.image_paths[0], probe(ref.image_paths[0], channel=image_channel(dataset)).shape)
     case = load_case(dataset, ref)
     if case.label is None:
         raise CaseError(ref.image_paths[0], "case has no annotation to score")
+    check_scorable_shape(ref.image_paths[0], case.image.shape)
     image, label = _case_volumes(case.image, case.label)
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
-    maps_cache = ArrayCache(dataset.state_dir / "cache" / "maps")
+    maps_cache = ArrayCache(dataset.cache_dir / "maps")
     foreground = label > 0
     image01 = normalise_intensity(image, dataset.modality, input_mode, foreground)
     model_name = model.identity()
@@ -157,7 +171,7 @@ def score_case(
         prompted = torch.from_numpy(entry[0]["prompted"])
     else:
         fm = model.get()
-        class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.state_dir / "cache" / "embeddings"))
+        class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.cache_dir / "embeddings"))
         forward_seconds = class_maps.forward_seconds
         # Scores come from the float16 maps that are cached, so a cached run gives identical numbers.
         probabilities = torch.from_numpy(class_maps.probabilities).half().float()
@@ -182,6 +196,19 @@ def score_case(
                       quality_key=quality_key(model_name, input_mode, image, label))
 
 
+def _score_one(ds: Dataset, case_id: str, lazy: LazyModel, **options) -> CaseResult:
+    """:func:`score_case`, with the failures that belong to this case alone (degenerate shapes the
+    math refuses, not enough memory for it) turned into a :class:`CaseError` naming its image, so
+    that one case never aborts the run."""
+    try:
+        return score_case(ds, case_id, lazy, **options)
+    except (ValueError, MemoryError, IndexError, ZeroDivisionError, np.linalg.LinAlgError) as error:
+        ref = ds.case(case_id)
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        kind = "not enough memory" if isinstance(error, MemoryError) else "cannot be scored"
+        raise CaseError(ref.image_paths[0], f"{kind}: {detail}; case skipped") from error
+
+
 def score_dataset(
     dataset: str | Path | Dataset,
     model: str | FoundationModel = DEFAULT_MODEL,
@@ -194,6 +221,7 @@ def score_dataset(
     out_csv: str | Path | None = None,
     case_ids: list[str] | None = None,
     label_quality: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> Iterator[ScoringEvent]:
     """Score every labelled case of a dataset, one at a time, yielding progress events.
 
@@ -206,10 +234,13 @@ def score_dataset(
         svd_mode: matrix layout of volumes for the SPS.
         energy: ``"sigma2"`` or ``"sigma"``.
         flag_quantile: cases with AUV above this quantile are flagged.
-        out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``).
+        out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``); refused
+            inside the dataset folder outside ``.aleatoric/`` (see :func:`.table.output_paths`).
         case_ids: score only these cases (default all labelled training cases).
         label_quality: also learn label quality and rank by it (off: rank by AUV alone, e.g. for a
             benchmark that runs label quality on its own subsets of the cases).
+        cache_dir: keep the caches there instead of ``<dataset>/.aleatoric/cache`` (and, without
+            ``out_csv``, write ``scores.csv`` there): a read-only dataset can be scored this way.
 
     After the cases, the learned label quality of the whole dataset is assessed (at least
     ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and its ``label_issue`` orders the table.
@@ -220,8 +251,15 @@ def score_dataset(
 
     Raises:
         DatasetError: the dataset cannot be opened at all.
+        AleatoricError: ``out_csv`` would replace a dataset file or one the user did not name.
     """
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    if cache_dir is not None:
+        ds = replace(ds, cache_root=check_cache_dir(ds.root, cache_dir))
+        if out_csv is None:
+            out_csv = Path(cache_dir) / "scores.csv"
+    if out_csv is not None:
+        out_csv = output_paths(ds.root, out_csv)[0]  # refused before any work if it would harm a file
     torch_device = resolve_device(device)
     lazy = LazyModel(model, torch_device)
     wanted = case_ids if case_ids is not None else [ref.case_id for ref in ds.cases]
@@ -241,7 +279,7 @@ def score_dataset(
         index += 1
         started = time.perf_counter()
         try:
-            result = score_case(ds, case_id, lazy, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
+            result = _score_one(ds, case_id, lazy, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
                                 compute_device=torch_device)
         except CaseError as error:
             skipped.append(error)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.atomic import atomic_write_bytes
+from ..data.errors import AleatoricError
 from ..uncertainty.auv import auv_from_sps, flagged
 
 if TYPE_CHECKING:
@@ -142,25 +143,117 @@ def table_to_csv(table: ScoreTable) -> str:
     return buffer.getvalue()
 
 
+class ScoresFileError(AleatoricError, ValueError):
+    """A ``scores.csv`` that cannot be read back (a ``ValueError`` too, for callers that catch those)."""
+
+
 def read_scores(csv_path: str | Path) -> ScoreTable:
-    """Read a ``scores.csv`` back (empty cells → NaN; ``rank`` int; ``flagged`` bool)."""
-    with Path(csv_path).open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        rows = []
-        for raw in reader:
-            row: dict = {}
-            for column, text in raw.items():
-                if column == "case_id":
-                    row[column] = text
-                elif column == "rank":
-                    row[column] = int(text)
-                elif column == "flagged":
-                    row[column] = text == "1"
-                else:
-                    row[column] = float(text) if text else math.nan
-            rows.append(row)
+    """Read a ``scores.csv`` back (empty cells → NaN; ``rank`` int; ``flagged`` bool).
+
+    Raises:
+        ScoresFileError: naming the file and the line, for a row with more or fewer fields than the
+            header, a cell that is not a number, a missing ``case_id`` column, or text that is not CSV.
+        OSError: the file cannot be read.
+    """
+    path = Path(csv_path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            if "case_id" not in columns:
+                raise ScoresFileError(path, "no 'case_id' column in the header; not a scores.csv of this program")
+            rows = [_parse_row(path, reader.line_num, raw) for raw in reader]
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise ScoresFileError(path, f"not a readable CSV file: {error}") from error
     return ScoreTable(columns, rows)
+
+
+def _parse_row(path: Path, line: int, raw: dict) -> dict:
+    if None in raw:  # csv.DictReader puts the fields beyond the header under the key None
+        raise ScoresFileError(path, f"line {line} has {len(raw[None])} more field(s) than the header; "
+                              "the file was edited or damaged: score the dataset again")
+    row: dict = {}
+    for column, text in raw.items():
+        if text is None:
+            raise ScoresFileError(path, f"line {line} has fewer fields than the header (no {column!r}); "
+                                  "score the dataset again")
+        try:
+            if column == "case_id":
+                row[column] = text
+            elif column == "rank":
+                row[column] = int(text)
+            elif column == "flagged":
+                row[column] = text == "1"
+            else:
+                row[column] = float(text) if text else math.nan
+        except ValueError:
+            raise ScoresFileError(path, f"line {line}, column {column!r}: {text[:40]!r} is not a number; "
+                                  "score the dataset again") from None
+    return row
+
+
+#: folders of ``.aleatoric/`` that hold the project's own state: no score table may be written there
+RESERVED_STATE_FOLDERS = frozenset({"originals", "revisions", "cache", "models"})
+#: keys every summary written by :func:`write_outputs` has (an existing file without them is not ours)
+SUMMARY_KEYS = frozenset({"settings", "scored", "ranking"})
+
+
+def _is_our_summary(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and SUMMARY_KEYS <= set(data)
+
+
+def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, Path]:
+    """Check where a score table asked for may be written; returns ``(csv path, summary path)``.
+
+    The summary is ``<csv stem>.json`` beside the CSV. Checked before any case is scored, so that
+    a mistyped ``--out`` never replaces a file of the dataset or one the user did not name:
+
+    Raises:
+        AleatoricError: naming the path, when the table is not a ``.csv`` file or is a folder, when
+            the CSV or its summary would land inside the dataset folder outside ``.aleatoric/`` (or in
+            its ``originals/``, ``revisions/``, ``cache/``, ``models/``), or when the summary path
+            holds a file that is not a summary of a previous scoring run.
+    """
+
+    root = Path(dataset_root).resolve()
+    csv_path = Path(out_csv).expanduser()
+    if csv_path.suffix.lower() != ".csv":
+        raise AleatoricError(csv_path, "the scores table must be a .csv file (e.g. --out results/scores.csv)")
+    if csv_path.is_dir():
+        raise AleatoricError(csv_path, "is a folder; name the .csv file to write")
+    summary_path = csv_path.with_suffix(".json")
+    for path in (csv_path, summary_path):
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root):
+            continue
+        rel = resolved.relative_to(root).parts
+        if not rel or rel[0] != ".aleatoric" or len(rel) < 2 or (len(rel) > 2 and rel[1] in RESERVED_STATE_FOLDERS):
+            raise AleatoricError(path, f"is inside the dataset folder {root}; scores may only be written under "
+                                 f"{root / '.aleatoric'} (not its originals/, revisions/, cache/ or models/) or "
+                                 "outside the dataset; nothing was written")
+    if summary_path.exists() and not _is_our_summary(summary_path):
+        raise AleatoricError(summary_path, f"already exists and is not a scoring summary; the summary of "
+                             f"{csv_path.name} would replace it. Choose another --out name; nothing was written")
+    return csv_path, summary_path
+
+
+def check_cache_dir(dataset_root: str | Path, cache_dir: str | Path) -> Path:
+    """The cache folder asked for, refused (:class:`AleatoricError`) inside the dataset folder
+    outside ``.aleatoric/`` or when it is a file; returned as an absolute path."""
+
+    folder = Path(cache_dir).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise AleatoricError(folder, "the cache must be a folder, not a file")
+    root = Path(dataset_root).resolve()
+    resolved = folder.resolve()
+    if resolved.is_relative_to(root) and (resolved == root or resolved.relative_to(root).parts[0] != ".aleatoric"):
+        raise AleatoricError(folder, f"is inside the dataset folder {root}; put the cache outside it (or under "
+                             ".aleatoric/)")
+    return folder
 
 
 def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: list, results: list[CaseResult],

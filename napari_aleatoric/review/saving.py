@@ -345,14 +345,16 @@ def save_correction(
         The recorded :class:`Revision` (status of the case becomes ``'corrected'``).
 
     Raises:
-        AleatoricError: naming the file, when the label file is missing or outside the dataset
-            or a write fails (the label file then keeps its previous bytes and no temporary
+        AleatoricError: naming the file, when the labels hold values the dataset's
+            ``dataset.json`` does not declare (they are named; nothing is written), when the label
+            file is missing or outside the dataset or a write fails (the label file then keeps its previous bytes and no temporary
             file is left), or when the saved file could not be recorded (see module docs).
     """
     label = Path(os.path.abspath(label_path))
     original = original_path(dataset_root, label, store)
     if not label.is_file():
         raise AleatoricError(label, "the label file does not exist; there is nothing to correct")
+    _check_declared(dataset_root, label, labels)
     if writer is None:
         from napari_aleatoric.data.medio import write_label as writer
     ending = label_ending(label)
@@ -360,6 +362,16 @@ def save_correction(
     return _commit_revision(store, case_id, label, original, ending,
                             lambda pending: writer(pending, labels, geometry),
                             user=user, model=model, auv_before=auv_before, note=note, status="corrected")
+
+
+def _check_declared(dataset_root: str | Path, label: Path, labels: np.ndarray) -> None:
+    """Refuse, before anything is written, labels with values ``dataset.json`` does not declare
+    (a saved file with such values could no longer be opened, scored or trained on)."""
+    from napari_aleatoric.data.dataset import check_declared_values, declared_labels  # noqa: PLC0415
+
+    declared = declared_labels(dataset_root)
+    if declared is not None:
+        check_declared_values(label, labels, declared, action="; nothing was saved (paint only declared classes)")
 
 
 def _commit_revision(store, case_id, label: Path, original: Path, ending: str, write_pending, *,

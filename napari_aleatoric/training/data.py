@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 from ..data.atomic import full_suffix
-from ..data.dataset import CaseRef, Dataset, load_case, validate_case_files
+from ..data.dataset import CaseRef, Dataset, check_declared_values, load_case, validate_case_files
 from ..data.errors import AleatoricError, CaseError, DatasetError
-from ..data.medio import probe
+from ..data.medio import read_label
 from ..models.preprocess import normalise_intensity
 from ..pipelines.table import read_scores
 from ..uncertainty.auv import keep_mask, keep_mask_classwise
@@ -280,6 +280,18 @@ def snapshot_labels(ds: Dataset, case_ids: list[str], folder: Path) -> dict[str,
     return {case_id: folder / name for case_id, name in names.items()}
 
 
+def _prepare_named(ds: Dataset, ref: CaseRef, lut: np.ndarray, live_label: Path | None) -> PreparedCase:
+    """:func:`prepare_case`; a problem found in a run's snapshot copy of a label names the dataset's
+    label file (the one the user can fix), with the copy in parentheses."""
+    try:
+        return prepare_case(ds, ref, lut)
+    except CaseError as error:
+        if live_label is None or error.path is None or ref.label_path is None or error.path != ref.label_path \
+                or ref.label_path == live_label:
+            raise
+        raise CaseError(live_label, f"{error.problem} (read from the run's snapshot copy {ref.label_path})") from error
+
+
 class CaseLoader:
     """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat).
 
@@ -298,6 +310,7 @@ class CaseLoader:
         label_paths = label_paths or {}
         self.refs = {ref.case_id: (replace(ref, label_path=Path(label_paths[ref.case_id]))
                                    if ref.case_id in label_paths else ref) for ref in ds.cases}
+        self._live = {ref.case_id: ref.label_path for ref in ds.cases}  # to name the dataset's file in errors
         self.budget = budget_bytes
         self._cache: OrderedDict[str, PreparedCase] = OrderedDict()
         self._bytes = 0
@@ -309,7 +322,7 @@ class CaseLoader:
             return self._cache[case_id]
         if case_id not in self.refs:
             raise CaseError(self.ds.root, f"case {case_id!r} is no longer in the dataset")
-        case = prepare_case(self.ds, self.refs[case_id], self.lut)
+        case = _prepare_named(self.ds, self.refs[case_id], self.lut, self._live.get(case_id))
         if self.weights is not None:
             guidance = self.weights(case_id, case.label)
             if isinstance(guidance, tuple):  # (weights, soft targets)
@@ -324,6 +337,17 @@ class CaseLoader:
         return case
 
 
+def _usable_label_shape(ds: Dataset, ref: CaseRef) -> tuple[int, ...]:
+    """Shape of a case's label after reading it whole (corrupt files, undeclared values and
+    slices thinner than 2 pixels are refused here, so one bad case is left out of a run instead of
+    aborting it half-way). Raises :class:`CaseError` naming the label file."""
+    label, _ = read_label(ref.label_path)
+    check_declared_values(ref.label_path, label, ds.labels)
+    if min(label.shape[-2:]) < 2:
+        raise CaseError(ref.label_path, f"slices of {label.shape[-2]}x{label.shape[-1]} pixels are too thin to train on")
+    return tuple(label.shape)
+
+
 def case_shapes(ds: Dataset, case_ids: list[str]) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
     """Header shapes of the cases' label files, and ``{case_id: problem}`` for unusable cases."""
     refs = {ref.case_id: ref for ref in ds.cases}
@@ -334,7 +358,7 @@ def case_shapes(ds: Dataset, case_ids: list[str]) -> tuple[dict[str, tuple[int, 
             if ref is None:
                 raise CaseError(ds.root, "not in the dataset")
             validate_case_files(ds, ref)
-            shapes[case_id] = tuple(probe(ref.label_path).shape)
+            shapes[case_id] = _usable_label_shape(ds, ref)
         except AleatoricError as error:
             problems[case_id] = f"cannot be used: {error}"
     return shapes, problems

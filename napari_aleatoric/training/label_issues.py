@@ -348,7 +348,7 @@ def plan_label_issues(
     record = scoring_record(ds)
     lazy = LazyModel(record.get("model_spec", DEFAULT_MODEL), resolve_device(device))
     input_mode = record.get("input_mode", "raw")
-    cache_dir = ds.state_dir / "cache" / TRAINING_QUALITY_DIR
+    cache_dir = ds.cache_dir / TRAINING_QUALITY_DIR
     label_paths = {c: Path(p) for c, p in (label_paths or {}).items() if c in set(train_ids)}
     result = None
     try:

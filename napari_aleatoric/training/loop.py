@@ -254,7 +254,7 @@ def _new_plan(ds: Dataset, settings: TrainSettings, run_dir: Path | None, scores
     name = settings.name or _run_name(settings.network)
     settings = replace(settings, name=name)
     run_dir = Path(run_dir) if run_dir is not None else models_dir(ds.root) / name
-    if (run_dir / LAST_CHECKPOINT).exists() or (run_dir / SETTINGS_FILE).exists():
+    if (run_dir / LAST_CHECKPOINT).exists():  # without it: a start killed before its first checkpoint, reused
         raise AleatoricError(run_dir, "a training run already exists here; resume it (--resume) "
                              "or choose another run name or folder")
     selection = select_cases(ds, settings, scores_csv)
@@ -289,6 +289,9 @@ def _resume_plan(ds: Dataset, settings: TrainSettings | None, run_dir: Path | No
         if run_dir is None:
             raise AleatoricError(models_dir(ds.root), "no training run to resume")
     run_dir = Path(run_dir)
+    if not (run_dir / LAST_CHECKPOINT).is_file():
+        raise AleatoricError(run_dir, "this run stopped before writing its first checkpoint (last.pt), so there is "
+                             "nothing to resume; start it again without --resume (same name or folder: it is reused)")
     stored = read_json(run_dir / SETTINGS_FILE)
     try:
         stored_settings = TrainSettings.from_dict(stored["settings"]).validated()

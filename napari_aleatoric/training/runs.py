@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.atomic import atomic_write_bytes, atomic_writer
+from ..data.atomic import atomic_write_bytes
 from ..data.dataset import STATE_DIR_NAME
 from ..data.errors import ModelError
 from ..models.checkpoints import torch_load_safely
@@ -69,9 +69,18 @@ def read_json(path: Path) -> dict:
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then rename it over ``path``."""
-    with atomic_writer(path) as tmp:
-        torch.save(payload, tmp)
+    """``torch.save`` into memory, then write the bytes to a temporary file beside ``path`` and
+    rename it over ``path``.
+
+    Serialising in memory first means a full disk or a permission problem surfaces as the
+    ``OSError`` of a plain write (``ENOSPC``, ``EACCES``), which callers report in plain words,
+    instead of torch's "PytorchStreamWriter failed writing file ... unexpected pos ...".
+    """
+    import io  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:

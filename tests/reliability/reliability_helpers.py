@@ -3,7 +3,9 @@ nothing on disk changed."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -96,3 +98,37 @@ def png_with_declared_shape(path: Path, height: int, width: int) -> Path:
     struct.pack_into(">I", raw, 29, zlib.crc32(bytes(raw[12:29])) & 0xFFFFFFFF)
     path.write_bytes(bytes(raw))
     return path
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def read_only(monkeypatch, root: Path, code: int = errno.EROFS) -> None:
+    """Make every write under ``root`` fail with ``OSError(code)``, as a read-only bind mount does
+    (tests run as root in CI, where chmod would not stop anything). Reads still work."""
+    root = str(root.resolve())
+
+    def inside(path) -> bool:
+        try:
+            return os.path.abspath(os.fsdecode(path)).startswith(root)
+        except TypeError:  # a file descriptor
+            return False
+
+    def guard(name, real, is_write):
+        def call(*args, **kwargs):
+            if args and inside(args[0]) and is_write(*args, **kwargs):
+                raise OSError(code, os.strerror(code), os.fsdecode(args[0]))
+            return real(*args, **kwargs)
+        monkeypatch.setattr(os, name, call)
+
+    guard("open", os.open, lambda path, flags, *a, **k: bool(flags & _WRITE_FLAGS))
+    for name in ("mkdir", "unlink", "rmdir"):
+        guard(name, getattr(os, name), lambda *a, **k: True)
+    for name in ("replace", "rename", "link"):
+        real = getattr(os, name)
+
+        def call(src, dst, *a, _real=real, **k):
+            if inside(dst) or inside(src):
+                raise OSError(code, os.strerror(code), os.fsdecode(dst))
+            return _real(src, dst, *a, **k)
+        monkeypatch.setattr(os, name, call)
