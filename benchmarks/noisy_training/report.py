@@ -43,6 +43,11 @@ def interval(values: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def _nanmean(values) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
 def dataset_of(record: dict) -> str:
     return record["data"].split("-c")[0]
 
@@ -67,8 +72,8 @@ def row_table(records: list[dict], dataset: str) -> tuple[list[str], dict]:
         chosen = [by[(row, d, s)] for d, s in pairs if (row, d, s) in by]
         left = np.mean([len(r["left_out"]) for r in chosen])
         left_bad = np.mean([r.get("left_out_corrupted", 0) for r in chosen])
-        lost_bad = np.nanmean([r.get("weight_lost_corrupted", math.nan) for r in chosen])
-        lost_ok = np.nanmean([r.get("weight_lost_clean", math.nan) for r in chosen])
+        lost_bad = _nanmean([r.get("weight_lost_corrupted", math.nan) for r in chosen])
+        lost_ok = _nanmean([r.get("weight_lost_clean", math.nan) for r in chosen])
         stats[row] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
                       "diff": mean_diff, "low": low, "high": high, "recovered": recovered, "n": int(values.size)}
         change = "–" if row == "plain" else f"{mean_diff:+.2f} [{low:+.2f}, {high:+.2f}]"
@@ -167,6 +172,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output stem (.md and _*.png are added)")
     args = parser.parse_args(argv)
     records = load(args.results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     lines, stats_by_dataset = [], {}
     for dataset in sorted({dataset_of(r) for r in records if r["kind"] == "row"}):
         table, stats = row_table(records, dataset)
