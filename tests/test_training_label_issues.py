@@ -107,7 +107,7 @@ def test_a_weight_zero_pixel_teaches_nothing():
 def test_the_erased_disc_is_down_weighted_and_clean_pixels_keep_weight_one(scored):
     plan = plan_of(scored, with_strategy(TINY, "issue-weight"))
     ds = open_dataset(scored)
-    weights = plan.weight_map(CORRUPTED, channel_index(ds, CORRUPTED))
+    weights = plan.guidance(CORRUPTED, channel_index(ds, CORRUPTED))
     erased = np.zeros_like(weights, bool)
     original = load_case(ds, ds.case(CORRUPTED)).image > 180  # the bright disc the annotation lost
     erased[original] = True
@@ -120,7 +120,7 @@ def test_the_erased_disc_is_down_weighted_and_clean_pixels_keep_weight_one(score
 def test_reviewed_cases_keep_full_weight_and_are_never_filtered(scored):
     plan = plan_of(scored, with_strategy(TINY, "issue-filter+relabel"), statuses={CORRUPTED: "corrected"})
     ds = open_dataset(scored)
-    assert plan.weight_map(CORRUPTED, channel_index(ds, CORRUPTED)) is None  # plain one-hot target, weight 1
+    assert plan.guidance(CORRUPTED, channel_index(ds, CORRUPTED)) is None  # plain one-hot target, weight 1
     assert plan.cases[CORRUPTED].reviewed and not plan.cases[CORRUPTED].left_out
     assert plan.cases[CORRUPTED].weight_lost == 0.0
     unreviewed = plan_of(scored, with_strategy(TINY, "issue-filter+relabel"))
@@ -141,8 +141,8 @@ def test_the_weights_never_read_validation_labels(scored, monkeypatch):
     shutil.rmtree(scored / ".aleatoric" / "cache" / "quality-training")
     after = plan_of(scored, with_strategy(TINY, "issue-weight"))
     for case_id in before.cases:
-        np.testing.assert_array_equal(before.weight_map(case_id, channel_index(ds, case_id)),
-                                      after.weight_map(case_id, channel_index(ds, case_id)))
+        np.testing.assert_array_equal(before.guidance(case_id, channel_index(ds, case_id)),
+                                      after.guidance(case_id, channel_index(ds, case_id)))
 
 
 # ------------------------------------------------------------------------------- training
@@ -150,7 +150,7 @@ def test_the_weights_never_read_validation_labels(scored, monkeypatch):
 def test_the_erased_disc_is_relabelled_towards_the_learned_class(scored):
     plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
     ds = open_dataset(scored)
-    weights, soft = plan.weight_map(CORRUPTED, channel_index(ds, CORRUPTED))
+    weights, soft = plan.guidance(CORRUPTED, channel_index(ds, CORRUPTED))
     assert weights is None and soft.shape == (2,) + channel_index(ds, CORRUPTED).shape
     disc = load_case(ds, ds.case(CORRUPTED)).image > 180  # annotated background, really the disc
     index = channel_index(ds, CORRUPTED)

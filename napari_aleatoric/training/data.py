@@ -296,16 +296,16 @@ class CaseLoader:
     """Prepared cases on demand, with an LRU bounded by ``budget_bytes`` (memory stays flat).
 
     ``label_paths`` replaces the label files of some cases (a run's snapshot, see
-    :func:`snapshot_labels`); the images are always the dataset's. ``weights(case_id, label)``
-    gives a case's per-pixel loss weights (or ``None``), e.g.
-    :meth:`napari_aleatoric.training.label_issues.LabelIssuePlan.weight_map`.
+    :func:`snapshot_labels`); the images are always the dataset's. ``guidance(case_id, label)``
+    gives a case's per-pixel loss weights, or ``(None, soft targets)``, or ``None``, e.g.
+    :meth:`napari_aleatoric.training.label_issues.LabelIssuePlan.guidance`.
     """
 
     def __init__(self, ds: Dataset, budget_bytes: int = DEFAULT_CACHE_BYTES,
                  label_paths: dict[str, Path] | None = None,
-                 weights: Callable[[str, np.ndarray], np.ndarray | None] | None = None):
+                 guidance: Callable[[str, np.ndarray], object] | None = None):
         self.ds = ds
-        self.weights = weights
+        self.guidance = guidance
         self.lut = label_lookup(ds)
         label_paths = label_paths or {}
         self.refs = {ref.case_id: (replace(ref, label_path=Path(label_paths[ref.case_id]))
@@ -323,8 +323,8 @@ class CaseLoader:
         if case_id not in self.refs:
             raise CaseError(self.ds.root, f"case {case_id!r} is no longer in the dataset")
         case = _prepare_named(self.ds, self.refs[case_id], self.lut, self._live.get(case_id))
-        if self.weights is not None:
-            guidance = self.weights(case_id, case.label)
+        if self.guidance is not None:
+            guidance = self.guidance(case_id, case.label)
             if isinstance(guidance, tuple):  # (weights, soft targets)
                 case.weight, case.soft_target = guidance
             else:

@@ -119,7 +119,7 @@ class LabelIssuePlan:
         """Cases dropped by label-issue filtering, sorted."""
         return sorted(c for c, info in self.cases.items() if info.left_out)
 
-    def weight_map(self, case_id: str, label_index: np.ndarray) -> np.ndarray | None:
+    def guidance(self, case_id: str, label_index: np.ndarray) -> np.ndarray | None:
         """The per-pixel guidance of a case: loss weights shaped like its label (``"weight"``), or
         ``(None, soft targets (C, *label.shape))`` (``"relabel"``), or ``None`` (plain one-hot, weight 1).
 

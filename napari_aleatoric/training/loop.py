@@ -447,7 +447,7 @@ def train(
             "train": plan.train, "val": plan.val, "left_out": plan.left_out, "filter": filter_summary,
             "label_issues": issues.summary(),
             "labels_snapshot": plan.snapshot.resolve().relative_to(ds.root).as_posix()})
-    loader = CaseLoader(ds, cache_bytes, label_paths=label_paths, weights=issues.weight_map)
+    loader = CaseLoader(ds, cache_bytes, label_paths=label_paths, guidance=issues.guidance)
     started = time.perf_counter()
     seconds_before = float(state["seconds"])
 
