@@ -115,6 +115,8 @@ def test_the_erased_disc_is_down_weighted_and_clean_pixels_keep_weight_one(score
     others = [c for c in plan.cases if c != CORRUPTED]
     assert plan.cases[CORRUPTED].weight_lost > max(plan.cases[c].weight_lost for c in others)
     assert plan.cases[CORRUPTED].label_issue == max(info.label_issue for info in plan.cases.values())
+    # the filter's criterion: the share of the annotated foreground the model contradicts
+    assert plan.cases[CORRUPTED].contradicted > max(plan.cases[c].contradicted for c in others)
 
 
 def test_reviewed_cases_keep_full_weight_and_are_never_filtered(scored):
@@ -190,7 +192,7 @@ def test_training_uses_the_weights_and_records_them(scored, monkeypatch):
 def test_issue_filtering_leaves_out_the_worst_case(scored):
     events = list(train(scored, with_strategy(TINY, "issue-filter")))
     started = next(e for e in events if isinstance(e, TrainingStarted))
-    assert CORRUPTED not in started.train_cases and "label issue above" in started.left_out[CORRUPTED]
+    assert CORRUPTED not in started.train_cases and "contradicted share" in started.left_out[CORRUPTED]
 
 
 def test_plain_strategy_passes_no_weights(scored, monkeypatch):

@@ -92,7 +92,7 @@ def loop_table(records: list[dict], clean: float | None) -> tuple[list[str], dic
     curves: dict = defaultdict(lambda: defaultdict(list))
     n_train = {}
     for r in runs:
-        orders = ("queue", "random", "auv") if r["order"] == "all" else (r["order"],)
+        orders = ("queue", "contradicted", "random", "auv") if r["order"] == "all" else (r["order"],)
         for order in orders:
             curves[(r["strategy"], order)][r["k"]].append(100 * r["best_dice"])
     for r in runs:
@@ -146,7 +146,7 @@ def plot_loop(loop: dict, clean: float | None, plain: float | None, path: Path, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    colours = {"queue": "#2a9d8f", "random": "#888888", "auv": "#e76f51"}
+    colours = {"queue": "#264653", "contradicted": "#2a9d8f", "random": "#888888", "auv": "#e76f51"}
     n = max(loop["n_train"].values()) if loop["n_train"] else 1
     for key, curve in sorted(loop["curves"].items()):
         strategy, order = key.split("/")

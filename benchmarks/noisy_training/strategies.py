@@ -13,9 +13,10 @@ does it at the start of the run; validation labels are never read).
 
 Closed loop (``loop``): a simulated reviewer corrects the top-k training cases of an order (their
 labels become the clean ones and they are marked *corrected* in the review store; a clean case
-reviewed is marked *accepted*), then the network is retrained. Orders: ``queue`` (label issue from
-the out-of-fold pass on the noisy training labels, highest first), ``random`` (drawn per training
-seed), ``auv`` (highest AUV first).
+reviewed is marked *accepted*), then the network is retrained. Orders: ``queue`` (the queue's
+softmin label-issue score from the out-of-fold pass on the noisy training labels, highest first),
+``contradicted`` (the same pass's contradicted share of each case's annotation, highest first),
+``random`` (drawn per training seed), ``auv`` (highest AUV first).
 
 Commands (results are appended to a JSON-lines file; finished runs are skipped on a re-run)::
 
@@ -47,7 +48,7 @@ BASE = {
 }
 ROWS = ("plain", "auv-filter", "duo", "auv-filter+duo", "issue-filter", "issue-weight", "issue-relabel",
         "issue-filter+relabel", "oracle-filter", "clean")
-ORDERS = ("queue", "random", "auv")
+ORDERS = ("queue", "contradicted", "random", "auv")
 
 
 def dataset_kind(root: Path) -> str:
@@ -172,13 +173,14 @@ def review_order(root: Path, order: str, seed: int) -> list[str]:
     if order == "auv":
         auv = {r["case_id"]: r["auv"] for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
         return sorted(train_ids, key=lambda c: (-auv[c], c))
-    if order == "queue":
+    if order in ("queue", "contradicted"):
         plan = None
         ds = open_dataset(root / "noisy")
         for event in plan_label_issues(ds, train_ids, TrainSettings(label_issues="weight", device="cpu")):
             if isinstance(event, LabelIssuePlan):
                 plan = event
-        return sorted(train_ids, key=lambda c: (-plan.cases[c].label_issue, c))
+        score = "label_issue" if order == "queue" else "contradicted"
+        return sorted(train_ids, key=lambda c: (-getattr(plan.cases[c], score), c))
     raise ValueError(f"unknown order {order!r}")
 
 
