@@ -227,7 +227,7 @@ def test_strategy_choice_sets_the_fields_and_the_fields_name_the_strategy(panels
 
 
 def test_show_weights_previews_the_strategy_on_the_case_shown(panels, qtbot, mni_dataset, notifications):
-    """Before Start: the summary line and the down-weighting layer of the review panel's case;
+    """Before Start: the summary line and the distrust layer of the review panel's case;
     an accepted case shows as full weight; a run then reuses the cached pass and records the same plan."""
     from napari_aleatoric.gui.training_panel import WEIGHTS_LAYER
     from napari_aleatoric.training import TrainingFinished

@@ -13,7 +13,7 @@ Thin, like the review panel: every computation is a call into the core
 - **Show weights** previews what the strategy does before Start
   (:func:`~napari_aleatoric.training.preview_label_issues` in a worker): a summary line (cases
   left out, share of pixels down-weighted, reviewed cases at full weight) and the layer
-  ``training: down-weighting`` (``1 − w``) over the case shown in the review panel.
+  ``training: distrust`` (``1 − w``) over the case shown in the review panel.
 - **Start** runs the training generator in a napari thread worker: a progress bar (steps), a live
   plot of the training loss (per step) and the per-class validation Dice (per epoch). **Stop**
   asks the core to stop before the next step: ``last.pt`` keeps the position, ``best.pt`` the best
@@ -98,7 +98,7 @@ PANEL_NAME = "Retraining (napari-aleatoric)"
 DEVICES = ("auto", "cpu", "cuda")
 PREDICTION_PREFIX = "prediction: "
 UNLABELLED_PREFIX = "imagesTs: "
-WEIGHTS_LAYER = "training: down-weighting"
+WEIGHTS_LAYER = "training: distrust"
 #: plot colours (napari's dark theme) and one colour per class
 _PLOT_BG, _PLOT_FG = "#262930", "#d1d2d4"
 _CLASS_LINE_COLOURS = ("#00bfff", "#32cd32", "#ff00ff", "#ffd700", "#1e90ff", "#adff2f", "#ff69b4")
@@ -599,7 +599,7 @@ class TrainingPanel(BackgroundWork, QWidget):
         self.show_case_weights(view.case_id)
 
     def show_case_weights(self, case_id: str) -> bool:
-        """Add or update the layer ``training: down-weighting`` (``1 − w``) for ``case_id``; the
+        """Add or update the layer ``training: distrust`` (``1 − w``) for ``case_id``; the
         status line says when the case has full weight (reviewed, validation, not weighted)."""
         plan = self.weight_plan
         if plan is None:
@@ -619,18 +619,10 @@ class TrainingPanel(BackgroundWork, QWidget):
                   "metadata": {"case": case_id}}
         if image is not None and image.ndim == weights.ndim:
             kwargs.update(scale=tuple(image.scale), translate=tuple(image.translate))
-        down = 1.0 - weights
-        if WEIGHTS_LAYER in self.viewer.layers and self.viewer.layers[WEIGHTS_LAYER].data.shape == down.shape:
-            layer = self.viewer.layers[WEIGHTS_LAYER]
-            layer.data = down
-            for key, value in kwargs.items():
-                setattr(layer, key, value)
-        else:
-            if WEIGHTS_LAYER in self.viewer.layers:
-                self.viewer.layers.remove(WEIGHTS_LAYER)
-            self.viewer.add_image(down, name=WEIGHTS_LAYER, **kwargs)
-        self.status.setText(f"{case_id}: label issue {info.label_issue:.3f}; {100 * info.down_weighted:.1f} % of its "
-                            f"pixels down-weighted (red: 1 − weight)")
+        self._put_layer("image", WEIGHTS_LAYER, 1.0 - weights, kwargs)
+        verb = "relabelled" if plan.mode == "relabel" else "down-weighted"
+        self.status.setText(f"{case_id}: {100 * info.contradicted:.1f} % of its annotation contradicted; "
+                            f"{100 * info.down_weighted:.1f} % of its pixels {verb} (red: 1 − trust)")
         return True
 
     def start_training(self) -> bool:
@@ -782,6 +774,18 @@ class TrainingPanel(BackgroundWork, QWidget):
         self._start(job, returned=done, name="predict")
         return True
 
+    def _put_layer(self, kind: str, name: str, data: np.ndarray, kwargs: dict) -> None:
+        """Update layer ``name`` in place when its shape fits, else replace it (``kind``: image or labels)."""
+        if name in self.viewer.layers and self.viewer.layers[name].data.shape == data.shape:
+            layer = self.viewer.layers[name]
+            layer.data = data
+            for key, value in kwargs.items():
+                setattr(layer, key, value)
+            return
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
+
     def _show_prediction(self, labels: np.ndarray, run_dir: Path, case_name: str, scale, translate) -> None:
         layer_name = f"{PREDICTION_PREFIX}{run_dir.name}"
         dataset = self.dataset()
@@ -790,15 +794,7 @@ class TrainingPanel(BackgroundWork, QWidget):
         if dataset is not None:
             kwargs["colormap"] = label_colormap(dataset.foreground)
             kwargs["features"] = label_features(dataset.labels)
-        if layer_name in self.viewer.layers and self.viewer.layers[layer_name].data.shape == labels.shape:
-            layer = self.viewer.layers[layer_name]
-            layer.data = labels
-            for key, value in kwargs.items():
-                setattr(layer, key, value)
-        else:
-            if layer_name in self.viewer.layers:
-                self.viewer.layers.remove(layer_name)
-            self.viewer.add_labels(labels, name=layer_name, **kwargs)
+        self._put_layer("labels", layer_name, labels, kwargs)
         self.status.setText(f"{layer_name}: segmentation of {case_name} "
                             f"({int((labels != 0).sum())} foreground pixels)")
 
