@@ -90,10 +90,9 @@ def verify_gzip(path: Path) -> None:
             while stream.read(1 << 22):
                 pass
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise CaseError(path, f"cannot read NIfTI file: it is corrupt or truncated, its gzip data fail the integrity "
-                        f"check ({exc}); it was "
-                        "damaged (bit flips, incomplete copy). Restore it from a backup (or "
-                        ".aleatoric/originals/ if it was corrected here)") from exc
+        raise CaseError(path, f"cannot read NIfTI file: it is corrupt or truncated, its gzip data fail the "
+                        f"integrity check ({exc}); it was damaged (bit flips, incomplete copy). Restore it from a "
+                        "backup (or .aleatoric/originals/ if it was corrected here)") from exc
 
 
 def probe(path: Path, *, channel: int | None = None) -> ImageInfo:

@@ -55,15 +55,18 @@ def verify_png(path: Path) -> None:
     position, idat = len(_PNG_SIGNATURE), []
     while True:
         if position + 12 > len(data):
-            raise CaseError(path, "cannot read PNG file: it is corrupt or truncated: it ends before the PNG end chunk (IEND)")
+            raise CaseError(path, "cannot read PNG file: it is corrupt or truncated: it ends before the PNG end "
+                            "chunk (IEND)")
         length, kind = struct.unpack(">I4s", data[position:position + 8])
         end = position + 12 + length
         if end > len(data):
-            raise CaseError(path, f"cannot read PNG file: it is corrupt or truncated: chunk {kind!r} at byte {position} runs past the end")
+            raise CaseError(path, f"cannot read PNG file: it is corrupt or truncated: chunk {kind!r} at byte "
+                            f"{position} runs past the end")
         body = data[position + 4:end - 4]
         if zlib.crc32(body) != struct.unpack(">I", data[end - 4:end])[0]:
-            raise CaseError(path, f"cannot read PNG file: it is corrupt: chunk {kind!r} at byte {position} fails its CRC check (damaged "
-                            "bits); restore it from a backup (or .aleatoric/originals/ if it was corrected here)")
+            raise CaseError(path, f"cannot read PNG file: it is corrupt: chunk {kind!r} at byte {position} fails "
+                            "its CRC check (damaged bits); restore it from a backup (or .aleatoric/originals/ if "
+                            "it was corrected here)")
         if kind == b"IDAT":
             idat.append(body[4:])
         if kind == b"IEND":
@@ -75,7 +78,8 @@ def verify_png(path: Path) -> None:
             stream.decompress(pending, 1 << 22)
             pending = stream.unconsumed_tail
     except zlib.error as exc:
-        raise CaseError(path, f"cannot read PNG file: it is corrupt: the compressed pixel data fail zlib's check ({exc})") from exc
+        raise CaseError(path, "cannot read PNG file: it is corrupt: the compressed pixel data fail zlib's "
+                        f"check ({exc})") from exc
     if not stream.eof:
         raise CaseError(path, "cannot read PNG file: it is corrupt or truncated: the compressed pixel data end early")
 

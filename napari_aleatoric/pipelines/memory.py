@@ -2,9 +2,9 @@
 
 Scoring holds, per case, the image, the label, the model's per-class probability and uncertainty
 maps at full resolution and the label-quality features: its peak memory grows linearly with the
-number of voxels of the largest case (and, more steeply, with the pixels of one slice): the constants
-below are those slopes, measured (see ``docs/reliability.md``, "Memory"); :func:`check_scoring_memory` refuses a case whose estimate
-exceeds the memory available now, with a message saying what to do (tile or downsample), instead
+number of voxels of the largest case (and, more steeply, with the pixels of one slice): the
+constants below are those slopes, measured (see ``docs/reliability.md``, "Memory");
+:func:`check_scoring_memory` refuses a case whose estimate exceeds the memory available now, with a message saying what to do (tile or downsample), instead
 of letting the operating system or a ``MemoryError`` end the whole run minutes later.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..data.errors import CaseError
 
-__all__ = ["SCORING_BYTES_PER_VOXEL", "SCORING_BYTES_PER_SLICE_PIXEL", "SCORING_BASE_BYTES", "MEMORY_HEADROOM", "available_memory_bytes",
-           "scoring_memory_bytes", "check_scoring_memory"]
+__all__ = ["SCORING_BYTES_PER_VOXEL", "SCORING_BYTES_PER_SLICE_PIXEL", "SCORING_BASE_BYTES", "MEMORY_HEADROOM",
+           "available_memory_bytes", "scoring_memory_bytes", "check_scoring_memory"]
 
 #: resident bytes scoring needs per voxel of a case (measured 68 B on volumes of 512x512 slices, rounded up)
 SCORING_BYTES_PER_VOXEL = 80

@@ -347,8 +347,8 @@ def save_correction(
     Raises:
         AleatoricError: naming the file, when the labels hold values the dataset's
             ``dataset.json`` does not declare (they are named; nothing is written), when the label
-            file is missing or outside the dataset or a write fails (the label file then keeps its previous bytes and no temporary
-            file is left), or when the saved file could not be recorded (see module docs).
+            file is missing or outside the dataset or a write fails (the label file then keeps its
+            previous bytes and no temporary file is left), or when the saved file could not be recorded (see module docs).
     """
     label = Path(os.path.abspath(label_path))
     original = original_path(dataset_root, label, store)

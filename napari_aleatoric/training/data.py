@@ -344,7 +344,8 @@ def _usable_label_shape(ds: Dataset, ref: CaseRef) -> tuple[int, ...]:
     label, _ = read_label(ref.label_path)
     check_declared_values(ref.label_path, label, ds.labels)
     if min(label.shape[-2:]) < 2:
-        raise CaseError(ref.label_path, f"slices of {label.shape[-2]}x{label.shape[-1]} pixels are too thin to train on")
+        raise CaseError(ref.label_path,
+                        f"slices of {label.shape[-2]}x{label.shape[-1]} pixels are too thin to train on")
     return tuple(label.shape)
 
 

@@ -50,7 +50,8 @@ def test_score_out_never_replaces_a_file_the_user_did_not_name(capsys, tiny_ds, 
     notes = tmp_path / "results" / "notes.json"
     notes.parent.mkdir()
     notes.write_text('{"mine": 1}')
-    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu", "--out", notes.with_suffix(".csv"))
+    status, err = run(capsys, "score", tiny_ds, "--model", "tiny", "--device", "cpu",
+                      "--out", notes.with_suffix(".csv"))
     assert status == 2 and "notes.json" in err and "not a scoring summary" in err
     assert notes.read_text() == '{"mine": 1}' and not notes.with_suffix(".csv").exists()
 
@@ -177,7 +178,8 @@ def scored_csv(root: Path) -> Path:
 
     ds = open_dataset(root)
     names = list(ds.foreground)
-    header = ["case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"] + [f"auv_{n}" for n in names]
+    header = (["case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"]
+              + [f"auv_{n}" for n in names])
     lines = [",".join(header)] + [",".join([ref.case_id, str(i + 1), "", f"{i / 10:.6f}", "0", "0.5", ""]
                                            + ["0.5"] * len(names)) for i, ref in enumerate(ds.cases)]
     path = root / ".aleatoric" / "scores.csv"
