@@ -119,9 +119,13 @@ def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, i
         wait_until(lambda: not training.is_training(), timeout=1800)
         assert training.predict_current(), "prediction did not start"
         wait_until(lambda: not training.is_busy())
+        from napari_aleatoric.gui.training_panel import WEIGHTS_LAYER
+
         for layer in viewer.layers:
-            if layer.name.startswith(("uncertainty", "label issue", "FM segmentation")):
+            if layer.name.startswith(("uncertainty", "label issue", "FM segmentation", "annotation")):
                 layer.visible = False
+        viewer.layers.move(viewer.layers.index(WEIGHTS_LAYER), len(viewer.layers))  # the distrust map on top
+        training.show_case_weights(top)  # its line in the status
         settle(1.5)
         path = out / "training_panel.png"
         viewer.screenshot(str(path), canvas_only=False)
