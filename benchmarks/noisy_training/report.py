@@ -8,7 +8,8 @@ writes ``<out>.md`` (tables) and ``<out>_rows.png`` / ``<out>_loop.png`` (figure
   seeds); the paired change against plain training on the same data and seed, with a 95 % t
   interval over those pairs; the share of the clean-vs-plain gap recovered (mean change / mean gap).
 - Closed loop: mean Dice against the number of reviewed training cases for each review order, and
-  the fewest reviewed cases whose mean Dice comes within ``TOLERANCE`` of the clean-label Dice.
+  the fewest reviewed cases whose mean Dice comes within ``TOLERANCE`` of the clean-label Dice
+  (the loop's own runs with every training case reviewed, same seeds).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def loop_table(records: list[dict], clean: float | None) -> tuple[list[str], dic
     reached = {}
     for (strategy, order), by_k in sorted(curves.items()):
         means = {k: float(np.mean(v)) for k, v in by_k.items()}
+        clean = means.get(max(means))  # every training case reviewed: the clean labels, same seeds
         first = next((k for k in sorted(means) if clean is not None and means[k] >= clean - TOLERANCE), None)
         reached[(strategy, order)] = first
         cells = " | ".join(f"{means[k]:.2f} (n={len(by_k[k])})" if k in means else "–" for k in ks)
@@ -189,8 +191,8 @@ def main(argv=None) -> int:
         plain = stats_by_dataset.get(dataset, {}).get("plain", {}).get("mean")
         table, loop = loop_table(records, clean)
         lines += [f"## {dataset}: closed loop (review budget against model quality)", "",
-                  f"Clean-label Dice {clean if clean is None else round(clean, 2)}; "
-                  f"'reached' = mean Dice ≥ clean − {TOLERANCE}.", "", *table, ""]
+                  f"'reached' = mean Dice ≥ (mean Dice with every training case reviewed) − {TOLERANCE}.", "",
+                  *table, ""]
         plot_loop(loop, clean, plain, args.out.parent / f"{args.out.name}_loop.png",
                   f"{dataset}: review budget against validation Dice")
         (args.out.parent / f"{args.out.name}_loop.json").write_text(json.dumps(loop, indent=1))
