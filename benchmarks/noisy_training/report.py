@@ -56,7 +56,9 @@ def dataset_of(record: dict) -> str:
 def row_table(records: list[dict], dataset: str) -> tuple[list[str], dict]:
     runs = [r for r in records if r["kind"] == "row" and dataset_of(r) == dataset]
     by = {(r["row"], r["data"], r["seed"]): r for r in runs}
-    rows = list(dict.fromkeys(r["row"] for r in runs))
+    from .strategies import ROWS
+
+    rows = sorted(dict.fromkeys(r["row"] for r in runs), key=lambda r: (ROWS.index(r) if r in ROWS else len(ROWS), r))
     pairs = sorted({(d, s) for (_, d, s) in by})
     stats = {}
     gaps = [100 * (by[("clean", d, s)]["best_dice"] - by[("plain", d, s)]["best_dice"]) for d, s in pairs
@@ -134,7 +136,7 @@ def plot_rows(stats_by_dataset: dict, path: Path) -> None:
             ax.axvline(stats["clean"]["diff"], color="#888888", linestyle="--", linewidth=0.8)
             ax.axvline(stats["clean"]["diff"] / 2, color="#888888", linestyle=":", linewidth=0.8)
         ax.set_yticks(y, rows)
-        ax.set_xlabel("validation Dice change vs plain training (points, 95 % CI)")
+        ax.set_xlabel("Dice change vs plain (points, 95 % CI)")
         ax.set_title(f"{dataset}: noisy training labels (n = {stats['plain']['n']} runs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -153,8 +155,10 @@ def plot_loop(loop: dict, clean: float | None, plain: float | None, path: Path, 
     for key, curve in sorted(loop["curves"].items()):
         strategy, order = key.split("/")
         ks = sorted(curve)
+        names = {"queue": "queue order (as shipped: softmin label issue)", "contradicted": "contradicted-share order",
+                 "random": "random order", "auv": "AUV order"}
         ax.plot([100 * k / n for k in ks], [curve[k] for k in ks], marker="o", color=colours.get(order),
-                linestyle="-" if strategy == "plain" else "--", label=f"{order} order ({strategy} training)")
+                linestyle="-" if strategy == "plain" else "--", label=f"{names.get(order, order)} ({strategy} training)")
     if clean is not None:
         ax.axhline(clean, color="black", linestyle="--", linewidth=0.8, label="clean labels")
     if plain is not None:
