@@ -22,24 +22,24 @@ from napari_aleatoric.training import label_issues as label_issues_module
 from napari_aleatoric.training import loop as loop_module
 from napari_aleatoric.training.data import split_cases
 from napari_aleatoric.training.duo import segmentation_loss, weighted_dice_loss
-from napari_aleatoric.training.label_issues import annotation_trust, loss_weights
+from napari_aleatoric.training.label_issues import annotation_trust, drawn_only, loss_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = TrainSettings(epochs=1, width=4, depth=3, batch_size=2, lr=3e-3, device="cpu", val_fraction=0.25)
-CORRUPTED = "c02"  # a training case (checked below) whose disc is erased from the annotation
+CORRUPTED = "c02"  # a training case (checked below) whose disc is annotated as the square's class
 
 
 @pytest.fixture
 def scored(tmp_path):
-    """The tiny dataset with one training case's disc erased, scored with the tiny model."""
+    """The tiny dataset with one training case's disc drawn as a square (class 2), scored with the tiny model."""
     root = make_tiny_dataset(tmp_path / "tiny", cases=8)
     train_ids, _ = split_cases([f"c{i:02d}" for i in range(8)], 0.25)
     assert CORRUPTED in train_ids
     ds = open_dataset(root)
     case = load_case(ds, ds.case(CORRUPTED))
     label = case.label.copy()
-    label[label == 1] = 0
+    label[label == 1] = 2
     write_label(ds.case(CORRUPTED).label_path, label, None)
     list(score_dataset(root, "tiny", device="cpu"))
     return root
@@ -73,6 +73,12 @@ def test_trust_is_the_probability_of_the_annotated_class():
     np.testing.assert_allclose(trust, expected, atol=2e-3)  # float16 storage
 
 
+def test_annotated_background_is_never_doubted():
+    weights = np.array([[[0.0, 0.3, 1.0]]], np.float32)
+    index = np.array([[[0, 1, 2]]])
+    np.testing.assert_allclose(drawn_only(weights, index), [[[1.0, 0.3, 1.0]]])
+
+
 def test_a_contradicted_pixel_weighs_less_and_a_trusted_one_fully():
     weights = loss_weights(np.array([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]), threshold=0.5, floor=0.0)
     np.testing.assert_allclose(weights, [0.0, 0.2, 0.5, 1.0, 1.0, 1.0])
@@ -104,14 +110,14 @@ def test_a_weight_zero_pixel_teaches_nothing():
 
 # ------------------------------------------------------------------------------- the plan
 
-def test_the_erased_disc_is_down_weighted_and_clean_pixels_keep_weight_one(scored):
+def test_the_mislabelled_disc_is_down_weighted_and_clean_pixels_keep_weight_one(scored):
     plan = plan_of(scored, with_strategy(TINY, "issue-weight"))
     ds = open_dataset(scored)
     weights = plan.guidance(CORRUPTED, channel_index(ds, CORRUPTED))
-    erased = np.zeros_like(weights, bool)
-    original = load_case(ds, ds.case(CORRUPTED)).image > 180  # the bright disc the annotation lost
-    erased[original] = True
-    assert weights[erased].mean() < 0.5 < weights[~erased].mean()
+    wrong = np.zeros_like(weights, bool)
+    original = load_case(ds, ds.case(CORRUPTED)).image > 180  # the bright disc the annotation calls a square
+    wrong[original] = True
+    assert weights[wrong].mean() < 0.5 < weights[~wrong].mean()
     others = [c for c in plan.cases if c != CORRUPTED]
     assert plan.cases[CORRUPTED].weight_lost > max(plan.cases[c].weight_lost for c in others)
     assert plan.cases[CORRUPTED].label_issue == max(info.label_issue for info in plan.cases.values())
@@ -149,12 +155,12 @@ def test_the_weights_never_read_validation_labels(scored, monkeypatch):
 
 # ------------------------------------------------------------------------------- training
 
-def test_the_erased_disc_is_relabelled_towards_the_learned_class(scored):
+def test_the_mislabelled_disc_is_relabelled_towards_the_learned_class(scored):
     plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
     ds = open_dataset(scored)
     weights, soft = plan.guidance(CORRUPTED, channel_index(ds, CORRUPTED))
     assert weights is None and soft.shape == (2,) + channel_index(ds, CORRUPTED).shape
-    disc = load_case(ds, ds.case(CORRUPTED)).image > 180  # annotated background, really the disc
+    disc = load_case(ds, ds.case(CORRUPTED)).image > 180  # annotated square, really the disc
     index = channel_index(ds, CORRUPTED)
     assert soft[0][disc].mean() > 0.5  # the target moved towards "disc" where the annotation lost it
     trusted = plan.case_weights(CORRUPTED) == 1.0

@@ -150,7 +150,7 @@ class LabelIssuePlan:
         if maps.shape[1:] != index.shape:
             raise AleatoricError(self.cache_dir, f"label-issue maps of {case_id!r} have shape {maps.shape[1:]}, "
                                  f"its label {index.shape}; delete the folder to recompute them")
-        weights = loss_weights(annotation_trust(maps, index))
+        weights = drawn_only(loss_weights(annotation_trust(maps, index)), index)
         if self.mode == "weight":
             return weights.reshape(label_index.shape)
         probabilities = class_probabilities(maps, index)[1:]  # (C, D, H, W) foreground
@@ -165,8 +165,8 @@ class LabelIssuePlan:
             return None
         _, label = read_case(self.dataset, case_id, self.label_paths)
         index = channel_index(self.dataset, label)
-        return loss_weights(annotation_trust(self._issue_maps(case_id), index if index.ndim == 3 else index[None])
-                            ).reshape(label.shape)
+        index = index if index.ndim == 3 else index[None]
+        return drawn_only(loss_weights(annotation_trust(self._issue_maps(case_id), index)), index).reshape(label.shape)
 
     def _issue_maps(self, case_id: str) -> np.ndarray:
         image, label = read_case(self.dataset, case_id, self.label_paths)
@@ -223,6 +223,22 @@ def class_probabilities(issue_maps: np.ndarray, index: np.ndarray) -> np.ndarray
     foreground = np.where(onehot, 1.0 - maps, maps)
     background = np.clip(1.0 - foreground.sum(axis=0, keepdims=True), 0.0, 1.0)
     return np.concatenate([background, foreground]).astype(np.float32)
+
+
+def drawn_only(weights: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Keep the trust ``w`` where a foreground class is drawn, 1 on annotated background.
+
+    The guidance doubts what an annotator *drew*, never the background: when most cases share a
+    systematic error (organs outlined too generously), the label-quality model learns it, and on
+    the clean cases it contradicts the background around every organ; relabelling that background
+    taught the network the error (3D CT, docs/training.md). Drawn pixels are where the
+    contradictions single out the corrupted cases.
+
+    Args:
+        weights: ``(D, H, W)`` trust weights.
+        index: ``(D, H, W)`` class index of the annotation.
+    """
+    return np.where(index > 0, weights, np.float32(1.0)).astype(np.float32)
 
 
 def loss_weights(trust: np.ndarray, threshold: float | None = None, floor: float | None = None) -> np.ndarray:
@@ -385,7 +401,7 @@ def plan_label_issues(
         trust = annotation_trust(plan._issue_maps(case_id), index)
         foreground = index > 0
         info.contradicted = float((trust[foreground] < TRUST_THRESHOLD).mean()) if foreground.any() else math.nan
-        weights = loss_weights(trust)
+        weights = drawn_only(loss_weights(trust), index)
         info.down_weighted = 0.0 if info.reviewed or not plan.mode else float((weights < 1.0).mean())
         info.weight_lost = 0.0 if info.reviewed or not plan.mode else float((1.0 - weights).mean())
         yield PreparingLabelIssues("weighing", i, len(train_ids), case_id)
