@@ -47,31 +47,46 @@ def run(folder: Path, settings, run_dir: Path) -> dict:
 
 
 def table(path: Path) -> str:
-    """Markdown table of a calibration JSONL file: one row per attempt (label) and seed."""
+    """Markdown table of a calibration JSONL file: one row per attempt (label) and training seed.
+
+    A ``clean/`` folder does not depend on the corruption seed or the noise settings, so an attempt
+    that trained only ``noisy/`` is compared with the clean run of the same dataset, training
+    settings and training seed from any attempt (marked ``*``)."""
+    entries = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    clean_runs = {}
+    for e in entries:
+        if e["which"] == "clean":
+            clean_runs[(e["root"].rstrip("/").split("-c")[0].split("/")[-1], e["seed"],
+                        json.dumps(e["settings"], sort_keys=True))] = e
     rows: dict[tuple, dict] = {}
-    for line in Path(path).read_text().splitlines():
-        e = json.loads(line)
-        s = e["settings"]
+    for e in entries:
         key = (e["label"], Path(e["root"]).name, e["seed"])
-        rows.setdefault(key, {"settings": s})[e["which"]] = e
-    out = ["| attempt | data | training (epochs, width, depth, patch, batch) | seed | clean Dice | noisy Dice | "
-           "gap | CPU s clean / noisy |", "|---|---|---|---|---|---|---|---|"]
+        rows.setdefault(key, {"settings": e["settings"], "root": e["root"]})[e["which"]] = e
+    out = ["| attempt | data | epochs, width, depth, patch, batch | seed | clean Dice | noisy Dice | gap (points) | "
+           "per class, noisy (clean) | CPU s clean / noisy |", "|---|---|---|---|---|---|---|---|---|"]
     gaps: dict[tuple, list[float]] = {}
     for (label, data, seed), r in rows.items():
         s = r["settings"]
-        clean, noisy = r.get("clean"), r.get("noisy")
+        noisy, clean, borrowed = r.get("noisy"), r.get("clean"), ""
+        if clean is None:
+            clean = clean_runs.get((r["root"].rstrip("/").split("-c")[0].split("/")[-1], seed,
+                                    json.dumps(s, sort_keys=True)))
+            borrowed = "*" if clean else ""
         gap = clean["best_dice"] - noisy["best_dice"] if clean and noisy else None
         if gap is not None:
             gaps.setdefault((label, data), []).append(gap)
         fmt = lambda e: f"{e['best_dice']:.4f}" if e else "–"  # noqa: E731
+        classes = ", ".join(f"{name} {v:.3f}" + (f" ({clean['best_per_class'][name]:.3f})" if clean else "")
+                            for name, v in noisy["best_per_class"].items()) if noisy else "–"
         out.append(f"| {label} | {data} | {s['epochs']}, {s['width']}, {s['depth']}, "
                    f"{'×'.join(map(str, s['patch'])) if s['patch'] else 'default'}, {s['batch_size'] or 'default'} | "
-                   f"{seed} | {fmt(clean)} | {fmt(noisy)} | {f'{100 * gap:+.2f}' if gap is not None else '–'} | "
+                   f"{seed} | {fmt(clean)}{borrowed} | {fmt(noisy)} | "
+                   f"{f'{100 * gap:+.2f}' if gap is not None else '–'} | {classes} | "
                    f"{clean['cpu_seconds'] if clean else '–'} / {noisy['cpu_seconds'] if noisy else '–'} |")
     out.append("")
     for (label, data), values in gaps.items():
-        out.append(f"- {label} ({data}): mean gap over {len(values)} seeds {100 * sum(values) / len(values):+.2f} "
-                   "Dice points")
+        out.append(f"- {label} ({data}): mean gap over {len(values)} training seed(s) "
+                   f"{100 * sum(values) / len(values):+.2f} Dice points")
     return "\n".join(out)
 
 

@@ -8,8 +8,9 @@ For a dataset and a *corruption seed* ``S``, :func:`build` writes under ``OUT/<d
                      corrupted training cases are corrupted, every other label is a copy (not a
                      link: a correction saved in ``noisy/`` never reaches ``clean/``) of the clean one;
     ``truth.json``   ``train`` / ``val`` (the core's split, :func:`split_cases` with 0.2: the
-                     validation cases every run uses), ``corrupted`` ``{case: {kind, changed_fraction,
-                     class, class_value, params, changed_voxels}}``, ``clean_labels`` ``{case: path of
+                     validation cases every run uses), ``corrupted`` ``{case: {kind, drawn_as,
+                     changed_fraction, class_changed_fraction, class, class_value, params,
+                     changed_voxels}}``, ``clean_labels`` ``{case: path of
                      its clean label file relative to OUT/<dataset>-c<S>}``, the noise settings used.
 
 Only training cases are corrupted; validation labels are clean in both folders. Which training
@@ -35,10 +36,11 @@ Datasets (``PRESETS``):
 Noise (``NOISE``): a fraction ``frac`` of the training cases (MNI 50 %, CT 75 %) get one error
 each; the kinds come in proportion to their weights (a ``kind:class`` entry fixes the class, so
 every seed gets the same mix), assigned to the cases in a seed-dependent order (``drawn_as`` in
-``truth.json``; a kind that cannot be drawn on a case falls back to the next kind). The errors are large and mostly *systematic*
-(the same class grows in the same direction in many cases: grey matter over-drawn into white
+``truth.json``; a kind that cannot be drawn on a case falls back to the next kind). The errors are
+large and mostly *systematic* (the same class grows in the same direction in many cases: grey matter over-drawn into white
 matter; organs outlined too generously; tumours missed), which is what costs a network trained on
-them Dice on clean validation labels; random, unbiased errors largely average out.
+them Dice on clean validation labels; random, unbiased errors largely average out. The levels
+were tuned on corruption seed 100 (``CALIBRATION.md``).
 
 CLI::
 
