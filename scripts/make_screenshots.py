@@ -10,7 +10,7 @@ Run under a display, for example headless::
 
 Writes ``docs/images/review_panel_mri.png`` and ``docs/images/review_panel_ct.png``, and with
 ``--only training`` ``docs/images/training_panel.png``: the retraining panel beside the review panel
-after "Show weights" (the default strategy's label-issue relabelling, shown on the training case
+after "Show weights" (the issue-relabel strategy's distrust map, shown on the training case
 with the highest label issue) and a short run on the MNI slices (UNet width 8, depth 3,
 ``--epochs`` epochs) and "Predict" on that case. With
 ``--workdir DIR`` the dataset copies and their cached maps are kept, so a re-run is fast (the
@@ -105,7 +105,7 @@ def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, i
             wait_until(lambda: not panel.is_busy())
         training.refresh()
         form = training.form
-        form["strategy"].value = "default"
+        form["strategy"].value = "issue-relabel"
         for key, value in {"epochs": epochs, "width": 8, "depth": 3, "device": device or "auto"}.items():
             form[key].value = value
         assert training.preview_weights(), "the weights preview did not start"

@@ -167,16 +167,26 @@ def test_the_mislabelled_disc_is_relabelled_towards_the_learned_class(scored):
     np.testing.assert_array_equal(soft[:, trusted], (index[None] == np.array([1, 2]).reshape(2, 1, 1))[:, trusted])
 
 
-def test_the_default_on_a_scored_dataset_relabels(scored, monkeypatch):
+def test_the_default_on_a_scored_dataset_weights_the_contradicted_pixels(scored, monkeypatch):
+    seen = []
+    original = loop_module.duo_loss
+    monkeypatch.setattr(loop_module, "duo_loss", lambda *a, **k: seen.append(k["pixel_weights"]) or original(*a, **k))
+    events = list(train(scored, TINY))
+    started = next(e for e in events if isinstance(e, TrainingStarted))
+    assert "down-weights" in started.label_issues and not started.left_out
+    assert any(w is not None and float(w.min()) < 1.0 for w in seen)
+    cases = json.loads((started.run_dir / "cases.json").read_text())
+    assert cases["label_issues"]["mode"] == "weight" and cases["label_issues"]["filtering"] is False
+
+
+def test_relabelling_puts_soft_targets_into_the_loss(scored, monkeypatch):
     seen = []
     original = loop_module.duo_loss
     monkeypatch.setattr(loop_module, "duo_loss", lambda *a, **k: seen.append(a[2]) or original(*a, **k))
-    events = list(train(scored, TINY))
+    events = list(train(scored, with_strategy(TINY, "issue-relabel")))
     assert any(((y > 0) & (y < 1)).any() for y in seen)  # soft targets reached the loss
     started = next(e for e in events if isinstance(e, TrainingStarted))
     assert "relabels" in started.label_issues
-    cases = json.loads((started.run_dir / "cases.json").read_text())
-    assert cases["label_issues"]["mode"] == "relabel"
 
 
 def test_training_uses_the_weights_and_records_them(scored, monkeypatch):

@@ -271,7 +271,8 @@ class TrainingPanel(BackgroundWork, QWidget):
         self.form = mg.Container(widgets=[
             mg.ComboBox(name="strategy", label="strategy", choices=[*STRATEGIES, "custom"],
                         value=strategy_of(defaults) or "custom",
-                        tooltip="default: label-issue weights when the dataset is scored, else plain; "
+                        tooltip="default: contradicted drawn pixels weigh less when the dataset is scored, "
+                                "else plain; "
                                 "issue-*: guided by the label issues; auv-filter / duo: the paper's "
                                 "(docs/training.md has the measured effect of each)"),
             mg.ComboBox(name="network", label="network", choices=list(NETWORKS), value=defaults.network,
@@ -283,8 +284,8 @@ class TrainingPanel(BackgroundWork, QWidget):
             mg.ComboBox(name="label_issues", label="label issues", choices=list(LABEL_ISSUE_MODES),
                         value=defaults.label_issues,
                         tooltip="pixels whose annotation the out-of-fold label-quality model contradicts: "
-                                "relabel = learn its classes there, weight = weigh less, auto = the measured "
-                                "best when the dataset is scored"),
+                                "relabel = learn its classes there, weight = weigh less; auto = the measured "
+                                "best when the dataset is scored (weight)"),
             mg.FloatSpinBox(name="issue_keep", label="label-issue keep", value=defaults.issue_keep, min=0.0,
                             max=1.0, step=0.05, tooltip="keep training cases with label issue ≤ this quantile "
                                                         "(1 = keep all; reviewed cases are always kept)"),

@@ -427,7 +427,7 @@ def train(
                     plan.run_dir.rmdir()
                 return
         for case_id in issues.left_out:
-            plan.left_out[case_id] = f"contradicted share of the annotation above the {settings.issue_keep:g} " \
+            plan.left_out[case_id] = f"contradicted share of the annotation above the {issues.keep:g} " \
                                      f"quantile ({100 * issues.cases[case_id].contradicted:.1f} %)"
         plan.train = [c for c in plan.train if c not in set(issues.left_out)]
         plan.left_out = dict(sorted(plan.left_out.items()))

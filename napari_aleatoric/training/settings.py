@@ -18,8 +18,8 @@ SVD_MODES = ("D_HW", "H_DW", "W_DH")
 ENERGIES = ("sigma2", "sigma")
 #: how the out-of-fold label-issue maps guide the loss (see :mod:`napari_aleatoric.training.label_issues`):
 #: ``"relabel"`` (contradicted pixels learn the label-quality model's classes), ``"weight"``
-#: (contradicted pixels weigh less), ``"auto"`` (the measured best of the two when the dataset has been
-#: scored, else plain training that says so), ``"off"``
+#: (contradicted pixels weigh less), ``"auto"`` (the measured best when the dataset has been scored,
+#: ``"weight"``; else plain training that says so), ``"off"``
 LABEL_ISSUE_MODES = ("auto", "relabel", "weight", "off")
 
 #: settings that may differ when a run is resumed (everything else must match the stored run)
@@ -51,10 +51,11 @@ class TrainSettings:
         issue_keep: keep the training cases whose label-issue score (out-of-fold, learned on the
             training cases only) is at or below this quantile; cases a reviewer accepted or
             corrected are always kept. ``1.0`` (default) switches it off.
-        label_issues: how the out-of-fold label-issue maps guide the loss per pixel (see
-            :mod:`napari_aleatoric.training.label_issues`): ``"relabel"`` or ``"weight"`` (both
-            need the dataset's scores), ``"auto"`` (default: the measured best of the two when the
-            dataset has been scored, plain training otherwise) or ``"off"``.
+        label_issues: how the out-of-fold label-issue maps guide training (see
+            :mod:`napari_aleatoric.training.label_issues`): ``"relabel"`` or ``"weight"`` the
+            contradicted pixels (both need the dataset's scores), ``"auto"`` (default: the
+            benchmark's best over 2D and 3D when the dataset has been scored, ``"weight"``; plain
+            training otherwise) or ``"off"``.
         duo: DUO loss; ``False`` = plain ``β·Dice + (1−β)·BCE`` summed over foreground classes.
         denoise: DUO label denoising ``ỹ = y − ε̂·f_θ2(x)`` (``alpha = 0`` switches the weights off).
         alpha: DUO weight ``1 / (1 + α·S)``; 0.5 in the authors' snippet.
