@@ -135,6 +135,8 @@ def plot_rows(stats_by_dataset: dict, path: Path) -> None:
         if "clean" in stats:
             ax.axvline(stats["clean"]["diff"], color="#888888", linestyle="--", linewidth=0.8)
             ax.axvline(stats["clean"]["diff"] / 2, color="#888888", linestyle=":", linewidth=0.8)
+        finite = [v for r in rows for v in (stats[r]["low"], stats[r]["high"], stats[r]["diff"]) if math.isfinite(v)]
+        ax.set_xlim(max(min(finite + [0.0]) - 0.5, -8.0), min(max(finite + [0.0]) + 0.5, 10.0))  # longer bars clipped
         ax.set_yticks(y, rows)
         ax.set_xlabel("Dice change vs plain (points, 95 % CI)")
         ax.set_title(f"{dataset}: noisy training labels (n = {stats['plain']['n']} runs)", fontsize=10)
