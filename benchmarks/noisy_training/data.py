@@ -263,20 +263,13 @@ def plan_noise(dataset: str, labels: dict[str, np.ndarray], train: list[str], se
 
 # ------------------------------------------------------------------------------ writing
 
-def _write_image(path: Path, image: np.ndarray, dataset: str) -> None:
+def _write(path: Path, array: np.ndarray, dataset: str, nifti_dtype) -> None:
+    """An image or label file: PNG for the MNI slices, NIfTI (``nifti_dtype``) for the CT volumes."""
     sd = cor.sample_data_module()
     if dataset == "mni":
-        sd._write_png(path, image)
+        sd._write_png(path, array)
     else:
-        sd._write_nifti(path, image, sd.ct_affine(shape=image.shape), np.int16)
-
-
-def _write_label(path: Path, label: np.ndarray, dataset: str) -> None:
-    sd = cor.sample_data_module()
-    if dataset == "mni":
-        sd._write_png(path, label)
-    else:
-        sd._write_nifti(path, label, sd.ct_affine(shape=label.shape), np.uint8)
+        sd._write_nifti(path, array, sd.ct_affine(shape=array.shape), nifti_dtype)
 
 
 def _dataset_json(dataset: str, n: int, name: str) -> dict:
@@ -328,13 +321,13 @@ def build(out: Path, dataset: str, seed: int, preset: str = "full", frac: float 
         (root / sub / "labelsTr").mkdir(parents=True)
     for case in cases:
         image_file = root / "clean" / "imagesTr" / f"{case}_0000{ending}"
-        _write_image(image_file, images[case], dataset)
+        _write(image_file, images[case], dataset, np.int16)
         os.link(image_file, root / "noisy" / "imagesTr" / image_file.name)
         clean_file = root / "clean" / "labelsTr" / f"{case}{ending}"
-        _write_label(clean_file, labels[case], dataset)
+        _write(clean_file, labels[case], dataset, np.uint8)
         noisy_file = root / "noisy" / "labelsTr" / f"{case}{ending}"
         if case in records:
-            _write_label(noisy_file, cor.apply_corruption(labels[case], records[case]), dataset)
+            _write(noisy_file, cor.apply_corruption(labels[case], records[case]), dataset, np.uint8)
         else:
             shutil.copyfile(clean_file, noisy_file)
     for sub in ("clean", "noisy"):
