@@ -10,7 +10,7 @@ the foundation model's cached slice embeddings. Its out-of-fold class probabilit
 - **per-pixel guidance** (``label_issues``), from the trust ``w`` of each pixel's annotation,
   ``w = clip((q_y − TRUST_FLOOR) / (TRUST_THRESHOLD − TRUST_FLOOR), 0, 1)`` where ``q_y`` is the
   out-of-fold probability of the annotated class (1 where the model agrees, 0 where it
-  contradicts the annotation):
+  contradicts the annotation); only drawn pixels are doubted, annotated background keeps ``w = 1``:
 
   - ``"weight"``: the pixel's loss is multiplied by ``w``; a contradicted pixel stops teaching;
   - ``"relabel"``: the pixel's target becomes ``w·onehot(y) + (1 − w)·q``; a contradicted pixel
@@ -19,8 +19,8 @@ the foundation model's cached slice embeddings. Its out-of-fold class probabilit
 Cases a reviewer **accepted or corrected** (review store) are never filtered and keep weight 1
 everywhere: a human has vouched for them.
 
-The pass is cached in ``<dataset>/.aleatoric/cache/quality-training/`` (the queue's own maps in
-``cache/quality/`` are untouched), keyed by every training case's image and label, so runs on the
+The pass is cached in ``<cache>/quality-training/`` (``<dataset>/.aleatoric/cache`` unless
+``--cache`` says otherwise; the queue's own maps in ``quality/`` are untouched), keyed by every training case's image and label, so runs on the
 same labels (other seeds, networks, strategies, a resume) reuse it.
 """
 

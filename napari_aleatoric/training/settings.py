@@ -48,9 +48,10 @@ class TrainSettings:
         keep: AUV quantile p̃ of the paper's filter; ``1.0`` (default) switches it off (needs
             ``scores.csv`` otherwise).
         classwise: filter with per-class quantiles (a case must pass every class it contains).
-        issue_keep: keep the training cases whose label-issue score (out-of-fold, learned on the
-            training cases only) is at or below this quantile; cases a reviewer accepted or
-            corrected are always kept. ``1.0`` (default) switches it off.
+        issue_keep: keep the training cases whose contradicted share (the share of their drawn
+            pixels the out-of-fold label-quality model, learned on the training cases only,
+            contradicts) is at or below this quantile; cases a reviewer accepted or corrected are
+            always kept. ``1.0`` (default) switches it off.
         label_issues: how the out-of-fold label-issue maps guide training (see
             :mod:`napari_aleatoric.training.label_issues`): ``"relabel"`` or ``"weight"`` the
             contradicted pixels (both need the dataset's scores), ``"auto"`` (default: the
