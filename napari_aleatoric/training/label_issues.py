@@ -40,6 +40,7 @@ from ..data.errors import AleatoricError, CaseError, DatasetError
 from ..models.base import resolve_device
 from ..models.lazy import LazyModel
 from ..models.registry import DEFAULT_MODEL
+from ..labelquality.scores import label_index
 from ..pipelines.label_quality import (MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality,
                                        quality_key)
 from .settings import TrainSettings
@@ -104,7 +105,8 @@ class LabelIssuePlan:
         cases: ``{case_id: CaseIssues}`` of the training cases the pass covered.
         threshold: label-issue score above which a case was left out (``None``: no filtering).
         note: why label issues are not used (``""`` when they are).
-        cache_dir, model_name, input_mode, label_paths: where and how the issue maps are read.
+        cache_dir, model_name, input_mode, label_paths, case_keys: where and how the issue maps are
+            read (``case_keys``: each case's validity key, so reading its maps reads no case file).
     """
 
     mode: str = ""
@@ -117,6 +119,7 @@ class LabelIssuePlan:
     model_name: str = ""
     input_mode: str = "raw"
     label_paths: dict[str, Path] = field(default_factory=dict)
+    case_keys: dict[str, str] = field(default_factory=dict)
     dataset: Dataset | None = None
 
     @property
@@ -166,14 +169,17 @@ class LabelIssuePlan:
         shaped like the label; ``None`` when the case keeps full weight."""
         if not self.weighting or case_id not in self.cases or self.cases[case_id].reviewed:
             return None
+        index, trust, shape = self._trust(case_id)
+        return drawn_only(loss_weights(trust), index).reshape(shape)
+
+    def _trust(self, case_id: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """``(index (D, H, W), q_y (D, H, W), the label's own shape)`` of a case, from its label file."""
         _, label = read_case(self.dataset, case_id, self.label_paths)
-        index = channel_index(self.dataset, label)
-        index = index if index.ndim == 3 else index[None]
-        return drawn_only(loss_weights(annotation_trust(self._issue_maps(case_id), index)), index).reshape(label.shape)
+        index = label_index(label if label.ndim == 3 else label[None], list(self.dataset.foreground.values()))
+        return index, annotation_trust(self._issue_maps(case_id), index), label.shape
 
     def _issue_maps(self, case_id: str) -> np.ndarray:
-        image, label = read_case(self.dataset, case_id, self.label_paths)
-        entry = ArrayCache(self.cache_dir).load(case_id, quality_key(self.model_name, self.input_mode, image, label))
+        entry = ArrayCache(self.cache_dir).load(case_id, self.case_keys[case_id])
         if entry is None:
             raise AleatoricError(self.cache_dir, f"the label-issue maps of {case_id!r} are missing or stale; "
                                  "start the run again to recompute them")
@@ -275,14 +281,6 @@ def read_case(ds: Dataset, case_id: str, label_paths: dict[str, Path] | None = N
     return case.image, case.label
 
 
-def channel_index(ds: Dataset, label: np.ndarray) -> np.ndarray:
-    """Label values → class index (0 background, ``i + 1`` = i-th foreground class), as training reads them."""
-    index = np.zeros(label.shape, np.uint8)
-    for channel, value in enumerate(ds.foreground.values(), start=1):
-        index[label == value] = channel
-    return index
-
-
 def preview_label_issues(dataset: str | Path | Dataset, settings: TrainSettings, *, scores_csv=None, device=None
                          ) -> Iterator[PreparingLabelIssues | LabelIssuePlan]:
     """What a run with ``settings`` would do with the label issues, before it starts (the
@@ -378,10 +376,11 @@ def plan_label_issues(
     input_mode = record.get("input_mode", "raw")
     cache_dir = ds.cache_dir / TRAINING_QUALITY_DIR
     label_paths = {c: Path(p) for c, p in (label_paths or {}).items() if c in set(train_ids)}
+    case_keys = {c: quality_key(lazy.identity(), input_mode, *read_case(ds, c, label_paths)) for c in train_ids}
     result = None
     try:
         for event in assess_label_quality(ds, list(train_ids), lazy.identity(), lazy.get, input_mode=input_mode,
-                                          label_paths=label_paths, cache_dir=cache_dir):
+                                          case_keys=case_keys, label_paths=label_paths, cache_dir=cache_dir):
             if isinstance(event, LabelQualityProgress):
                 yield PreparingLabelIssues(event.stage, event.index, event.total, event.case_id)
             elif isinstance(event, LabelQualityFinished):
@@ -394,15 +393,12 @@ def plan_label_issues(
     mode = {"auto": AUTO_MODE, "off": ""}.get(settings.label_issues, settings.label_issues)
     plan = LabelIssuePlan(mode=mode, filtering=settings.issue_filtering and apply_filter, keep=settings.issue_keep,
                           cache_dir=cache_dir, model_name=lazy.identity(), input_mode=input_mode,
-                          label_paths=label_paths, dataset=ds)
+                          label_paths=label_paths, case_keys=case_keys, dataset=ds)
     for case_id in train_ids:
         plan.cases[case_id] = CaseIssues(float(result.score[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
     for i, case_id in enumerate(train_ids, 1):  # per case: contradicted share, and what the guidance changes
         info = plan.cases[case_id]
-        _, label = read_case(ds, case_id, label_paths)
-        index = channel_index(ds, label)
-        index = index if index.ndim == 3 else index[None]
-        trust = annotation_trust(plan._issue_maps(case_id), index)
+        index, trust, _ = plan._trust(case_id)
         foreground = index > 0
         info.contradicted = float((trust[foreground] < TRUST_THRESHOLD).mean()) if foreground.any() else math.nan
         weights = drawn_only(loss_weights(trust), index)
