@@ -120,7 +120,6 @@ def test_the_mislabelled_disc_is_down_weighted_and_clean_pixels_keep_weight_one(
     assert weights[wrong].mean() < 0.5 < weights[~wrong].mean()
     others = [c for c in plan.cases if c != CORRUPTED]
     assert plan.cases[CORRUPTED].weight_lost > max(plan.cases[c].weight_lost for c in others)
-    assert plan.cases[CORRUPTED].label_issue == max(info.label_issue for info in plan.cases.values())
     # the filter's criterion: the share of the annotated foreground the model contradicts
     assert plan.cases[CORRUPTED].contradicted > max(plan.cases[c].contradicted for c in others)
 
