@@ -135,6 +135,8 @@ def run_row(job: dict) -> dict:
         label_issues.TRUST_FLOOR, label_issues.TRUST_THRESHOLD = float(values[0]), float(values[1])
         if len(values) > 2:
             overrides = {**overrides, "label_issues": values[2]}
+        if len(values) > 3:
+            label_issues.RELABEL_CONFIDENCE = float(values[3])
     settings = base_settings(root, seed, overrides)
     folder, scores_csv = root / "noisy", None
     if row == "clean":
@@ -263,7 +265,7 @@ def main(argv=None) -> int:
         p.add_argument("--work", type=Path, default=Path("/tmp/noisy_training_work"))
         p.add_argument("--out", type=Path, required=True, help="results, one JSON line per run (appended)")
     sub.choices["rows"].add_argument("--rows", default=",".join(ROWS))
-    sub.choices["rows"].add_argument("--trust", default=None, help="tuning only: FLOOR,THRESHOLD of the weights")
+    sub.choices["rows"].add_argument("--trust", default=None, help="tuning only: FLOOR,THRESHOLD[,MODE[,RELABEL_CONFIDENCE]] of the guidance")
     sub.choices["rows"].add_argument("--tag", default="", help="suffix of the row names (tuning variants)")
     sub.choices["loop"].add_argument("--orders", default=",".join(ORDERS))
     sub.choices["loop"].add_argument("--fractions", default="0,0.1,0.2,0.3,0.5,0.75,1")

@@ -13,8 +13,10 @@ the foundation model's cached slice embeddings. Its out-of-fold class probabilit
   contradicts the annotation); only drawn pixels are doubted, annotated background keeps ``w = 1``:
 
   - ``"weight"``: the pixel's loss is multiplied by ``w``; a contradicted pixel stops teaching;
-  - ``"relabel"``: the pixel's target becomes ``w·onehot(y) + (1 − w)·q``; a contradicted pixel
-    teaches what the label-quality model learned from the rest of the dataset.
+  - ``"relabel"``: where the label-quality model is at least ``RELABEL_CONFIDENCE`` sure of one
+    class, the pixel's target becomes ``w·onehot(y) + (1 − w)·q``: a contradicted pixel teaches
+    what the model learned from the rest of the dataset; where it is less sure, the pixel is
+    down-weighted as in ``"weight"``.
 
 Cases a reviewer **accepted or corrected** (review store) are never filtered and keep weight 1
 everywhere: a human has vouched for them.
@@ -50,6 +52,10 @@ from .settings import TrainSettings
 #: tuning data, docs/training.md).
 TRUST_THRESHOLD = 0.5
 TRUST_FLOOR = 0.45
+#: ``"relabel"`` moves a contradicted pixel's target towards ``q`` only where the label-quality
+#: model is at least this sure of one class (``max_k q_k``); a contradicted pixel it is less sure
+#: about is down-weighted as in ``"weight"`` (chosen on the tuning data, docs/training.md).
+RELABEL_CONFIDENCE = 0.0
 #: What ``label_issues="auto"`` does on a scored dataset: the benchmark's best over 2D MRI and 3D CT
 #: together, positive on both and keeping every case (docs/training.md).
 AUTO_MODE = "weight"
@@ -158,7 +164,12 @@ class LabelIssuePlan:
         probabilities = class_probabilities(maps, index)[1:]  # (C, D, H, W) foreground
         onehot = (index[None] == np.arange(1, maps.shape[0] + 1).reshape(-1, 1, 1, 1)).astype(np.float32)
         soft = weights[None] * onehot + (1.0 - weights[None]) * probabilities
-        return None, soft.reshape((maps.shape[0],) + label_index.shape)
+        if RELABEL_CONFIDENCE <= 0:
+            return None, soft.reshape((maps.shape[0],) + label_index.shape)
+        confident = class_probabilities(maps, index).max(axis=0) >= RELABEL_CONFIDENCE
+        soft = np.where(confident[None], soft, onehot)
+        pixel_weights = np.where(confident, np.float32(1.0), weights).astype(np.float32)
+        return pixel_weights.reshape(label_index.shape), soft.reshape((maps.shape[0],) + label_index.shape)
 
     def case_weights(self, case_id: str) -> np.ndarray | None:
         """The trust weights ``w`` of a case read from its label file (for display and the summary),
