@@ -216,10 +216,10 @@ def _add_train_parser(commands) -> None:
                     "and DUO loss. Writes <dataset>/.aleatoric/models/<run>/.")
     train.add_argument("dataset", type=Path, help="nnU-Net v2 raw or Decathlon dataset folder")
     train.add_argument("--strategy", choices=list(STRATEGIES),
-                       help="default (issue weights when the dataset is scored, else plain); plain; auv-filter (paper: drop AUV above the 0.9 quantile); duo (paper's loss); "
+                       help="default (issue-relabel when the dataset is scored, else plain); plain; auv-filter (paper: drop AUV above the 0.9 quantile); duo (paper's loss); "
                             "auv-filter+duo; issue-filter (drop label issue above the 0.8 quantile); issue-weight "
                             "(contradicted pixels weigh less); issue-relabel (contradicted pixels learn the label-quality model's "
-                            "classes); issue-filter+relabel. The options below override it.")
+                            "classes where it is at least 80 %% sure, else weigh less); issue-filter+relabel. The options below override it.")
     train.add_argument("--network", help="unet (default), segresnet or swinunetr")
     train.add_argument("--epochs", type=int, help="passes over the training cases (default 100)")
     train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 1 = no "
@@ -227,7 +227,8 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--issue-keep", type=float, help="keep cases with label issue at or below this quantile "
                                                         "(default 1 = no label-issue filtering)")
     train.add_argument("--label-issues", choices=("auto", "relabel", "weight", "off"),
-                       help="what pixels the label-quality model contradicts do: relabel (learn its classes), "
+                       help="what pixels the label-quality model contradicts do: relabel (learn its classes where it is sure, "
+                            "else weigh less), "
                             "weight (weigh less), off; default auto: the measured best when the dataset is scored")
     train.add_argument("--classwise", action="store_const", const=True, help="filter with per-class AUV quantiles")
     train.add_argument("--duo", dest="duo", action="store_const", const=True,

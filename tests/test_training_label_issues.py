@@ -190,16 +190,19 @@ def test_relabelling_only_where_the_model_is_sure_and_down_weighting_elsewhere(s
     assert (weights[sure] == 1.0).all()
 
 
-def test_the_default_on_a_scored_dataset_weights_the_contradicted_pixels(scored, monkeypatch):
+def test_the_default_on_a_scored_dataset_relabels_where_sure_and_down_weights_the_rest(scored, monkeypatch):
     seen = []
     original = loop_module.duo_loss
-    monkeypatch.setattr(loop_module, "duo_loss", lambda *a, **k: seen.append(k["pixel_weights"]) or original(*a, **k))
+    monkeypatch.setattr(loop_module, "duo_loss",
+                        lambda *a, **k: seen.append((a[2], k["pixel_weights"])) or original(*a, **k))
     events = list(train(scored, TINY))
     started = next(e for e in events if isinstance(e, TrainingStarted))
-    assert "down-weights" in started.label_issues and not started.left_out
-    assert any(w is not None and float(w.min()) < 1.0 for w in seen)
+    assert "relabels" in started.label_issues and not started.left_out
+    assert any(((y > 0) & (y < 1)).any() for y, _ in seen)  # soft targets where the model is sure
+    assert any(w is not None and float(w.min()) < 1.0 for _, w in seen)  # lower weights where it is not
     cases = json.loads((started.run_dir / "cases.json").read_text())
-    assert cases["label_issues"]["mode"] == "weight" and cases["label_issues"]["filtering"] is False
+    assert cases["label_issues"]["mode"] == "relabel" and cases["label_issues"]["filtering"] is False
+    assert cases["label_issues"]["relabel_confidence"] == label_issues_module.RELABEL_CONFIDENCE
 
 
 def test_relabelling_puts_soft_targets_into_the_loss(scored, monkeypatch):

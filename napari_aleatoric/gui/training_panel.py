@@ -271,7 +271,8 @@ class TrainingPanel(BackgroundWork, QWidget):
         self.form = mg.Container(widgets=[
             mg.ComboBox(name="strategy", label="strategy", choices=[*STRATEGIES, "custom"],
                         value=strategy_of(defaults) or "custom",
-                        tooltip="default: contradicted drawn pixels weigh less when the dataset is scored, "
+                        tooltip="default: contradicted drawn pixels learn the label-quality model's class where it is "
+                                "sure and weigh less where it is not, when the dataset is scored, "
                                 "else plain; "
                                 "issue-*: guided by the label issues; auv-filter / duo: the paper's "
                                 "(docs/training.md has the measured effect of each)"),

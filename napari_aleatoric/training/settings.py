@@ -17,9 +17,10 @@ EPSILONS = ("gaussian", "noise-map")
 SVD_MODES = ("D_HW", "H_DW", "W_DH")
 ENERGIES = ("sigma2", "sigma")
 #: how the out-of-fold label-issue maps guide the loss (see :mod:`napari_aleatoric.training.label_issues`):
-#: ``"relabel"`` (contradicted pixels learn the label-quality model's classes), ``"weight"``
-#: (contradicted pixels weigh less), ``"auto"`` (the measured best when the dataset has been scored,
-#: ``"weight"``; else plain training that says so), ``"off"``
+#: ``"relabel"`` (contradicted pixels learn the label-quality model's classes where it is sure, and
+#: weigh less where it is not), ``"weight"`` (contradicted pixels weigh less), ``"auto"`` (the
+#: measured best when the dataset has been scored, ``"relabel"``; else plain training that says
+#: so), ``"off"``
 LABEL_ISSUE_MODES = ("auto", "relabel", "weight", "off")
 
 #: settings that may differ when a run is resumed (everything else must match the stored run)
@@ -55,7 +56,7 @@ class TrainSettings:
         label_issues: how the out-of-fold label-issue maps guide training (see
             :mod:`napari_aleatoric.training.label_issues`): ``"relabel"`` or ``"weight"`` the
             contradicted pixels (both need the dataset's scores), ``"auto"`` (default: the
-            benchmark's best over 2D and 3D when the dataset has been scored, ``"weight"``; plain
+            benchmark's best over 2D and 3D when the dataset has been scored, ``"relabel"``; plain
             training otherwise) or ``"off"``.
         duo: DUO loss; ``False`` = plain ``β·Dice + (1−β)·BCE`` summed over foreground classes.
         denoise: DUO label denoising ``ỹ = y − ε̂·f_θ2(x)`` (``alpha = 0`` switches the weights off).
