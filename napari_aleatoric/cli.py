@@ -29,6 +29,16 @@ def _quantile(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="napari-aleatoric", description=__doc__.splitlines()[0])
@@ -65,6 +75,9 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy", choices=["sigma2", "sigma"], default="sigma2",
                         help="singular-value energy: sigma2 (default) or sigma (the published snippet)")
     parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag cases above this AUV quantile")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="slices per foundation-model encoder forward (default 8 on CUDA, 1 on the CPU); "
+                             "the scores do not depend on it")
 
 
 def print_dataset_warnings(dataset, stream=None):
@@ -89,7 +102,8 @@ def run_scoring(dataset, args, stream=None):
     dataset = print_dataset_warnings(dataset, stream)
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
-                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None))
+                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None),
+                           batch_size=getattr(args, "batch_size", None))
     bar = None
     finished = None
     try:
