@@ -164,7 +164,9 @@ def _batched(args, cases_2d: int, depth: int) -> int:
                 entry[f"batch_{batch}"] = run
                 print(f"{name} batch {batch}: {run['forward_seconds_per_slice'] * 1000:.2f} ms/slice in the model, "
                       f"{run['wall_seconds']:.2f} s wall", file=sys.stderr, flush=True)
-            results[name] = entry
+                results[name] = entry
+                if args.out:  # what is measured so far survives a time limit
+                    args.out.write_text(json.dumps(results, indent=2))
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

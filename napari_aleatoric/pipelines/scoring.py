@@ -389,6 +389,7 @@ def score_dataset(
     label_quality: bool = True,
     cache_dir: str | Path | None = None,
     batch_size: int | None = None,
+    client=None,
 ) -> Iterator[ScoringEvent]:
     """Score every labelled case of a dataset, one at a time, yielding progress events.
 
@@ -413,6 +414,12 @@ def score_dataset(
             (the same maps, bit for bit, wherever the encoder gives each slice the same embedding
             in a batch as alone, as it does on the CPU; see ``tests/test_scoring_batch.py``).
 
+        client: a ``dask.distributed.Client``: score the cases on its cluster, one task per case
+            (see :mod:`.distributed`; ``model`` must then be a specification string, the dataset and
+            its cache on a filesystem the workers share, and ``device`` is resolved on each
+            worker). Events arrive in the order the cases finish; the table and ``scores.json``
+            are those of a serial run. Without a client, Dask is never imported.
+
     After the cases, the learned label quality of the whole dataset is assessed (at least
     ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and its ``label_issue`` orders the table.
 
@@ -431,7 +438,15 @@ def score_dataset(
             out_csv = Path(cache_dir) / "scores.csv"
     if out_csv is not None:
         out_csv = output_paths(ds.root, out_csv)[0]  # refused before any work if it would harm a file
-    torch_device = resolve_device(device)
+    if client is not None and not isinstance(model, str):
+        raise ValueError("scoring on a Dask cluster needs the model as a specification (e.g. 'litemedsam'), "
+                         "not a loaded model: each worker loads its own")
+    try:
+        torch_device = resolve_device(device)
+    except ValueError:
+        if client is None:
+            raise
+        torch_device = torch.device("cpu")  # the device is the workers' (e.g. GPU workers, CPU-only client)
     batch = resolve_batch_size(batch_size, torch_device)
     lazy = LazyModel(model, torch_device)
     wanted = case_ids if case_ids is not None else [ref.case_id for ref in ds.cases]
@@ -447,19 +462,32 @@ def score_dataset(
     yield ScoringStarted(total=total, skipped=list(skipped))
     index = len(skipped)
     results: list[CaseResult] = []
+    case_errors: list[tuple[str, CaseError]] = []
     options = {"input_mode": input_mode, "svd_mode": svd_mode, "energy": energy, "compute_device": torch_device}
-    if batch == 1:
+    if client is not None:
+        from .distributed import scored_on_cluster  # noqa: PLC0415 (Dask only on this path)
+
+        worker_options = {"input_mode": input_mode, "svd_mode": svd_mode, "energy": energy, "batch_size": batch_size}
+        outcomes = scored_on_cluster(client, ds, todo, model, None if device is None else str(device), worker_options)
+    elif batch == 1:
         outcomes = _scored_one_by_one(ds, todo, lazy, options)
     else:
         outcomes = _scored_in_batches(ds, todo, lazy, batch, options)
-    for case_id, outcome, seconds in outcomes:
-        index += 1
-        if isinstance(outcome, CaseError):
-            skipped.append(outcome)
-            yield CaseSkipped(index=index, total=total, case_id=case_id, error=outcome)
-            continue
-        results.append(outcome)
-        yield CaseScored(index=index, total=total, result=outcome, seconds=seconds)
+    try:
+        for case_id, outcome, seconds in outcomes:
+            index += 1
+            if isinstance(outcome, CaseError):
+                case_errors.append((case_id, outcome))
+                yield CaseSkipped(index=index, total=total, case_id=case_id, error=outcome)
+                continue
+            results.append(outcome)
+            yield CaseScored(index=index, total=total, result=outcome, seconds=seconds)
+    finally:
+        outcomes.close()  # on a cluster: cancels the cases not yet finished
+    # the order of a serial run, whatever order the cases finished in
+    order = {case_id: i for i, case_id in enumerate(todo)}
+    results.sort(key=lambda r: order[r.case_id])
+    skipped += [error for _, error in sorted(case_errors, key=lambda item: order[item[0]])]
     quality_wanted = label_quality
     label_quality, quality_problem = None, f"fewer than {MIN_CASES} scored cases"
     if not quality_wanted:
@@ -477,7 +505,7 @@ def score_dataset(
             quality_problem = str(error)
     table = build_table(results, list(ds.foreground), flag_quantile, label_quality)
     csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
-    settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
+    settings = {"model": lazy.identity(), "device": str(torch_device) if client is None else f"Dask workers: {device or 'auto'}", "input_mode": input_mode,
                 "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile, "batch_size": batch,
                 "label_quality": "ran" if label_quality is not None else f"not run: {quality_problem}"}
     summary_path = write_outputs(table, csv_path, settings, skipped, results, label_quality)
