@@ -50,6 +50,11 @@ def code_fingerprint() -> str:
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
+def _worker_fingerprint() -> str:
+    # sent to the workers by reference: each runs its own installed code_fingerprint
+    return code_fingerprint()
+
+
 def check_worker_versions(client: Client) -> int:
     """Refuse a cluster whose workers run other napari-aleatoric code than this process.
 
@@ -62,7 +67,7 @@ def check_worker_versions(client: Client) -> int:
     """
     mine = code_fingerprint()
     try:
-        theirs = client.run(code_fingerprint)
+        theirs = client.run(_worker_fingerprint)
     except (ImportError, ModuleNotFoundError) as error:
         raise VersionMismatchError(client.scheduler.address, f"the Dask workers cannot import napari_aleatoric "
                                    f"({error}); install napari-aleatoric {__version__} on every worker") from error
@@ -163,7 +168,7 @@ def scored_on_cluster(client: Client, ds: Dataset, todo: list[str], spec: str, d
                              key=f"napari-aleatoric-score-{case_id}-{time.time_ns()}", pure=False): case_id
                for case_id in todo}
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             case_id = futures[future]
             try:
                 outcome = future.result()
