@@ -105,8 +105,11 @@ def run_scoring(dataset, args, stream=None):
     workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
     if workers is None and scheduler is None:
         return _run_scoring(dataset, args, stream)
-    from .pipelines import distributed  # noqa: PLC0415
-
+    try:
+        from .pipelines import distributed  # noqa: PLC0415
+    except ImportError as error:
+        raise AleatoricError(None, f"--workers and --scheduler need Dask's 'distributed' package ({error}); "
+                             "install it with: pip install 'napari-aleatoric[distributed]'") from error
     if workers is not None:
         with distributed.local_client(workers, torch_threads=1) as client:
             return _run_scoring(dataset, args, stream, client)

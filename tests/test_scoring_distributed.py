@@ -19,12 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("distributed", reason="scoring on a Dask cluster needs the 'distributed' extra")
-
-from conftest import device_option  # noqa: E402
-from napari_aleatoric.cli import main  # noqa: E402
-from napari_aleatoric.pipelines import distributed  # noqa: E402
-from napari_aleatoric.pipelines.scoring import CaseScored, ScoringFinished, score_dataset  # noqa: E402
+from conftest import device_option
+from napari_aleatoric.cli import main
+from napari_aleatoric.pipelines import distributed
+from napari_aleatoric.pipelines.scoring import CaseScored, ScoringFinished, score_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -100,6 +98,26 @@ def test_a_worker_killed_mid_run_does_not_change_the_scores(ct_dataset, tmp_path
     assert_same_outputs(ct_dataset, on_cluster)
     client.wait_for_workers(2, timeout=120)  # the nanny restarted the killed worker
     assert killed not in client.run(os.getpid).values()
+
+
+def test_closing_the_events_cancels_the_cases_not_yet_finished(mni_dataset, tmp_path, client):
+    """What Ctrl+C in the CLI (or a GUI's cancel) does: no case keeps running on the cluster, and the
+    next run reuses what finished."""
+    events = score_dataset(mni_dataset, "tiny", device=device_option(), client=client)
+    done = []
+    for event in events:
+        if isinstance(event, CaseScored):
+            done.append(event.result.case_id)
+            if len(done) == 2:
+                break
+    events.close()
+    deadline = time.monotonic() + 30
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(client.processing().values())
+    assert not (mni_dataset / ".aleatoric" / "scores.csv").exists()
+    again = [e for e in score_dataset(mni_dataset, "tiny", device=device_option()) if isinstance(e, CaseScored)]
+    assert set(done) <= {e.result.case_id for e in again if e.result.cached} and len(again) == 20
 
 
 def test_workers_running_other_code_are_refused(mni_dataset, client, monkeypatch):
