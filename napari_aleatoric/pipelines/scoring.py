@@ -505,9 +505,12 @@ def score_dataset(
             quality_problem = str(error)
     table = build_table(results, list(ds.foreground), flag_quantile, label_quality)
     csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
-    settings = {"model": lazy.identity(), "device": str(torch_device) if client is None else f"Dask workers: {device or 'auto'}", "input_mode": input_mode,
-                "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile, "batch_size": batch,
+    settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
+                "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile,
+                "batch_size": batch,
                 "label_quality": "ran" if label_quality is not None else f"not run: {quality_problem}"}
+    if client is not None:  # the cases ran on the workers, with their device and its default batch size
+        settings.update(device=f"Dask workers: {device or 'auto'}", batch_size=batch_size or "the workers' default")
     summary_path = write_outputs(table, csv_path, settings, skipped, results, label_quality)
     yield ScoringFinished(table=table, csv_path=csv_path, summary_path=summary_path, skipped=skipped)
 
