@@ -49,7 +49,7 @@ step scores_dev 90 python3 benchmarks/bench_scoring.py --model litemedsam --devi
   $SMALL --skip-memory --skip-second --save-scores "$OUT/scores_device_$DEV" --out "$OUT/bench_scoring_${DEV}_small.json"
 step scores_cpu 90 env OMP_NUM_THREADS=$CPU_THREADS python3 benchmarks/bench_scoring.py --model litemedsam \
   --device cpu --batch-size 1 $SMALL --skip-memory --skip-second --save-scores "$OUT/scores_reference_cpu" \
-  --out "$OUT/bench_scoring_cpu_small.json"
+  --out "$OUT/bench_scoring_reference_cpu_small.json"
 for dataset in "$OUT"/scores_reference_cpu/*/; do
   name=$(basename "$dataset")
   for batch in 1 16; do
