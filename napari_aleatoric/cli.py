@@ -80,7 +80,8 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="matrix layout of volumes for the singular values (default D_HW)")
     parser.add_argument("--energy", choices=["sigma2", "sigma"], default="sigma2",
                         help="singular-value energy: sigma2 (default) or sigma (the published snippet)")
-    parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag cases above this AUV quantile")
+    parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag the cases above this quantile of the ranking score "
+                        "(label_issue; AUV when label quality cannot run)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,
                         help="slices per foundation-model encoder forward (default 8 on CUDA, 1 on the CPU); "
                              "the scores do not depend on it")
@@ -166,12 +167,12 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
     stream = stream or sys.stdout
     rows = finished.table.rows
-    print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
+    print(f"{'rank':>4}  {'case':<24} {'contradicted':>12} {'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
     for row in rows[:limit]:
         disagreement, issue = row["fm_disagreement"], row["label_issue"]
         text = "" if math.isnan(disagreement) else f"{disagreement:.3f}"
-        issue_text = "" if math.isnan(issue) else f"{issue:.2f}"
-        print(f"{row['rank']:>4}  {row['case_id']:<24} {issue_text:>11} {row['auv']:6.3f}  "
+        issue_text = "" if math.isnan(issue) else f"{100 * issue:.1f} %"
+        print(f"{row['rank']:>4}  {row['case_id']:<24} {issue_text:>12} {row['auv']:6.3f}  "
               f"{'*' if row['flagged'] else '':<4} {text:>15}", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)

@@ -89,7 +89,7 @@ def test_label_issue_columns_and_worst_class_follow_the_learned_score(queue):
     rows["c1"].update({"label_issue": 0.80, "label_issue_organ": 0.80, "rank": 1, "flagged": True})
     queue.set_cases(["c0", "c1"], ["organ"], rows, {})
     assert queue.visible_case_ids() == ["c1", "c0"]  # rank follows label issue, not AUV
-    assert cell(queue, "c1", "label\nissue").text() == "0.800" and cell(queue, "c1", "issue\norgan").text() == "0.800"
+    assert cell(queue, "c1", "label\nissue").text() == "80.0 %" and cell(queue, "c1", "issue\norgan").text() == "80.0 %"
     assert cell(queue, "c0", "AUV").text() == "0.900" and cell(queue, "c0", "AUV\norgan").text() == "0.900"
 
     from napari_aleatoric.gui.queue import worst_class

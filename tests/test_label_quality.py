@@ -10,7 +10,7 @@ from napari_aleatoric.labelquality.classifier import (
     CasePredicted, assign_folds, out_of_fold_probabilities, sample_pixels)
 from napari_aleatoric.labelquality.features import (
     EMBEDDING_CHANNELS, embedding_features, embedding_projection, intensity_features)
-from napari_aleatoric.labelquality.scores import issue_maps, label_index, label_issue_scores, softmin_quality
+from napari_aleatoric.labelquality.scores import contradicted_shares, issue_maps, label_index
 
 
 class ArrayCase:
@@ -88,7 +88,7 @@ def test_the_corrupted_case_gets_the_worst_score_and_its_error_lights_up():
     events = list(out_of_fold_probabilities(sorted(cases), lambda c: ArrayCase(*cases[c]), 3, folds=4, seed=0))
     predicted = {e.case_id: e for e in events if isinstance(e, CasePredicted)}
     assert set(predicted) == set(cases)
-    scores = {c: label_issue_scores(predicted[c].probabilities, cases[c][1]) for c in cases}
+    scores = {c: contradicted_shares(predicted[c].probabilities, cases[c][1]) for c in cases}
     assert max(scores, key=lambda c: scores[c][0]) == "c05"
     # the wrong class (2, drawn too big) is the worst class of that case
     assert np.nanargmax(scores["c05"][1]) == 1
@@ -124,34 +124,48 @@ def test_label_index_and_issue_maps_formulas():
     np.testing.assert_allclose(maps[1], np.where(index == 2, 0.7, 0.3))
 
 
-def test_softmin_equals_cleanlab_and_is_led_by_the_worst_pixels():
-    from cleanlab.segmentation.rank import get_label_quality_scores
-
-    rng = np.random.default_rng(0)
-    probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=(20, 30)).transpose(2, 0, 1)  # (K, H, W)
-    index = rng.integers(0, 3, (20, 30))
-    expected, _ = get_label_quality_scores(index[None], probabilities[None], method="softmin", verbose=False)
-    case, _ = label_issue_scores(probabilities[:, None], index[None])
-    assert case == pytest.approx(1.0 - expected[0], abs=1e-9)
-    # 1 % of pixels confidently contradicted outweighs a whole image of 0.6-confident pixels
-    ambiguous = np.full(10_000, 0.6)
-    contradicted = np.concatenate([np.full(9_900, 0.99), np.full(100, 0.01)])
-    assert softmin_quality(contradicted) < softmin_quality(ambiguous)
-    assert math.isnan(softmin_quality(np.array([])))
+def test_contradicted_share_counts_drawn_pixels_below_one_half_per_case_and_class():
+    index = np.zeros((1, 4, 5), np.int64)
+    index[0, 0, :4] = 1  # 4 pixels drawn as class 1
+    index[0, 1, :2] = 2  # 2 pixels drawn as class 2
+    q = np.zeros((3, 1, 4, 5), np.float32)
+    q[0] = 0.9
+    q[1] = 0.1
+    q[1, 0, 0, :3], q[0, 0, 0, :3] = 0.8, 0.2  # 3 of the 4 class-1 pixels agreed with
+    q[2, 0, 1, 0], q[0, 0, 1, 0] = 0.5, 0.4  # exactly 0.5 is not contradicted; the other class-2 pixel is
+    case, per_class = contradicted_shares(q, index)
+    assert case == pytest.approx(2 / 6)
+    np.testing.assert_allclose(per_class, [1 / 4, 1 / 2])
 
 
-def test_per_class_scores_cover_annotated_and_predicted_pixels():
+def test_contradicted_share_does_not_change_with_the_amount_of_background():
+    """The same drawn structure with the same contradicted pixels scores the same in a small and a
+    large image (the softmin over all pixels it replaced sank in the large one)."""
+    def case(size):
+        index = np.zeros((1, size, size), np.int64)
+        index[0, :10, :10] = 1
+        q = np.zeros((2, 1, size, size), np.float32)
+        q[0], q[1] = 0.95, 0.05
+        q[1, 0, :10, :10], q[0, 0, :10, :10] = 0.9, 0.1
+        q[1, 0, :3, :10], q[0, 0, :3, :10] = 0.2, 0.8  # 30 of the 100 drawn pixels contradicted
+        return contradicted_shares(q, index)[0]
+
+    assert case(16) == case(400) == pytest.approx(0.3)
+
+
+def test_a_class_not_drawn_is_not_scored_and_a_case_with_nothing_drawn_is_scored_by_what_was_missed():
     index = np.zeros((1, 4, 4), np.int64)
-    index[0, :2] = 1  # class 1 annotated in the top half; class 2 nowhere
+    index[0, :2] = 1
     q = np.zeros((3, 1, 4, 4), np.float32)
     q[1, 0, :2], q[0, 0, :2] = 0.95, 0.05
     q[0, 0, 2:], q[2, 0, 2:] = 0.95, 0.05
-    q[2, 0, 3, 3], q[0, 0, 3, 3] = 0.9, 0.1  # the model sees class 2 in one unannotated pixel
-    case, per_class = label_issue_scores(q, index)
-    assert per_class[0] < 0.1 and per_class[1] > 0.8 and case > per_class[0]
-    q[2, 0, 3, 3], q[0, 0, 3, 3] = 0.05, 0.95  # now nobody annotates or predicts class 2
-    _, per_class = label_issue_scores(q, index)
-    assert math.isnan(per_class[1])
+    case, per_class = contradicted_shares(q, index)
+    assert case == 0.0 and per_class[0] == 0.0 and math.isnan(per_class[1])
+    empty = np.zeros_like(index)
+    assert contradicted_shares(q, empty)[0] == 1.0  # the model sees class 1 where nothing is drawn
+    q[0], q[1], q[2] = 0.9, 0.05, 0.05
+    case, per_class = contradicted_shares(q, empty)
+    assert case == 0.0 and np.isnan(per_class).all()
 
 
 def test_embedding_features_are_projected_and_aligned_with_the_slice():

@@ -120,7 +120,6 @@ def test_the_mislabelled_disc_is_down_weighted_and_clean_pixels_keep_weight_one(
     assert weights[wrong].mean() < 0.5 < weights[~wrong].mean()
     others = [c for c in plan.cases if c != CORRUPTED]
     assert plan.cases[CORRUPTED].weight_lost > max(plan.cases[c].weight_lost for c in others)
-    assert plan.cases[CORRUPTED].label_issue == max(info.label_issue for info in plan.cases.values())
     # the filter's criterion: the share of the annotated foreground the model contradicts
     assert plan.cases[CORRUPTED].contradicted > max(plan.cases[c].contradicted for c in others)
 
@@ -159,12 +158,36 @@ def test_the_mislabelled_disc_is_relabelled_towards_the_learned_class(scored):
     plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
     ds = open_dataset(scored)
     weights, soft = plan.guidance(CORRUPTED, channel_index(ds, CORRUPTED))
-    assert weights is None and soft.shape == (2,) + channel_index(ds, CORRUPTED).shape
+    assert soft.shape == (2,) + channel_index(ds, CORRUPTED).shape and (weights is None or weights.shape == soft.shape[1:])
     disc = load_case(ds, ds.case(CORRUPTED)).image > 180  # annotated square, really the disc
     index = channel_index(ds, CORRUPTED)
     assert soft[0][disc].mean() > 0.5  # the target moved towards "disc" where the annotation lost it
     trusted = plan.case_weights(CORRUPTED) == 1.0
     np.testing.assert_array_equal(soft[:, trusted], (index[None] == np.array([1, 2]).reshape(2, 1, 1))[:, trusted])
+
+
+def test_relabelling_only_where_the_model_is_sure_and_down_weighting_elsewhere(scored, monkeypatch):
+    ds = open_dataset(scored)
+    index = channel_index(ds, CORRUPTED)
+    onehot = (index[None] == np.array([1, 2]).reshape(2, 1, 1)).astype(np.float32)
+    weight_plan = plan_of(scored, with_strategy(TINY, "issue-weight"))
+    down_weights = weight_plan.guidance(CORRUPTED, index)
+    plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
+    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 1.01)  # never sure: relabel = weight
+    weights, soft = plan.guidance(CORRUPTED, index)
+    np.testing.assert_array_equal(weights, down_weights)
+    np.testing.assert_array_equal(soft, onehot)
+    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 1e-6)  # always sure: every contradicted pixel moves
+    weights, soft = plan.guidance(CORRUPTED, index)
+    assert (weights == 1.0).all() and not np.array_equal(soft, onehot)
+    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 0.8)
+    weights, soft = plan.guidance(CORRUPTED, index)
+    maps = plan._issue_maps(CORRUPTED)
+    sure = label_issues_module.class_probabilities(maps, index[None]).max(axis=0)[0] >= 0.8
+    moved = (soft != onehot).any(axis=0)
+    assert moved.any() and not moved[~sure].any()  # targets move only where the model is sure
+    np.testing.assert_array_equal(weights[~sure], down_weights[~sure])
+    assert (weights[sure] == 1.0).all()
 
 
 def test_the_default_on_a_scored_dataset_weights_the_contradicted_pixels(scored, monkeypatch):

@@ -345,22 +345,56 @@ def learned(ctx: Context) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return ctx._memo["learned"]
 
 
-@method("learned_softmin", label="learned (CV on FM features): 1 − softmin quality  ← the app's queue",
+@method("learned_contradicted", label="learned (CV on FM features): contradicted share of the drawn annotation  "
+        "← the app's queue", group="learned")
+def learned_contradicted(ctx: Context) -> np.ndarray:
+    """The pipeline's `label_issue`: the share of each case's drawn pixels whose annotated class the
+    out-of-fold model gives less than 0.5."""
+    from napari_aleatoric.labelquality.scores import contradicted_shares
+
+    return np.array([contradicted_shares(*learned(ctx)[c])[0] for c in ctx.case_ids])
+
+
+#: Temperature of the softmin pooling (cleanlab's default): lower = closer to the worst pixel.
+SOFTMIN_TEMPERATURE = 0.1
+
+
+def softmin_quality(pixel_quality: np.ndarray, temperature: float = SOFTMIN_TEMPERATURE) -> float:
+    """cleanlab's ``softmin`` pooling of per-pixel label quality: ``Σ s_i · w_i`` with
+    ``w = softmax((1 − s) / T)``, NaN for an empty input (the app's queue score until QUALITY_VERSION 3)."""
+    s = np.asarray(pixel_quality, np.float64).ravel()
+    if s.size == 0:
+        return math.nan
+    logits = (1.0 - s) / temperature
+    weights = np.exp(logits - logits.max())
+    return float(np.dot(s, weights) / weights.sum())
+
+
+def softmin_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
+    """``1 − softmin`` of the annotated class's probability over every pixel (case) and over the
+    pixels annotated or predicted as each class (per class, NaN where neither)."""
+    given = np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0]
+    predicted = probabilities.argmax(axis=0)
+    per_class = np.full(probabilities.shape[0] - 1, math.nan)
+    for k in range(1, probabilities.shape[0]):
+        involved = (index == k) | (predicted == k)
+        if involved.any():
+            per_class[k - 1] = 1.0 - softmin_quality(given[involved])
+    return 1.0 - softmin_quality(given), per_class
+
+
+@method("learned_softmin", label="learned: 1 − softmin quality over all pixels (the queue until Nov 2026)",
         group="learned")
 def learned_softmin(ctx: Context) -> np.ndarray:
-    """The pipeline's `label_issue`: 1 − softmin over pixels of the out-of-fold probability of the
-    annotated class (cleanlab's pooling; its equality with cleanlab is tested)."""
-    from napari_aleatoric.labelquality.scores import label_issue_scores
-
-    return np.array([label_issue_scores(*learned(ctx)[c])[0] for c in ctx.case_ids])
+    """1 − softmin over pixels of the out-of-fold probability of the annotated class (cleanlab's
+    pooling; its equality with cleanlab is tested)."""
+    return np.array([softmin_scores(*learned(ctx)[c])[0] for c in ctx.case_ids])
 
 
 @method("learned_softmin_class_max", label="learned: 1 − softmin quality, worst class", group="learned")
 def learned_softmin_class_max(ctx: Context) -> np.ndarray:
-    """max over classes of the pipeline's `label_issue_<class>`."""
-    from napari_aleatoric.labelquality.scores import label_issue_scores
-
-    per_class = np.stack([label_issue_scores(*learned(ctx)[c])[1] for c in ctx.case_ids])
+    """max over classes of the softmin per-class scores."""
+    per_class = np.stack([softmin_scores(*learned(ctx)[c])[1] for c in ctx.case_ids])
     return np.nanmax(np.where(np.isfinite(per_class), per_class, -np.inf), axis=1)
 
 

@@ -94,8 +94,9 @@ def loop_table(records: list[dict], clean: float | None) -> tuple[list[str], dic
     runs = [r for r in records if r["kind"] == "loop"]
     curves: dict = defaultdict(lambda: defaultdict(list))
     n_train = {}
+    present = sorted({r["order"] for r in runs if r["order"] != "all"})
     for r in runs:
-        orders = ("queue", "contradicted", "random", "auv") if r["order"] == "all" else (r["order"],)
+        orders = present if r["order"] == "all" else (r["order"],)
         for order in orders:
             curves[(r["strategy"], order)][r["k"]].append(100 * r["best_dice"])
     for r in runs:
@@ -157,7 +158,7 @@ def plot_loop(loop: dict, clean: float | None, plain: float | None, path: Path, 
     for key, curve in sorted(loop["curves"].items()):
         strategy, order = key.split("/")
         ks = sorted(curve)
-        names = {"queue": "queue order (as shipped: softmin label issue)", "contradicted": "contradicted-share order",
+        names = {"queue": "queue order (label_issue)", "contradicted": "contradicted-share order",
                  "random": "random order", "auv": "AUV order"}
         ax.plot([100 * k / n for k in ks], [curve[k] for k in ks], marker="o", color=colours.get(order),
                 linestyle="-" if strategy == "plain" else "--", label=f"{names.get(order, order)} ({strategy} training)")

@@ -13,10 +13,11 @@ does it at the start of the run; validation labels are never read).
 
 Closed loop (``loop``): a simulated reviewer corrects the top-k training cases of an order (their
 labels become the clean ones and they are marked *corrected* in the review store; a clean case
-reviewed is marked *accepted*), then the network is retrained. Orders: ``queue`` (the queue's
-softmin label-issue score from the out-of-fold pass on the noisy training labels, highest first),
-``contradicted`` (the same pass's contradicted share of each case's annotation, highest first),
-``random`` (drawn per training seed), ``auv`` (highest AUV first).
+reviewed is marked *accepted*), then the network is retrained. Orders: ``queue`` (the review
+queue as shipped: ``label_issue`` of the noisy folder's ``scores.csv``, the contradicted share from
+the out-of-fold pass over the whole dataset, highest first), ``random`` (drawn per training seed),
+``auv`` (highest AUV first). The scores must come from the current label-quality version
+(``napari-aleatoric score`` again, or :func:`~napari_aleatoric.pipelines.priorities.refresh_priorities`).
 
 Commands (results are appended to a JSON-lines file; finished runs are skipped on a re-run)::
 
@@ -48,7 +49,7 @@ BASE = {
 }
 ROWS = ("plain", "auv-filter", "duo", "auv-filter+duo", "issue-filter", "issue-weight", "issue-relabel",
         "issue-filter+relabel", "oracle-filter", "clean")
-ORDERS = ("queue", "contradicted", "random", "auv")
+ORDERS = ("queue", "random", "auv")
 
 
 def dataset_kind(root: Path) -> str:
@@ -134,6 +135,8 @@ def run_row(job: dict) -> dict:
         label_issues.TRUST_FLOOR, label_issues.TRUST_THRESHOLD = float(values[0]), float(values[1])
         if len(values) > 2:
             overrides = {**overrides, "label_issues": values[2]}
+        if len(values) > 3:
+            label_issues.RELABEL_CONFIDENCE = float(values[3])
     settings = base_settings(root, seed, overrides)
     folder, scores_csv = root / "noisy", None
     if row == "clean":
@@ -163,24 +166,15 @@ def run_row(job: dict) -> dict:
 
 def review_order(root: Path, order: str, seed: int) -> list[str]:
     """The training cases in the order a reviewer following ``order`` would open them."""
-    from napari_aleatoric.data.dataset import open_dataset
     from napari_aleatoric.pipelines.table import read_scores
-    from napari_aleatoric.training import LabelIssuePlan, TrainSettings, plan_label_issues
 
     train_ids = sorted(truth(root)["train"])
     if order == "random":
         return [train_ids[i] for i in np.random.default_rng([seed, 7]).permutation(len(train_ids))]
-    if order == "auv":
-        auv = {r["case_id"]: r["auv"] for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
-        return sorted(train_ids, key=lambda c: (-auv[c], c))
-    if order in ("queue", "contradicted"):
-        plan = None
-        ds = open_dataset(root / "noisy")
-        for event in plan_label_issues(ds, train_ids, TrainSettings(label_issues="weight", device="cpu")):
-            if isinstance(event, LabelIssuePlan):
-                plan = event
-        score = "label_issue" if order == "queue" else "contradicted"
-        return sorted(train_ids, key=lambda c: (-getattr(plan.cases[c], score), c))
+    if order in ("auv", "queue"):
+        column = "auv" if order == "auv" else "label_issue"
+        rows = {r["case_id"]: r for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
+        return sorted(train_ids, key=lambda c: (-rows[c][column], c))
     raise ValueError(f"unknown order {order!r}")
 
 
@@ -271,7 +265,7 @@ def main(argv=None) -> int:
         p.add_argument("--work", type=Path, default=Path("/tmp/noisy_training_work"))
         p.add_argument("--out", type=Path, required=True, help="results, one JSON line per run (appended)")
     sub.choices["rows"].add_argument("--rows", default=",".join(ROWS))
-    sub.choices["rows"].add_argument("--trust", default=None, help="tuning only: FLOOR,THRESHOLD of the weights")
+    sub.choices["rows"].add_argument("--trust", default=None, help="tuning only: FLOOR,THRESHOLD[,MODE[,RELABEL_CONFIDENCE]] of the guidance")
     sub.choices["rows"].add_argument("--tag", default="", help="suffix of the row names (tuning variants)")
     sub.choices["loop"].add_argument("--orders", default=",".join(ORDERS))
     sub.choices["loop"].add_argument("--fractions", default="0,0.1,0.2,0.3,0.5,0.75,1")

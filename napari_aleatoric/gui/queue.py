@@ -59,6 +59,11 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _percent(share: float) -> str:
+    """A share in ``[0, 1]`` as ``"12.3 %"`` (empty for NaN)."""
+    return "" if math.isnan(share) else f"{100 * share:.1f} %"
+
+
 def worst_class(row: dict | None, class_names: list[str]) -> str:
     """The class most likely mislabelled in a score-table row: highest ``label_issue_<class>``, or
     highest per-class AUV when label quality did not run ('' when none)."""
@@ -213,11 +218,11 @@ class QueueTable(QWidget):
         flagged = bool(row.get("flagged", False))
         worst = worst_class(row, self.class_names)
         issue = _number(row.get("label_issue"))
-        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(issue), issue),
+        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_percent(issue), issue),
                  (worst, worst)]
         for name in self.class_names:
             value = _number(row.get(f"label_issue_{name}"))
-            cells.append((_fmt(value), value))
+            cells.append((_percent(value), value))
         cells.append((_fmt(auv), auv))
         for name in self.class_names:
             value = _number(row.get(f"auv_{name}"))
@@ -238,8 +243,8 @@ class QueueTable(QWidget):
             if isinstance(key, float):
                 item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
             items.append(item)
-        items[2].setToolTip("label issue: how strongly the dataset's other annotations contradict this one "
-                            "(learned label quality, 0–1); the queue's order")
+        items[2].setToolTip("label issue: the share of this case's drawn annotation that the label quality "
+                            "learned from the dataset's other annotations contradicts; the queue's order")
         items[4 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
         self._shown[case_id] = (cells, flagged)

@@ -924,7 +924,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             parts.append(f"rank {row['rank']} of {total}")
             issue = row.get("label_issue", math.nan)
             if isinstance(issue, float) and math.isfinite(issue):
-                parts.append(f"label issue <b>{issue:.3f}</b>")
+                parts.append(f"label issue <b>{100 * issue:.1f} %</b> of the drawing contradicted")
             parts.append(f"AUV {row['auv']:.3f}" if math.isfinite(row["auv"]) else "AUV –")
             if row.get("flagged"):
                 parts.append("<span style='color:#ff9d00'><b>flagged</b></span>")
@@ -935,14 +935,16 @@ class ReviewPanel(BackgroundWork, QWidget):
             parts.append("<i>unsaved edits</i>")
         lines = [" · ".join(parts)]
         worst = view.worst_class()
-        cells = ["<tr><th align='left'>class</th><th>label issue</th><th>AUV</th><th>SPS</th><th>FM Dice</th></tr>"]
+        cells = ["<tr><th align='left'>class</th><th>contradicted</th><th>AUV</th><th>SPS</th><th>FM Dice</th></tr>"]
         for name, value in zip(view.class_names, view.class_values):
             def number(key, style=".3f"):
                 value_ = row.get(key, math.nan)
                 return format(value_, style) if isinstance(value_, float) and math.isfinite(value_) else "–"
             swatch = f"<span style='color:{class_colour(value)}'>■</span>"
             label = f"<b>{name}</b> (worst)" if name == worst and row else name
-            cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{number('label_issue_' + name)}</td>"
+            issue_ = row.get("label_issue_" + name, math.nan)
+            issue_text = f"{100 * issue_:.1f} %" if isinstance(issue_, float) and math.isfinite(issue_) else "–"
+            cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{issue_text}</td>"
                          f"<td align='right'>{number('auv_' + name)}</td>"
                          f"<td align='right'>{number('sps_' + name, '.3g')}</td>"
                          f"<td align='right'>{number('dice_fm_' + name)}</td></tr>")

@@ -40,51 +40,51 @@ def issue_maps(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
     return maps
 
 
-#: Temperature of the softmin pooling (cleanlab's default): lower = closer to the worst pixel.
-SOFTMIN_TEMPERATURE = 0.1
+#: A drawn pixel is *contradicted* when the out-of-fold probability of its annotated class is
+#: below this (the class the rest of the dataset implies is another one).
+CONTRADICTED_BELOW = 0.5
 
 
-def softmin_quality(pixel_quality: np.ndarray, temperature: float = SOFTMIN_TEMPERATURE) -> float:
-    """Softmin pooling of per-pixel label quality into one number (cleanlab's ``softmin``).
-
-    ``Σ s_i · w_i`` with ``w = softmax((1 − s) / T)``: a weighted mean dominated by the worst pixels,
-    so a small confidently wrong region lowers it while the many uncertain boundary pixels of a
-    correct annotation do not.
+def annotated_class_probability(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``q_y``: the out-of-fold probability of each pixel's annotated class.
 
     Args:
-        pixel_quality: per-pixel probability of the annotated class, any shape, values in ``[0, 1]``.
-        temperature: ``T``.
+        probabilities: ``(K, D, H, W)`` class probabilities, ``K = C + 1``.
+        index: ``(D, H, W)`` class index of the annotation.
 
     Returns:
-        quality in ``[0, 1]`` (NaN for an empty input); 1 − quality is the label-issue score.
+        ``(D, H, W)`` in ``[0, 1]``.
     """
-    s = np.asarray(pixel_quality, np.float64).ravel()
-    if s.size == 0:
-        return math.nan
-    logits = (1.0 - s) / temperature
-    weights = np.exp(logits - logits.max())
-    return float(np.dot(s, weights) / weights.sum())
+    return np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0]
 
 
-def label_issue_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
-    """Case and per-class label-issue scores: ``1 − softmin`` of the annotated class's probability.
+def contradicted_shares(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
+    """Case and per-class label-issue scores: the share of the *drawn* annotation that the learned
+    label-quality model contradicts (``q_y <`` :data:`CONTRADICTED_BELOW`).
 
-    The case score pools every pixel; the score of class ``c`` pools the pixels annotated ``c`` or
-    predicted ``c`` (argmax), so both a wrongly drawn and a missed ``c`` count against it.
+    A number a person can read ("12 % of what was drawn looks wrong") that does not depend on how
+    much background the image has. Annotated background is not counted: where most cases share an
+    error (organs outlined too generously), the model contradicts the background around every
+    organ, clean cases included. On the noisy-label benchmark's tuning data it separated corrupted
+    from clean cases with an AUROC of 0.986 (2D MRI) and 0.828 (3D CT), against 0.753 and 0.818 for
+    the softmin pooling it replaced (docs/label_quality.md).
 
     Args:
         probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
         index: ``(D, H, W)`` class index of the annotation.
 
     Returns:
-        ``(case score, (C,) per-class scores)`` in ``[0, 1]``, higher = more likely mislabelled;
-        NaN for a class that is neither annotated nor predicted.
+        ``(case score, (C,) per-class scores)`` in ``[0, 1]``, higher = more likely mislabelled.
+        A class that is not drawn scores NaN. A case with nothing drawn scores 1 where the model
+        finds foreground (something was missed) and 0 where it finds none.
     """
-    given = np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0]
-    predicted = probabilities.argmax(axis=0)
+    contradicted = annotated_class_probability(probabilities, index) < CONTRADICTED_BELOW
     per_class = np.full(probabilities.shape[0] - 1, math.nan)
     for k in range(1, probabilities.shape[0]):
-        involved = (index == k) | (predicted == k)
-        if involved.any():
-            per_class[k - 1] = 1.0 - softmin_quality(given[involved])
-    return 1.0 - softmin_quality(given), per_class
+        drawn = index == k
+        if drawn.any():
+            per_class[k - 1] = float(contradicted[drawn].mean())
+    drawn = index > 0
+    if not drawn.any():
+        return float(contradicted.any()), per_class
+    return float(contradicted[drawn].mean()), per_class

@@ -5,9 +5,9 @@ filters are the per-pixel features; a classifier trained with K-fold cross-valid
 the dataset's own annotations gives every pixel out-of-sample class probabilities ``q``. Where the
 annotation disagrees with ``q`` it is likely wrong:
 
-- per case: ``1 − softmin`` over its pixels of ``q`` of the annotated class (cleanlab's softmin
-  pooling, dominated by the most confidently contradicted pixels; column ``label_issue``);
-- per class: the same over the pixels annotated or predicted as that class (``label_issue_<class>``);
+- per case: the share of its drawn (foreground) annotation whose annotated class ``q`` gives less
+  than 0.5, the *contradicted share* (column ``label_issue``);
+- per class: the same over the pixels drawn as that class (``label_issue_<class>``);
 - per pixel: ``|1[annotation = c] − q_c|``, cached as ``cache/quality/<case>.npz`` ``issue_maps``
   ``(C, D, H, W)`` float16 — the heatmaps the viewer shows.
 
@@ -30,11 +30,11 @@ from ..data.dataset import Dataset, load_case
 from ..data.errors import CaseError
 from ..labelquality.case_source import EmbeddedCase
 from ..labelquality.classifier import CasePredicted, CaseSampled, FoldsFitted, out_of_fold_probabilities
-from ..labelquality.scores import issue_maps, label_index, label_issue_scores
+from ..labelquality.scores import contradicted_shares, issue_maps, label_index
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "2"
+QUALITY_VERSION = "3"
 #: Fewest scored cases the cross-validation runs on.
 MIN_CASES = 4
 
@@ -55,9 +55,10 @@ class LabelQuality:
     """The label-quality result of a dataset.
 
     Attributes:
-        per_class: case id → ``(C,)`` per-class label-issue score in ``[0, 1]`` (NaN: the class is
-            neither annotated nor predicted).
-        score: case id → case label-issue score in ``[0, 1]``, higher = more likely mislabelled.
+        per_class: case id → ``(C,)`` per-class contradicted share in ``[0, 1]`` (NaN: the class
+            is not drawn).
+        score: case id → case contradicted share in ``[0, 1]`` (the label-issue score), higher =
+            more likely mislabelled.
         maps_files: case id → the cached issue maps.
         seconds: wall time of the whole pass.
     """
@@ -207,7 +208,7 @@ def assess_label_quality(
             continue
         yield LabelQualityProgress(stage_of[type(event)], event.index, event.total, event.case_id)
         if isinstance(event, CasePredicted):
-            score, per_class = label_issue_scores(event.probabilities, event.case.label_index)
+            score, per_class = contradicted_shares(event.probabilities, event.case.label_index)
             result.score[event.case_id], result.per_class[event.case_id] = score, per_class
             result.maps_files[event.case_id] = quality_cache.save(
                 event.case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, event.case.label_index)},

@@ -26,12 +26,13 @@ class ScoreTable:
     """Rows sorted by rank (most uncertain first) and the column order of the CSV.
 
     Each row maps a column name to a value: ``case_id`` (str), ``rank`` (int, 1 = review first),
-    ``label_issue`` (float in [0, 1], the learned label-issue score that orders the queue, higher =
+    ``label_issue`` (float in [0, 1], the learned label-issue score that orders the queue: the share
+    of the case's drawn annotation that the out-of-fold label-quality model contradicts, higher =
     more likely mislabelled; NaN when label quality did not run),
     ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
     (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
     (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
-    ``label_issue_<name>`` (the same score over the pixels annotated or predicted as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
+    ``label_issue_<name>`` (the same share over the pixels drawn as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
     """
 
     columns: list[str]

@@ -5,16 +5,18 @@ the run's **training cases only** (their snapshot labels; validation labels are 
 the foundation model's cached slice embeddings. Its out-of-fold class probabilities ``q`` give:
 
 - **case filtering** (``issue_keep < 1``): training cases whose contradicted share (the share of
-  their annotated foreground whose annotated class the model gives less than ``TRUST_THRESHOLD``)
-  is above the ``issue_keep`` quantile of the training cases are left out;
+  their drawn annotation whose annotated class the model gives less than 0.5, the queue's
+  label-issue score) is above the ``issue_keep`` quantile of the training cases are left out;
 - **per-pixel guidance** (``label_issues``), from the trust ``w`` of each pixel's annotation,
   ``w = clip((q_y − TRUST_FLOOR) / (TRUST_THRESHOLD − TRUST_FLOOR), 0, 1)`` where ``q_y`` is the
   out-of-fold probability of the annotated class (1 where the model agrees, 0 where it
   contradicts the annotation); only drawn pixels are doubted, annotated background keeps ``w = 1``:
 
   - ``"weight"``: the pixel's loss is multiplied by ``w``; a contradicted pixel stops teaching;
-  - ``"relabel"``: the pixel's target becomes ``w·onehot(y) + (1 − w)·q``; a contradicted pixel
-    teaches what the label-quality model learned from the rest of the dataset.
+  - ``"relabel"``: where the label-quality model is at least ``RELABEL_CONFIDENCE`` sure of one
+    class, the pixel's target becomes ``w·onehot(y) + (1 − w)·q``: a contradicted pixel teaches
+    what the model learned from the rest of the dataset; where it is less sure, the pixel is
+    down-weighted as in ``"weight"``.
 
 Cases a reviewer **accepted or corrected** (review store) are never filtered and keep weight 1
 everywhere: a human has vouched for them.
@@ -50,6 +52,10 @@ from .settings import TrainSettings
 #: tuning data, docs/training.md).
 TRUST_THRESHOLD = 0.5
 TRUST_FLOOR = 0.45
+#: ``"relabel"`` moves a contradicted pixel's target towards ``q`` only where the label-quality
+#: model is at least this sure of one class (``max_k q_k``); a contradicted pixel it is less sure
+#: about is down-weighted as in ``"weight"`` (chosen on the tuning data, docs/training.md).
+RELABEL_CONFIDENCE = 0.0
 #: What ``label_issues="auto"`` does on a scored dataset: the benchmark's best over 2D MRI and 3D CT
 #: together, positive on both and keeping every case (docs/training.md).
 AUTO_MODE = "weight"
@@ -74,20 +80,16 @@ class CaseIssues:
     """What the strategy does to one training case.
 
     Attributes:
-        label_issue: out-of-fold label-issue score in ``[0, 1]`` (higher = more likely wrong; the
-            queue's softmin score, learned on the training cases).
-        contradicted: share of the case's annotated foreground pixels whose annotated class the
-            label-quality model gives less than ``TRUST_THRESHOLD`` (NaN: no foreground). The
-            filter's criterion: on the tuning data it separated corrupted from clean cases with an
-            AUROC of 0.985, the softmin ``label_issue`` with 0.63 (docs/training.md).
+        contradicted: share of the case's drawn (foreground) annotation whose annotated class the
+            label-quality model, learned out of fold on the training cases, gives less than 0.5:
+            the queue's label-issue score (NaN: nothing drawn). The filter's criterion.
         reviewed: accepted or corrected in review (full weight, never filtered).
         left_out: dropped by label-issue filtering.
         down_weighted: fraction of the case's pixels with a loss weight below 1 (NaN: not computed).
         weight_lost: mean of ``1 − w`` over the case's pixels (NaN: not computed).
     """
 
-    label_issue: float
-    contradicted: float = math.nan
+    contradicted: float
     reviewed: bool = False
     left_out: bool = False
     down_weighted: float = math.nan
@@ -162,7 +164,12 @@ class LabelIssuePlan:
         probabilities = class_probabilities(maps, index)[1:]  # (C, D, H, W) foreground
         onehot = (index[None] == np.arange(1, maps.shape[0] + 1).reshape(-1, 1, 1, 1)).astype(np.float32)
         soft = weights[None] * onehot + (1.0 - weights[None]) * probabilities
-        return None, soft.reshape((maps.shape[0],) + label_index.shape)
+        if RELABEL_CONFIDENCE <= 0:
+            return None, soft.reshape((maps.shape[0],) + label_index.shape)
+        confident = class_probabilities(maps, index).max(axis=0) >= RELABEL_CONFIDENCE
+        soft = np.where(confident[None], soft, onehot)
+        pixel_weights = np.where(confident, np.float32(1.0), weights).astype(np.float32)
+        return pixel_weights.reshape(label_index.shape), soft.reshape((maps.shape[0],) + label_index.shape)
 
     def case_weights(self, case_id: str) -> np.ndarray | None:
         """The trust weights ``w`` of a case read from its label file (for display and the summary),
@@ -195,7 +202,7 @@ class LabelIssuePlan:
                 "trust_threshold": TRUST_THRESHOLD, "trust_floor": TRUST_FLOOR, "note": self.note, "model": self.model_name,
                 "input_mode": self.input_mode, "left_out": self.left_out,
                 "reviewed": sorted(c for c, info in self.cases.items() if info.reviewed),
-                "cases": {c: {"label_issue": number(info.label_issue), "contradicted": number(info.contradicted),
+                "cases": {c: {"contradicted": number(info.contradicted),
                               "reviewed": info.reviewed,
                               "left_out": info.left_out, "down_weighted": number(info.down_weighted),
                               "weight_lost": number(info.weight_lost)} for c, info in sorted(self.cases.items())}}
@@ -396,11 +403,11 @@ def plan_label_issues(
                           label_paths=label_paths, case_keys=case_keys, dataset=ds)
     for case_id in train_ids:
         plan.cases[case_id] = CaseIssues(float(result.score[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
-    for i, case_id in enumerate(train_ids, 1):  # per case: contradicted share, and what the guidance changes
+        if not np.any(np.isfinite(result.per_class[case_id])):  # nothing drawn: nothing to doubt or filter
+            plan.cases[case_id].contradicted = math.nan
+    for i, case_id in enumerate(train_ids, 1):  # per case: what the guidance changes
         info = plan.cases[case_id]
         index, trust, _ = plan._trust(case_id)
-        foreground = index > 0
-        info.contradicted = float((trust[foreground] < TRUST_THRESHOLD).mean()) if foreground.any() else math.nan
         weights = drawn_only(loss_weights(trust), index)
         info.down_weighted = 0.0 if info.reviewed or not plan.mode else float((weights < 1.0).mean())
         info.weight_lost = 0.0 if info.reviewed or not plan.mode else float((1.0 - weights).mean())
