@@ -29,6 +29,16 @@ def _quantile(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="napari-aleatoric", description=__doc__.splitlines()[0])
@@ -43,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--cache", type=Path, default=None,
                        help="keep the caches in this folder instead of <dataset>/.aleatoric/cache (without --out, "
                             "scores.csv goes there too): score a read-only dataset")
+    spread = score.add_mutually_exclusive_group()
+    spread.add_argument("--workers", type=_positive_int, default=None,
+                        help="score on a local Dask cluster of N worker processes (one torch thread each)")
+    spread.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="score on the Dask cluster of this scheduler (e.g. tcp://host:8786); the dataset and "
+                             "its cache must be on a filesystem the workers share")
 
     demo = commands.add_parser("demo", help="open napari with the review panel on the bundled sample data "
                                             "(headless: score the sample data and print the queue)")
@@ -66,6 +82,9 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="singular-value energy: sigma2 (default) or sigma (the published snippet)")
     parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag the cases above this quantile of the ranking score "
                         "(label_issue; AUV when label quality cannot run)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="slices per foundation-model encoder forward (default 8 on CUDA, 1 on the CPU); "
+                             "the scores do not depend on it")
 
 
 def print_dataset_warnings(dataset, stream=None):
@@ -80,7 +99,29 @@ def print_dataset_warnings(dataset, stream=None):
 
 
 def run_scoring(dataset, args, stream=None):
-    """Run :func:`score_dataset` with a terminal progress bar; return the finished event."""
+    """Run :func:`score_dataset` with a terminal progress bar; return the finished event.
+
+    With ``args.workers`` or ``args.scheduler`` the cases are scored on a Dask cluster (imported
+    only then; see :mod:`napari_aleatoric.pipelines.distributed`)."""
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is None and scheduler is None:
+        return _run_scoring(dataset, args, stream)
+    try:
+        from .pipelines import distributed  # noqa: PLC0415
+    except ImportError as error:
+        raise AleatoricError(None, f"--workers and --scheduler need Dask's 'distributed' package ({error}); "
+                             "install it with: pip install 'napari-aleatoric[distributed]'") from error
+    if workers is not None:
+        with distributed.local_client(workers, torch_threads=1) as client:
+            return _run_scoring(dataset, args, stream, client)
+    client = distributed.connect(scheduler)
+    try:
+        return _run_scoring(dataset, args, stream, client)
+    finally:
+        client.close()
+
+
+def _run_scoring(dataset, args, stream=None, client=None):
     from tqdm import tqdm  # noqa: PLC0415
 
     from .pipelines.label_quality import LabelQualityProgress  # noqa: PLC0415
@@ -90,7 +131,8 @@ def run_scoring(dataset, args, stream=None):
     dataset = print_dataset_warnings(dataset, stream)
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
-                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None))
+                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None),
+                           batch_size=getattr(args, "batch_size", None), client=client)
     bar = None
     finished = None
     try:

@@ -1,5 +1,10 @@
 """Shared fixtures: writable copies of the bundled sample datasets, the tiny training dataset, one torch
-thread, the panels' notifications and a factory of viewers with a docked review panel."""
+thread, the panels' notifications and a factory of viewers with a docked review panel.
+
+``--device cuda`` runs the model and scoring tests that ask for it (``device_option()`` or the
+``device`` fixture) on that torch device; the default is the CPU. Nothing here imports napari or Qt
+at import time, so the core's tests also run where only the core's dependencies are installed.
+"""
 
 import shutil
 from pathlib import Path
@@ -7,10 +12,40 @@ from pathlib import Path
 import pytest
 from helpers import make_tiny_dataset
 
-from napari_aleatoric.sample_data import dataset_path
+try:
+    from napari_aleatoric.sample_data import dataset_path
+except ImportError:  # a checkout on PYTHONPATH, not installed: the sample_data/ folder itself
+    def dataset_path(name: str) -> Path:
+        return Path(__file__).resolve().parents[1] / "sample_data" / name
 
 MNI = "Dataset001_MNIBrainSlices"
 CT = "Dataset002_SyntheticCT"
+
+
+_DEVICE = "cpu"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="torch device for the model and scoring tests (cpu, cuda, cuda:N; default cpu)")
+
+
+def pytest_configure(config):
+    global _DEVICE
+    _DEVICE = config.getoption("--device")
+
+
+def device_option() -> str:
+    """The torch device the model and scoring tests run on (``--device``, default ``"cpu"``)."""
+    return _DEVICE
+
+
+
+
+@pytest.fixture(scope="session")
+def device() -> str:
+    """The torch device of ``--device`` (default ``"cpu"``)."""
+    return _DEVICE
 
 
 def copy_sample(name: str, destination: Path) -> Path:

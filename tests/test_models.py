@@ -15,15 +15,17 @@ from napari_aleatoric.models.preprocess import Resize, normalise_intensity
 from napari_aleatoric.models.prompting import SlicePredictor
 from napari_aleatoric.models.registry import load_model, model_identity
 from napari_aleatoric.data.arraycache import ArrayCache
+from conftest import device_option
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_model("tiny", "cpu")
+    return load_model("tiny", device_option())
 
 
 def test_tiny_model_decodes_boxes_points_and_features(tiny):
     embedding = tiny.embed(torch.rand(1, 3, 64, 64))
+    assert embedding.device.type == torch.device(device_option()).type
     assert embedding.shape == (1, 32, 4, 4)
     decoded = tiny.decode(embedding, boxes=torch.tensor([[4.0, 4.0, 30.0, 30.0], [0.0, 0.0, 63.0, 63.0]]),
                           with_features=True)
@@ -35,7 +37,7 @@ def test_tiny_model_decodes_boxes_points_and_features(tiny):
 
 
 def test_tiny_model_is_identical_for_the_same_seed():
-    a, b = load_model("tiny", "cpu"), load_model("tiny", "cpu")
+    a, b = load_model("tiny", device_option()), load_model("tiny", device_option())
     x = torch.rand(1, 3, 64, 64)
     assert torch.equal(a.embed(x), b.embed(x))
     assert model_identity("tiny") == a.name
@@ -143,7 +145,7 @@ def test_unavailable_device_is_refused_with_its_name(monkeypatch):
 def test_real_litemedsam_loads_offline_with_documented_shapes():
     path = checkpoints.litemedsam_checkpoint_path()
     assert path.stat().st_size == checkpoints.LITEMEDSAM_SIZE
-    model = load_model("litemedsam", "cpu")
+    model = load_model("litemedsam", device_option())
     assert model.name == model_identity("litemedsam") and model.input_size == 256
     image = torch.zeros(1, 3, 256, 256)
     image[:, :, 80:170, 60:200] = 1.0
@@ -153,5 +155,6 @@ def test_real_litemedsam_loads_offline_with_documented_shapes():
     assert decoded.logits.shape == (1, 256, 256) and decoded.features.shape == (1, 32, 256, 256)
     mask = decoded.logits[0] > 0
     inside = mask[80:170, 60:200].float().mean()
+    assert decoded.logits.device.type == torch.device(device_option()).type
     outside = mask[:60].float().mean()
     assert inside > 0.8 and outside < 0.05

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import tree_digest
+from conftest import device_option, tree_digest
 from napari_aleatoric.data.arraycache import ArrayCache
 from napari_aleatoric.data.errors import DatasetError
 from napari_aleatoric.pipelines.scoring import (
@@ -23,7 +23,7 @@ CLASS_NAMES = ["grey_matter", "white_matter"]
 
 
 def run(dataset, **kwargs):
-    return list(score_dataset(dataset, "tiny", device="cpu", **kwargs))
+    return list(score_dataset(dataset, "tiny", device=device_option(), **kwargs))
 
 
 def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
@@ -88,7 +88,7 @@ def test_second_run_uses_cache_and_builds_no_model(mni_dataset, monkeypatch):
 
 
 def test_interrupted_run_resumes_from_cache(mni_dataset):
-    events = score_dataset(mni_dataset, "tiny", device="cpu")
+    events = score_dataset(mni_dataset, "tiny", device=device_option())
     done = []
     for event in events:
         if isinstance(event, CaseScored):

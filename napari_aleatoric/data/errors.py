@@ -16,6 +16,10 @@ class AleatoricError(Exception):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)
 
+    def __reduce__(self):
+        # pickled by path and problem (a Dask worker sends its errors to the client this way)
+        return type(self), (self.path, self.problem)
+
 
 class DatasetError(AleatoricError):
     """The dataset as a whole cannot be used (missing or malformed ``dataset.json``, no cases...)."""

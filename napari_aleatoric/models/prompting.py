@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -23,19 +25,75 @@ def slice_embedding(model: FoundationModel, slice01: np.ndarray, cache: ArrayCac
     Returns:
         ``((1, E, h, w)`` float32 embedding on the model's device, whether it came from the cache).
     """
-    resize = resize or Resize(int(slice01.shape[0]), int(slice01.shape[1]), model.input_size)
-    model_input = resize.image_to_model(slice01)
-    if cache is None:
-        return model.embed(model_input), False
-    key = content_key(model.name, model_input.to(torch.float16).numpy().tobytes())
-    entry = cache.load(key[:40], key)
-    if entry is not None:
-        return torch.from_numpy(entry[0]["embedding"].astype(np.float32)).to(model.device), True
-    embedding = model.embed(model_input)
-    cache.save(key[:40], key, {"embedding": embedding.cpu().numpy()})
-    # Use exactly what the cache holds (float16), so that a case whose embedding was cached by an
-    # earlier, interrupted run gets the same maps as an uninterrupted run.
-    return embedding.to(torch.float16).to(torch.float32), False
+    return slice_embeddings(model, [slice01], cache, batch_size=1, resizes=[resize])[0]
+
+
+def _embed_in_batches(model: FoundationModel, inputs: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
+    """``(1, E, h, w)`` embeddings of ``(1, 3, S, S)`` inputs, ``batch_size`` inputs per encoder forward.
+
+    A batch that does not fit the GPU's memory is split in halves (down to one input), so a large
+    batch size never makes scoring fail where the unbatched path would succeed.
+    """
+    out: list[torch.Tensor] = []
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start:start + batch_size]
+        try:
+            embedding = model.embed(torch.cat(chunk) if len(chunk) > 1 else chunk[0])
+        except torch.cuda.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = (len(chunk) + 1) // 2
+            out.extend(_embed_in_batches(model, chunk, half))
+            continue
+        out.extend(embedding[i:i + 1] for i in range(len(chunk)))
+    return out
+
+
+def slice_embeddings(model: FoundationModel, slices01: Sequence[np.ndarray], cache: ArrayCache | None = None,
+                     batch_size: int = 1, resizes: Sequence[Resize | None] | None = None,
+                     ) -> list[tuple[torch.Tensor, bool]]:
+    """Embeddings of several slices: cached ones read, the others embedded ``batch_size`` per forward.
+
+    Batching changes only how many slices share one encoder forward; each slice's embedding is
+    the one :func:`slice_embedding` gives (with a cache, rounded to the float16 the cache holds).
+
+    Args:
+        model: the foundation model.
+        slices01: ``(H, W)`` slices with intensities in ``[0, 1]`` (their sizes may differ).
+        cache: optional embedding cache (keyed by the exact model input and the model's identity).
+        batch_size: slices per encoder forward (≥ 1).
+        resizes: optional :class:`Resize` per slice (made from each slice's shape if not given).
+
+    Returns:
+        per slice, in order: ``((1, E, h, w)`` float32 embedding on the model's device, whether it
+        came from the cache).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    resizes = list(resizes) if resizes is not None else [None] * len(slices01)
+    results: list[tuple[torch.Tensor, bool] | None] = [None] * len(slices01)
+    missing: list[tuple[int, torch.Tensor, str]] = []
+    for i, (slice01, resize) in enumerate(zip(slices01, resizes)):
+        resize = resize or Resize(int(slice01.shape[0]), int(slice01.shape[1]), model.input_size)
+        model_input = resize.image_to_model(slice01)
+        key = ""
+        if cache is not None:
+            key = content_key(model.name, model_input.to(torch.float16).numpy().tobytes())
+            entry = cache.load(key[:40], key)
+            if entry is not None:
+                results[i] = (torch.from_numpy(entry[0]["embedding"].astype(np.float32)).to(model.device), True)
+                continue
+        missing.append((i, model_input, key))
+    embedded = _embed_in_batches(model, [m[1] for m in missing], batch_size) if missing else []
+    for (i, _input, key), embedding in zip(missing, embedded):
+        if cache is not None:
+            cache.save(key[:40], key, {"embedding": embedding.cpu().numpy()})
+            # Use exactly what the cache holds (float16), so that a case whose embedding was cached by
+            # an earlier, interrupted run gets the same maps as an uninterrupted run.
+            embedding = embedding.to(torch.float16).to(torch.float32)
+        results[i] = (embedding, False)
+    return results  # type: ignore[return-value]
 
 
 class SlicePredictor:
@@ -46,14 +104,19 @@ class SlicePredictor:
         slice01: ``(H, W)`` intensities already normalised to ``[0, 1]``.
         embedding_cache: optional on-disk cache of image embeddings (keyed by the exact model
             input and the model's identity).
+        embedding: the slice's ``((1, E, h, w)`` embedding, whether it was cached)`` from
+            :func:`slice_embeddings`, when already computed (e.g. in a batch with other slices).
     """
 
-    def __init__(self, model: FoundationModel, slice01: np.ndarray, embedding_cache: ArrayCache | None = None):
+    def __init__(self, model: FoundationModel, slice01: np.ndarray, embedding_cache: ArrayCache | None = None,
+                 embedding: tuple[torch.Tensor, bool] | None = None):
         if slice01.ndim != 2:
             raise ValueError(f"SlicePredictor needs an (H, W) slice, got shape {slice01.shape}")
         self.model = model
         self.resize = Resize(int(slice01.shape[0]), int(slice01.shape[1]), model.input_size)
-        self.embedding, self.embedding_was_cached = slice_embedding(model, slice01, embedding_cache, self.resize)
+        if embedding is None:
+            embedding = slice_embedding(model, slice01, embedding_cache, self.resize)
+        self.embedding, self.embedding_was_cached = embedding
 
     def predict(
         self,

@@ -9,7 +9,7 @@ import torch
 
 from ..data.arraycache import ArrayCache
 from ..models.base import FoundationModel
-from ..models.prompting import SlicePredictor
+from ..models.prompting import SlicePredictor, slice_embeddings
 from ..uncertainty.prompts import component_boxes
 
 
@@ -35,6 +35,7 @@ def compute_class_maps(
     label: np.ndarray,
     values: list[int],
     embedding_cache: ArrayCache | None = None,
+    batch_size: int = 1,
 ) -> ClassMaps:
     """Prompt the model once per (slice, class, connected component) with the annotation's boxes.
 
@@ -46,6 +47,7 @@ def compute_class_maps(
         label: ``(D, H, W)`` integer annotation.
         values: foreground class values, in the order of the output's class axis.
         embedding_cache: optional on-disk cache of slice embeddings.
+        batch_size: annotated slices embedded per encoder forward (the maps do not depend on it).
 
     Returns:
         :class:`ClassMaps`.
@@ -55,15 +57,17 @@ def compute_class_maps(
     prompted = np.zeros((len(values), depth), dtype=bool)
     index_of = {value: i for i, value in enumerate(values)}
     seconds_before = model.seconds_in_model
-    for d in range(depth):
-        prompts = component_boxes(label[d], values)
-        if not prompts:
-            continue
-        predictor = SlicePredictor(model, image01[d], embedding_cache)
-        logits, _ = predictor.predict(boxes=np.array([p.box for p in prompts], dtype=np.float32))
-        classes = np.array([index_of[p.value] for p in prompts])
-        for c in np.unique(classes):
-            merged = logits[torch.from_numpy(classes == c).to(logits.device)].amax(dim=0)
-            probabilities[c, d] = torch.sigmoid(merged).cpu().numpy()
-            prompted[c, d] = True
+    slice_prompts = [(d, component_boxes(label[d], values)) for d in range(depth)]
+    slice_prompts = [(d, prompts) for d, prompts in slice_prompts if prompts]
+    for start in range(0, len(slice_prompts), batch_size):
+        chunk = slice_prompts[start:start + batch_size]
+        embeddings = slice_embeddings(model, [image01[d] for d, _ in chunk], embedding_cache, batch_size)
+        for (d, prompts), embedding in zip(chunk, embeddings):
+            predictor = SlicePredictor(model, image01[d], embedding=embedding)
+            logits, _ = predictor.predict(boxes=np.array([p.box for p in prompts], dtype=np.float32))
+            classes = np.array([index_of[p.value] for p in prompts])
+            for c in np.unique(classes):
+                merged = logits[torch.from_numpy(classes == c).to(logits.device)].amax(dim=0)
+                probabilities[c, d] = torch.sigmoid(merged).cpu().numpy()
+                prompted[c, d] = True
     return ClassMaps(probabilities, prompted, model.seconds_in_model - seconds_before)

@@ -31,8 +31,10 @@ from ..data.medio import probe
 from ..models.base import FoundationModel, resolve_device
 from ..models.preprocess import InputMode, normalise_intensity
 from ..models.lazy import LazyModel
+from ..models.prompting import slice_embeddings
 from ..models.registry import DEFAULT_MODEL
 from ..uncertainty.heatmap import binary_entropy_map
+from ..uncertainty.prompts import component_boxes
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
@@ -40,6 +42,8 @@ from .memory import check_scoring_memory
 from .table import ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
+#: Slices per encoder forward on CUDA when no batch size is given.
+DEFAULT_CUDA_BATCH = 8
 
 
 @dataclass
@@ -133,22 +137,22 @@ def check_scorable_shape(path: Path, shape: tuple[int, ...]) -> None:
                         "2x2 pixels (a 1-pixel-wide or -tall image has a single singular value); case skipped")
 
 
-def score_case(
-    dataset: Dataset,
-    case_id: str,
-    model: LazyModel,
-    *,
-    input_mode: InputMode = "raw",
-    svd_mode: SvdMode = "D_HW",
-    energy: Energy = "sigma2",
-    compute_device: torch.device | None = None,
-) -> CaseResult:
-    """Load, prompt (or read from the cache) and score one case.
+@dataclass
+class _LoadedCase:
+    """One case read and normalised for scoring, with its cached maps if they are valid."""
 
-    Raises:
-        CaseError: the case's files are invalid (names the file and the problem), or the case is too
-            large to score in the memory available (see :mod:`.memory`).
-    """
+    case_id: str
+    image_path: Path
+    image: np.ndarray  # (D, H, W) as read
+    label: np.ndarray  # (D, H, W) annotation
+    image01: np.ndarray  # (D, H, W) in [0, 1], what the model sees
+    key: str  # validity key of the case's maps
+    entry: tuple[dict[str, np.ndarray], dict] | None  # the cached maps, or None
+    annotated: list[int] | None = None  # slices with a foreground annotation (set on first use)
+
+
+def _load_for_scoring(dataset: Dataset, case_id: str, model_name: str, input_mode: InputMode) -> _LoadedCase:
+    """Read, check and normalise one case, and look up its cached maps (raises :class:`CaseError`)."""
     ref = dataset.case(case_id)
     check_scoring_memory(ref.image_paths[0], probe(ref.image_paths[0], channel=image_channel(dataset)).shape)
     case = load_case(dataset, ref)
@@ -156,14 +160,40 @@ def score_case(
         raise CaseError(ref.image_paths[0], "case has no annotation to score")
     check_scorable_shape(ref.image_paths[0], case.image.shape)
     image, label = _case_volumes(case.image, case.label)
+    image01 = normalise_intensity(image, dataset.modality, input_mode, label > 0)
+    key = maps_key(model_name, input_mode, image01, label)
+    entry = ArrayCache(dataset.cache_dir / "maps").load(case_id, key)
+    return _LoadedCase(case_id, ref.image_paths[0], image, label, image01, key, entry)
+
+
+def _annotated_slices(dataset: Dataset, loaded: _LoadedCase) -> list[int]:
+    """Indices of the slices the model is prompted on (those with a foreground annotation)."""
+    if loaded.annotated is None:
+        values = list(dataset.foreground.values())
+        loaded.annotated = [d for d in range(loaded.label.shape[0]) if component_boxes(loaded.label[d], values)]
+    return loaded.annotated
+
+
+def _score_loaded(
+    dataset: Dataset,
+    loaded: _LoadedCase,
+    model: LazyModel,
+    *,
+    input_mode: InputMode = "raw",
+    svd_mode: SvdMode = "D_HW",
+    energy: Energy = "sigma2",
+    compute_device: torch.device | None = None,
+    batch_size: int = 1,
+    embed_seconds: float = 0.0,
+) -> CaseResult:
+    """Score a loaded case (maps from its cache entry or from the model); ``embed_seconds`` is
+    encoder time already spent on this case's slices in a batch shared with other cases."""
+    case_id, image, label = loaded.case_id, loaded.image, loaded.label
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
     maps_cache = ArrayCache(dataset.cache_dir / "maps")
-    foreground = label > 0
-    image01 = normalise_intensity(image, dataset.modality, input_mode, foreground)
     model_name = model.identity()
-    key = maps_key(model_name, input_mode, image01, label)
-    entry = maps_cache.load(case_id, key)
+    entry = loaded.entry
     cached = entry is not None
     forward_seconds = 0.0
     if cached:
@@ -171,8 +201,9 @@ def score_case(
         prompted = torch.from_numpy(entry[0]["prompted"])
     else:
         fm = model.get()
-        class_maps = compute_class_maps(fm, image01, label, values, ArrayCache(dataset.cache_dir / "embeddings"))
-        forward_seconds = class_maps.forward_seconds
+        class_maps = compute_class_maps(fm, loaded.image01, label, values, ArrayCache(dataset.cache_dir / "embeddings"),
+                                        batch_size=batch_size)
+        forward_seconds = class_maps.forward_seconds + embed_seconds
         # Scores come from the float16 maps that are cached, so a cached run gives identical numbers.
         probabilities = torch.from_numpy(class_maps.probabilities).half().float()
         prompted = torch.from_numpy(class_maps.prompted)
@@ -181,8 +212,8 @@ def score_case(
     scales = class_scales(probabilities_d, prompted.to(device), svd_mode=svd_mode, energy=energy).cpu().numpy()
     if not cached:
         heatmaps = binary_entropy_map(probabilities_d).cpu().numpy()
-        maps_cache.save(case_id, key, {"probabilities": probabilities.numpy(), "heatmaps": heatmaps,
-                                       "prompted": prompted.numpy()},
+        maps_cache.save(case_id, loaded.key, {"probabilities": probabilities.numpy(), "heatmaps": heatmaps,
+                                              "prompted": prompted.numpy()},
                         {"names": names, "values": values, "model": model_name, "input_mode": input_mode,
                          "forward_seconds": forward_seconds})
     masks = probabilities.numpy() > 0.5
@@ -196,17 +227,152 @@ def score_case(
                       quality_key=quality_key(model_name, input_mode, image, label))
 
 
+def score_case(
+    dataset: Dataset,
+    case_id: str,
+    model: LazyModel,
+    *,
+    input_mode: InputMode = "raw",
+    svd_mode: SvdMode = "D_HW",
+    energy: Energy = "sigma2",
+    compute_device: torch.device | None = None,
+    batch_size: int = 1,
+) -> CaseResult:
+    """Load, prompt (or read from the cache) and score one case.
+
+    Args:
+        batch_size: annotated slices of the case per encoder forward (the scores do not depend on it).
+
+    Raises:
+        CaseError: the case's files are invalid (names the file and the problem), or the case is too
+            large to score in the memory available (see :mod:`.memory`).
+    """
+    loaded = _load_for_scoring(dataset, case_id, model.identity(), input_mode)
+    return _score_loaded(dataset, loaded, model, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
+                         compute_device=compute_device, batch_size=batch_size)
+
+
+def _as_case_error(ds: Dataset, case_id: str, error: Exception) -> CaseError:
+    ref = ds.case(case_id)
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    kind = "not enough memory" if isinstance(error, MemoryError) else "cannot be scored"
+    return CaseError(ref.image_paths[0], f"{kind}: {detail}; case skipped")
+
+
+# The failures that belong to one case alone (degenerate shapes the math refuses, not enough memory).
+_CASE_FAILURES = (ValueError, MemoryError, IndexError, ZeroDivisionError, np.linalg.LinAlgError)
+
+
 def _score_one(ds: Dataset, case_id: str, lazy: LazyModel, **options) -> CaseResult:
     """:func:`score_case`, with the failures that belong to this case alone (degenerate shapes the
     math refuses, not enough memory for it) turned into a :class:`CaseError` naming its image, so
     that one case never aborts the run."""
     try:
         return score_case(ds, case_id, lazy, **options)
-    except (ValueError, MemoryError, IndexError, ZeroDivisionError, np.linalg.LinAlgError) as error:
-        ref = ds.case(case_id)
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        kind = "not enough memory" if isinstance(error, MemoryError) else "cannot be scored"
-        raise CaseError(ref.image_paths[0], f"{kind}: {detail}; case skipped") from error
+    except _CASE_FAILURES as error:
+        raise _as_case_error(ds, case_id, error) from error
+
+
+def _scored_one_by_one(ds: Dataset, todo: list[str], lazy: LazyModel, options: dict,
+                       ) -> Iterator[tuple[str, CaseResult | CaseError, float]]:
+    """``(case_id, result or error, seconds)`` for each case of ``todo``, one case at a time."""
+    for case_id in todo:
+        started = time.perf_counter()
+        try:
+            outcome: CaseResult | CaseError = _score_one(ds, case_id, lazy, **options)
+        except CaseError as error:
+            outcome = error
+        yield case_id, outcome, time.perf_counter() - started
+
+
+def resolve_batch_size(batch_size: int | None, device: torch.device) -> int:
+    """Slices per encoder forward: ``batch_size`` if given, else ``DEFAULT_CUDA_BATCH`` on CUDA and 1
+    elsewhere (on the CPU a batch does not make the encoder faster per slice; see performance.md)."""
+    if batch_size is None:
+        return DEFAULT_CUDA_BATCH if device.type == "cuda" else 1
+    if int(batch_size) < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    return int(batch_size)
+
+
+def _scored_in_batches(ds: Dataset, todo: list[str], lazy: LazyModel, batch_size: int, options: dict,
+                       ) -> Iterator[tuple[str, CaseResult | CaseError, float]]:
+    """``(case_id, result or error, seconds)`` for each case of ``todo`` in order.
+
+    With ``batch_size > 1``, consecutive cases with fewer annotated slices than a batch (2D cases,
+    thin volumes) are loaded together and their slices embedded in shared encoder forwards (the
+    embeddings go to the embedding cache, where each case's own pass finds them); larger volumes
+    batch their own slices. Per case, the scores are those of the unbatched path.
+    """
+    model_name = lazy.identity()
+    input_mode = options["input_mode"]
+    position = 0
+    while position < len(todo):
+        group: list[tuple[str, _LoadedCase | CaseError, float]] = []
+        pending = 0
+        while position < len(todo) and pending < batch_size and len(group) < batch_size:
+            case_id = todo[position]
+            started = time.perf_counter()
+            try:
+                loaded = _load_for_scoring(ds, case_id, model_name, input_mode)
+            except CaseError as error:
+                group.append((case_id, error, time.perf_counter() - started))
+                position += 1
+                continue
+            except _CASE_FAILURES as error:
+                group.append((case_id, _as_case_error(ds, case_id, error), time.perf_counter() - started))
+                position += 1
+                continue
+            annotated = 0 if loaded.entry is not None else len(_annotated_slices(ds, loaded))
+            if annotated >= batch_size and group:
+                break  # a volume that fills batches on its own starts the next group
+            position += 1
+            group.append((case_id, loaded, time.perf_counter() - started))
+            pending += annotated
+        shared_seconds = _embed_group(ds, [g[1] for g in group if isinstance(g[1], _LoadedCase)], lazy, batch_size)
+        for case_id, loaded, load_seconds in group:
+            if isinstance(loaded, CaseError):
+                yield case_id, loaded, load_seconds
+                continue
+            started = time.perf_counter()
+            try:
+                result = _score_loaded(ds, loaded, lazy, batch_size=batch_size,
+                                       embed_seconds=shared_seconds.get(case_id, 0.0), **options)
+            except CaseError as error:
+                yield case_id, error, time.perf_counter() - started
+                continue
+            except _CASE_FAILURES as error:
+                yield case_id, _as_case_error(ds, case_id, error), time.perf_counter() - started
+                continue
+            yield case_id, result, load_seconds + time.perf_counter() - started + shared_seconds.get(case_id, 0.0)
+
+
+def _embed_group(ds: Dataset, group: list[_LoadedCase], lazy: LazyModel, batch_size: int) -> dict[str, float]:
+    """Embed the annotated slices of a group's uncached small cases together (into the embedding
+    cache); returns the encoder seconds per case (shared out by slice). A volume with a batch of
+    annotated slices of its own, or a batch that fails, is left to the per-case pass."""
+    slices, owners = [], []
+    for loaded in group:
+        if loaded.entry is not None:
+            continue
+        annotated = _annotated_slices(ds, loaded)
+        if len(annotated) >= batch_size:
+            continue
+        slices += [loaded.image01[d] for d in annotated]
+        owners += [loaded.case_id] * len(annotated)
+    if len(slices) < 2:
+        return {}
+    model = lazy.get()
+    before = model.seconds_in_model
+    try:
+        slice_embeddings(model, slices, ArrayCache(ds.cache_dir / "embeddings"), batch_size)
+    except (*_CASE_FAILURES, RuntimeError):
+        return {}  # each case then embeds its own slices, and a faulty one is skipped by itself
+    per_slice = (model.seconds_in_model - before) / len(slices)
+    seconds: dict[str, float] = {}
+    for owner in owners:
+        seconds[owner] = seconds.get(owner, 0.0) + per_slice
+    return seconds
 
 
 def score_dataset(
@@ -222,6 +388,8 @@ def score_dataset(
     case_ids: list[str] | None = None,
     label_quality: bool = True,
     cache_dir: str | Path | None = None,
+    batch_size: int | None = None,
+    client=None,
 ) -> Iterator[ScoringEvent]:
     """Score every labelled case of a dataset, one at a time, yielding progress events.
 
@@ -241,6 +409,16 @@ def score_dataset(
             benchmark that runs label quality on its own subsets of the cases).
         cache_dir: keep the caches there instead of ``<dataset>/.aleatoric/cache`` (and, without
             ``out_csv``, write ``scores.csv`` there): a read-only dataset can be scored this way.
+        batch_size: slices per encoder forward (default ``DEFAULT_CUDA_BATCH`` on CUDA, 1 on the
+            CPU); 2D cases are batched across consecutive cases. The scores do not depend on it
+            (the same maps, bit for bit, wherever the encoder gives each slice the same embedding
+            in a batch as alone, as it does on the CPU; see ``tests/test_scoring_batch.py``).
+
+        client: a ``dask.distributed.Client``: score the cases on its cluster, one task per case
+            (see :mod:`.distributed`; ``model`` must then be a specification string, the dataset and
+            its cache on a filesystem the workers share, and ``device`` is resolved on each
+            worker). Events arrive in the order the cases finish; the table and ``scores.json``
+            are those of a serial run. Without a client, Dask is never imported.
 
     After the cases, the learned label quality of the whole dataset is assessed (at least
     ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and its ``label_issue`` orders the table.
@@ -260,7 +438,16 @@ def score_dataset(
             out_csv = Path(cache_dir) / "scores.csv"
     if out_csv is not None:
         out_csv = output_paths(ds.root, out_csv)[0]  # refused before any work if it would harm a file
-    torch_device = resolve_device(device)
+    if client is not None and not isinstance(model, str):
+        raise ValueError("scoring on a Dask cluster needs the model as a specification (e.g. 'litemedsam'), "
+                         "not a loaded model: each worker loads its own")
+    try:
+        torch_device = resolve_device(device)
+    except ValueError:
+        if client is None:
+            raise
+        torch_device = torch.device("cpu")  # the device is the workers' (e.g. GPU workers, CPU-only client)
+    batch = resolve_batch_size(batch_size, torch_device)
     lazy = LazyModel(model, torch_device)
     wanted = case_ids if case_ids is not None else [ref.case_id for ref in ds.cases]
     problems = {}
@@ -275,18 +462,32 @@ def score_dataset(
     yield ScoringStarted(total=total, skipped=list(skipped))
     index = len(skipped)
     results: list[CaseResult] = []
-    for case_id in todo:
-        index += 1
-        started = time.perf_counter()
-        try:
-            result = _score_one(ds, case_id, lazy, input_mode=input_mode, svd_mode=svd_mode, energy=energy,
-                                compute_device=torch_device)
-        except CaseError as error:
-            skipped.append(error)
-            yield CaseSkipped(index=index, total=total, case_id=case_id, error=error)
-            continue
-        results.append(result)
-        yield CaseScored(index=index, total=total, result=result, seconds=time.perf_counter() - started)
+    case_errors: list[tuple[str, CaseError]] = []
+    options = {"input_mode": input_mode, "svd_mode": svd_mode, "energy": energy, "compute_device": torch_device}
+    if client is not None:
+        from .distributed import scored_on_cluster  # noqa: PLC0415 (Dask only on this path)
+
+        worker_options = {"input_mode": input_mode, "svd_mode": svd_mode, "energy": energy, "batch_size": batch_size}
+        outcomes = scored_on_cluster(client, ds, todo, model, None if device is None else str(device), worker_options)
+    elif batch == 1:
+        outcomes = _scored_one_by_one(ds, todo, lazy, options)
+    else:
+        outcomes = _scored_in_batches(ds, todo, lazy, batch, options)
+    try:
+        for case_id, outcome, seconds in outcomes:
+            index += 1
+            if isinstance(outcome, CaseError):
+                case_errors.append((case_id, outcome))
+                yield CaseSkipped(index=index, total=total, case_id=case_id, error=outcome)
+                continue
+            results.append(outcome)
+            yield CaseScored(index=index, total=total, result=outcome, seconds=seconds)
+    finally:
+        outcomes.close()  # on a cluster: cancels the cases not yet finished
+    # the order of a serial run, whatever order the cases finished in
+    order = {case_id: i for i, case_id in enumerate(todo)}
+    results.sort(key=lambda r: order[r.case_id])
+    skipped += [error for _, error in sorted(case_errors, key=lambda item: order[item[0]])]
     quality_wanted = label_quality
     label_quality, quality_problem = None, f"fewer than {MIN_CASES} scored cases"
     if not quality_wanted:
@@ -306,7 +507,10 @@ def score_dataset(
     csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
     settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
                 "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile,
+                "batch_size": batch,
                 "label_quality": "ran" if label_quality is not None else f"not run: {quality_problem}"}
+    if client is not None:  # the cases ran on the workers, with their device and its default batch size
+        settings.update(device=f"Dask workers: {device or 'auto'}", batch_size=batch_size or "the workers' default")
     summary_path = write_outputs(table, csv_path, settings, skipped, results, label_quality)
     yield ScoringFinished(table=table, csv_path=csv_path, summary_path=summary_path, skipped=skipped)
 

@@ -14,12 +14,30 @@
 See ``docs/training.md``.
 """
 
-from .duo import LossParts, duo_loss, duo_weights, denoise_targets, prediction_scales, standardise_over_batch
-from .loop import EpochDone, StepDone, TrainingEvent, TrainingFinished, TrainingStarted, TrainingStopped, train
-from .predict import TrainedModel, load_trained_model, predict
-from .runs import RunInfo, list_runs, models_dir
-from .label_issues import LabelIssuePlan, PreparingLabelIssues, describe, plan_label_issues, preview_label_issues
-from .settings import NETWORKS, STRATEGIES, TrainSettings, strategy_of, with_strategy
+import importlib
+
+# Imported on first use (PEP 562), so that e.g. the CLI's `score` command, which only needs the
+# strategy names of `.settings`, does not import MONAI and the networks.
+_EXPORTS = {
+    ".duo": ("LossParts", "duo_loss", "duo_weights", "denoise_targets", "prediction_scales", "standardise_over_batch"),
+    ".loop": ("EpochDone", "StepDone", "TrainingEvent", "TrainingFinished", "TrainingStarted", "TrainingStopped",
+              "train"),
+    ".predict": ("TrainedModel", "load_trained_model", "predict"),
+    ".runs": ("RunInfo", "list_runs", "models_dir"),
+    ".label_issues": ("LabelIssuePlan", "PreparingLabelIssues", "describe", "plan_label_issues",
+                      "preview_label_issues"),
+    ".settings": ("NETWORKS", "STRATEGIES", "TrainSettings", "strategy_of", "with_strategy"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "NETWORKS", "TrainSettings", "LossParts", "duo_loss", "duo_weights", "denoise_targets", "prediction_scales",
