@@ -459,18 +459,22 @@ class ReviewSession:
         spec = (model or self.model or "").strip() or None
         return refresh_priorities(dataset, spec, device=device if device is not None else self.device)
 
-    def apply(self, event) -> None:
+    def apply(self, event) -> ScoresChanged | None:
         """Take a scoring or refresh event into the session. :class:`ScoringFinished`: the new
-        table and settings, and the scores after of the revisions the pass covered (emits
-        :class:`ScoresChanged`); :class:`PrioritiesRefreshed`: the re-ranked table. Others: nothing."""
+        table and settings, and the scores after of the revisions the pass covered;
+        :class:`PrioritiesRefreshed`: the re-ranked table. Both emit and return
+        :class:`ScoresChanged`; other events change nothing and return ``None``."""
         if isinstance(event, ScoringFinished):
             self.table = event.table
             self.settings = ScoringSettings.read(event.summary_path) or self.settings
-            completed = self._complete(event.table)
-            self._emit(ScoresChanged(event.table, "scored", completed))
+            changed = ScoresChanged(event.table, "scored", self._complete(event.table))
         elif isinstance(event, PrioritiesRefreshed):
             self.table = event.table
-            self._emit(ScoresChanged(event.table, "refreshed"))
+            changed = ScoresChanged(event.table, "refreshed")
+        else:
+            return None
+        self._emit(changed)
+        return changed
 
     def _complete(self, table: ScoreTable) -> tuple[Revision, ...]:
         """Record the label issue and AUV after of the revisions this pass covered."""
