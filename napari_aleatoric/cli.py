@@ -245,8 +245,11 @@ def _patch(text: str) -> tuple[int, ...]:
 
 
 def _add_train_parser(commands) -> None:
-    """The ``train`` sub-command; every setting defaults to ``None`` = the run's stored or default value."""
-    from .training.settings import STRATEGIES  # noqa: PLC0415
+    """The ``train`` sub-command; every setting defaults to ``None`` = the run's stored or default value
+    (the defaults named in the help are :class:`~napari_aleatoric.training.settings.TrainSettings`'s)."""
+    from .training.settings import STRATEGIES, TrainSettings  # noqa: PLC0415
+
+    d = TrainSettings()  # the one definition of the defaults (the retraining panel's form reads it too)
 
     train = commands.add_parser(
         "train", help="train a segmentation network guided by the label issues (docs/training.md)",
@@ -262,16 +265,17 @@ def _add_train_parser(commands) -> None:
                             "auv-filter+duo; issue-filter (drop label issue above the 0.8 quantile); issue-weight "
                             "(contradicted pixels weigh less); issue-relabel (contradicted pixels learn the label-quality model's "
                             "classes where it is at least 80 %% sure, else weigh less); issue-filter+relabel. The options below override it.")
-    train.add_argument("--network", help="unet (default), segresnet or swinunetr")
-    train.add_argument("--epochs", type=int, help="passes over the training cases (default 100)")
-    train.add_argument("--keep", type=float, help="keep cases with AUV at or below this quantile (default 1 = no "
-                                                  "AUV filtering)")
+    train.add_argument("--network", help=f"unet, segresnet or swinunetr (default {d.network})")
+    train.add_argument("--epochs", type=int, help=f"passes over the training cases (default {d.epochs})")
+    train.add_argument("--keep", type=float, help=f"keep cases with AUV at or below this quantile (default {d.keep:g}; "
+                                                  "1 = no AUV filtering)")
     train.add_argument("--issue-keep", type=float, help="keep cases with label issue at or below this quantile "
-                                                        "(default 1 = no label-issue filtering)")
+                                                        f"(default {d.issue_keep:g}; 1 = no label-issue filtering)")
     train.add_argument("--label-issues", choices=("auto", "relabel", "weight", "off"),
-                       help="what pixels the label-quality model contradicts do: relabel (learn its classes where it is sure, "
-                            "else weigh less), "
-                            "weight (weigh less), off; default auto: the measured best when the dataset is scored")
+                       help="what pixels the label-quality model contradicts do: relabel (learn its classes where it is "
+                            "sure, else weigh less), "
+                            f"weight (weigh less), off; default {d.label_issues} (auto: the measured best when the "
+                            "dataset is scored)")
     train.add_argument("--classwise", action="store_const", const=True, help="filter with per-class AUV quantiles")
     train.add_argument("--duo", dest="duo", action="store_const", const=True,
                        help="the paper's DUO loss (default off: beta*Dice + (1-beta)*BCE)")
@@ -279,22 +283,22 @@ def _add_train_parser(commands) -> None:
                        help="plain beta*Dice + (1-beta)*BCE loss, no DUO weights or denoising")
     train.add_argument("--no-denoise", dest="denoise", action="store_const", const=False,
                        help="DUO weights without the label denoising")
-    train.add_argument("--alpha", type=float, help="DUO weight 1/(1 + alpha*S) (default 0.5; 0 = no weights)")
-    train.add_argument("--beta", type=float, help="Dice share of the loss (default 0.5)")
-    train.add_argument("--lr", type=float, help="Adam learning rate (default 0.001, poly decay)")
+    train.add_argument("--alpha", type=float, help=f"DUO weight 1/(1 + alpha*S) (default {d.alpha:g}; 0 = no weights)")
+    train.add_argument("--beta", type=float, help=f"Dice share of the loss (default {d.beta:g})")
+    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr:g}, poly decay)")
     train.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA if available, else CPU)")
-    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     train.add_argument("--out", type=Path, help="run folder (default <dataset>/.aleatoric/models/<name>; "
                                                 "with --resume: the run to continue, default the latest)")
     train.add_argument("--resume", action="store_true", help="continue a run from its last checkpoint")
     train.add_argument("--name", help="run name (default <network>-<UTC time>-<random>)")
     train.add_argument("--batch-size", type=int, help="patches per step (default 4 for 2D, 2 for 3D)")
     train.add_argument("--patch", type=_patch, help="patch size, e.g. 32,64,64 (default from the case sizes)")
-    train.add_argument("--width", type=int, help="channels of the first network level (default 16)")
-    train.add_argument("--depth", type=int, help="resolution levels (default 4)")
-    train.add_argument("--val-fraction", type=float, help="share of cases held out for validation (default 0.2)")
-    train.add_argument("--noise-training", help="how the DUO noise head learns: target (default), disagreement, none")
-    train.add_argument("--epsilon", help="DUO label noise: gaussian (default) or noise-map (docs/training.md)")
+    train.add_argument("--width", type=int, help=f"channels of the first network level (default {d.width})")
+    train.add_argument("--depth", type=int, help=f"resolution levels (default {d.depth})")
+    train.add_argument("--val-fraction", type=float, help=f"share of cases held out for validation (default {d.val_fraction:g})")
+    train.add_argument("--noise-training", help=f"how the DUO noise head learns: target, disagreement, none (default {d.noise_training})")
+    train.add_argument("--epsilon", help=f"DUO label noise: gaussian or noise-map (default {d.epsilon}; docs/training.md)")
     train.add_argument("--scores", type=Path, help="AUV table (default <dataset>/.aleatoric/scores.csv)")
 
 

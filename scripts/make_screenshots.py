@@ -61,8 +61,9 @@ def shoot(name: str, out: Path, model: str, device: str | None, size: tuple[int,
         shutil.copytree(dataset_path(name), root, ignore=shutil.ignore_patterns(".aleatoric"))
     viewer, panel = open_review_app(root, model=model, device=device, score_if_needed=False, run=False)
     try:
-        viewer.window._qt_window.resize(*size)
-        viewer.window._qt_window.show()
+        window = panel.window()  # the main window the docked panel sits in (public Qt API)
+        window.resize(*size)
+        window.show()
         assert panel.start_scoring(), "scoring did not start"
         wait_until(lambda: not panel.is_busy())
         top = panel.top_case()
@@ -98,8 +99,9 @@ def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, i
     training = TrainingPanel(viewer)
     try:
         viewer.window.add_dock_widget(training, name="Retraining", area="right", tabify=True)
-        viewer.window._qt_window.resize(*size)
-        viewer.window._qt_window.show()
+        window = panel.window()  # the main window the docked panel sits in (public Qt API)
+        window.resize(*size)
+        window.show()
         if not (root / ".aleatoric" / "scores.csv").is_file():
             assert panel.start_scoring(), "scoring did not start"
             wait_until(lambda: not panel.is_busy())

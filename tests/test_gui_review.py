@@ -530,3 +530,32 @@ def test_bad_device_and_model_notify(panel_factory, scored_mni, qtbot, notificat
     panel.preview()
     wait_idle(qtbot, panel)
     assert "FM preview" in viewer.layers
+
+
+def test_rescore_after_saving_keeps_the_settings_the_dataset_was_scored_with(panel_factory, fresh_mni, qtbot,
+                                                                              notifications):
+    """Before the review session, the panel re-scored with default options: a dataset scored with
+    ``--input masknorm`` became ``raw`` and its scores.json was overwritten."""
+    import json
+
+    from napari_aleatoric.pipelines.scoring import ScoringFinished, score_dataset
+    from napari_aleatoric.review.store import ReviewStore
+
+    events = list(score_dataset(fresh_mni, "tiny", device="cpu", input_mode="masknorm", energy="sigma"))
+    assert isinstance(events[-1], ScoringFinished)
+    summary = fresh_mni / ".aleatoric" / "scores.json"
+    viewer, panel = panel_factory()
+    case_id = "mni_009"
+    open_case(qtbot, panel, fresh_mni, case_id)
+    issue_before = panel.current.row["label_issue"]
+    viewer.layers["annotation"].data_setitem((np.arange(40, 60), np.arange(40, 60)), 1)
+    assert panel.save_case()
+    wait_idle(qtbot, panel)  # save, then the background re-score
+    assert not errors(notifications), notifications
+    settings = json.loads(summary.read_text())["settings"]
+    assert (settings["input_mode"], settings["energy"]) == ("masknorm", "sigma")
+    with ReviewStore.for_dataset(fresh_mni) as store:
+        [revision] = store.revisions(case_id)
+    assert revision.issue_before == pytest.approx(issue_before)
+    assert revision.issue_after == pytest.approx(panel.table.row(case_id)["label_issue"])
+    assert "label issue" in panel.history.item(0).text()

@@ -104,9 +104,37 @@ def test_the_panel_follows_the_dataset_opened_in_the_review_panel(panels, qtbot,
     assert training.dataset() is None and "No dataset" in training.dataset_label.text()
     assert not training.predict_button.isEnabled() and not training.unlabelled_button.isEnabled()
     assert review.open_dataset(mni_dataset, select=False)
-    qtbot.waitUntil(lambda: "MNIBrainSlices" in training.dataset_label.text(), timeout=5_000)
+    # at once: the panel follows the viewer's review session's events (it used to poll every 1.5 s)
+    assert "MNIBrainSlices" in training.dataset_label.text()
     assert "from the review panel" in training.dataset_label.text() and "20 labelled" in training.dataset_label.text()
     assert training.fm_edit.currentText() == "tiny"  # unlabelled cases are scored with the review panel's model
+    assert training.session is review.session
+
+
+def test_a_retraining_panel_opened_first_follows_the_review_panel_opened_later(make_napari_viewer, qtbot,
+                                                                               mni_dataset):
+    from napari_aleatoric.gui.sample import dock_panel
+    from napari_aleatoric.gui.training_panel import TrainingPanel
+
+    viewer = make_napari_viewer()
+    training = TrainingPanel(viewer)
+    viewer.window.add_dock_widget(training, name="Retraining", area="right")
+    review = dock_panel(viewer, model="tiny", device="cpu")
+    try:
+        assert training.session is review.session
+        assert review.open_dataset(mni_dataset)
+        assert "MNIBrainSlices" in training.dataset_label.text() and "not scored" in training.dataset_label.text()
+        qtbot.waitUntil(lambda: review.current is not None and not review.is_busy(), timeout=WAIT_MS)
+        # the case under review reaches the retraining panel through the session (Predict's target)
+        name, image, scale, _ = training.current_image()
+        assert name == review.current.case_id and image is review.current.case.image
+        assert scale == tuple(review.current.spacing)
+        # scores arriving in the session (here from a script) reach the panel too
+        list(review.session.score())
+        assert "scored: training can use the label issues" in training.dataset_label.text()
+    finally:
+        training.shutdown()
+        review.shutdown()
 
 
 def test_stop_ends_between_steps_and_keeps_a_loadable_best_checkpoint(panels, qtbot, mni_dataset, notifications):
@@ -280,3 +308,24 @@ def test_the_manifest_offers_the_retraining_panel():
     commands = {c.id: c.python_name for c in manifest.contributions.commands}
     assert commands["napari-aleatoric.training_panel"] == "napari_aleatoric.gui.training_panel:TrainingPanel"
     assert "Retraining panel" in [w.display_name for w in manifest.contributions.widgets]
+
+
+def test_the_form_defaults_are_the_cli_defaults_and_train_settings(panels, tmp_path):
+    """One definition of the training defaults: the form, the CLI and TrainSettings() agree
+    (the form once opened with 50 epochs, the CLI with 100)."""
+    import dataclasses
+
+    from napari_aleatoric.cli import _train_settings, build_parser
+    from napari_aleatoric.training.settings import STRATEGIES, TrainSettings
+
+    _, _, training = panels(with_review=False)
+    defaults = TrainSettings()
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    shown = [w.name for w in training.form if w.name in fields and w.name != "device"]
+    assert len(shown) >= 12
+    for name in shown:
+        assert training.form[name].value == pytest.approx(getattr(defaults, name)), name
+    assert training.form["device"].value == "auto" and defaults.device is None
+    cli, _ = _train_settings(build_parser().parse_args(["train", str(tmp_path)]))
+    assert training.settings() == cli == defaults
+    assert training.form["strategy"].value in STRATEGIES  # the defaults are a named strategy

@@ -215,3 +215,42 @@ def test_several_processes_write_concurrently(tmp_path):
         assert s.statuses() == {
             "shared": "corrected", "case_p0": "accepted", "case_p1": "accepted", "case_p2": "accepted"
         }
+
+
+def test_scores_after_record_the_queue_score_and_the_auv(store):
+    r1 = store.add_revision("case_1", label_sha256=SHA_A, stored_path="revisions/case_1/a.png", user="ann",
+                            auv_before=0.8, issue_before=0.42)
+    assert (r1.issue_before, r1.issue_after) == (pytest.approx(0.42), None)
+    store.set_scores_after(r1.id, auv=0.3, label_issue=0.05)
+    stored = store.revision(r1.id)
+    assert (stored.auv_before, stored.auv_after) == (pytest.approx(0.8), pytest.approx(0.3))
+    assert (stored.issue_before, stored.issue_after) == (pytest.approx(0.42), pytest.approx(0.05))
+    store.set_scores_after(r1.id, auv=None, label_issue=0.07)  # an unknown AUV stays unknown
+    assert store.revision(r1.id).auv_after is None and store.revision(r1.id).issue_after == pytest.approx(0.07)
+    with pytest.raises(KeyError):
+        store.set_scores_after(9999, auv=0.1, label_issue=0.1)
+
+
+def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(tmp_path):
+    from napari_aleatoric.review import store as store_module
+
+    path = tmp_path / ".aleatoric" / "review.sqlite"
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    conn.executescript(store_module._SCHEMA_V1)
+    conn.execute("INSERT INTO revisions (case_id, created_at, user, model, auv_before, auv_after, label_sha256, "
+                 "stored_path, note) VALUES ('c', '2024-01-01T00:00:00+00:00', 'ann', 'm', 0.5, NULL, ?, 'x', NULL)",
+                 (SHA_A,))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with ReviewStore(path) as upgraded:
+        old = upgraded.revisions("c")[0]
+        assert (old.auv_before, old.issue_before, old.issue_after) == (pytest.approx(0.5), None, None)
+        upgraded.set_scores_after(old.id, auv=0.2, label_issue=0.1)
+        assert upgraded.revision(old.id).issue_after == pytest.approx(0.1)
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    finally:
+        check.close()

@@ -62,3 +62,28 @@ def test_non_numeric_option_is_a_usage_error(tiny, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", str(tiny), "--epochs", "many"])
     assert exit_info.value.code == 2
+
+
+def test_the_train_defaults_are_train_settings_defaults(tmp_path, capsys):
+    """One definition of the defaults: the parser leaves every setting unset (``None``) and
+    ``TrainSettings`` fills it; the help names the same values."""
+    import dataclasses
+
+    from napari_aleatoric.cli import _TRAIN_SETTING_ARGS, _train_settings, build_parser
+    from napari_aleatoric.training.settings import TrainSettings
+
+    args = build_parser().parse_args(["train", str(tmp_path)])
+    assert all(getattr(args, name) is None for name in _TRAIN_SETTING_ARGS)
+    settings, _ = _train_settings(args)
+    assert settings == TrainSettings()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = TrainSettings()
+    for name in ("epochs", "width", "depth", "seed"):
+        option = "--" + name.replace("_", "-")
+        assert f"(default {getattr(defaults, name)})" in text.split(option, 2)[2].split(" --", 1)[0], name
+    for name in ("alpha", "beta", "lr", "val_fraction"):
+        option = "--" + name.replace("_", "-")
+        assert f"(default {getattr(defaults, name):g}" in text.split(option, 2)[2].split(" --", 1)[0], name
+    assert {f.name for f in dataclasses.fields(TrainSettings)} >= set(_TRAIN_SETTING_ARGS)

@@ -4,7 +4,10 @@ Only this package imports Qt or napari. It stays thin: every computation is a ca
 (``data``, ``models``, ``pipelines``, ``review``); long work runs in napari thread workers.
 
 Modules:
-    review_panel   the dock widget (dataset, scoring, queue, case, correction, history)
+    sessions       one review session (``napari_aleatoric.session.ReviewSession``) per viewer, shared
+                   by the panels (no Qt)
+    review_panel   the dock widget (dataset, scoring, queue, case, correction, history): a view of
+                   the viewer's review session
     training_panel the retraining dock widget (settings form, training worker, live plot, Stop,
                    Predict, scoring imagesTs with the trained model's prompts)
     queue          the sortable, filterable ranked queue table

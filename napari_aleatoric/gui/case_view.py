@@ -19,6 +19,7 @@ from ..data.arraycache import ArrayCache
 from ..data.dataset import Case, Dataset, load_case
 from ..models.preprocess import is_ct, normalise_intensity
 from ..pipelines.label_quality import load_issue_maps
+from ..session import ScoringSettings  # noqa: F401 (re-exported: the panels import it from here)
 
 IMAGE = "image"
 ANNOTATION = "annotation"
@@ -60,23 +61,6 @@ def heatmap_layer_name(class_name: str, kind: str = "label issue") -> str:
 def is_heatmap_layer(name: str) -> bool:
     """Whether a layer name is one of the per-class heatmap layers."""
     return name.startswith(HEATMAP_PREFIXES)
-
-
-@dataclass
-class ScoringSettings:
-    """How the cached maps were made (from ``scores.json``), needed to check they are current."""
-
-    model: str | None = None
-    input_mode: str = "raw"
-
-    @classmethod
-    def read(cls, summary_path: Path) -> "ScoringSettings | None":
-        """Settings from a ``scores.json`` summary, or ``None`` if it is missing or unreadable."""
-        try:
-            settings = json.loads(summary_path.read_text())["settings"]
-            return cls(model=settings.get("model"), input_mode=settings.get("input_mode", "raw"))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            return None
 
 
 @dataclass

@@ -1,6 +1,9 @@
 """The review panel: open a dataset, score it in the background, walk the ranked queue, correct, save.
 
-Thin by design: every computation is a call into the core. Work that reads many files or runs a
+Thin by design: the panel is a view of the viewer's :class:`~napari_aleatoric.session.ReviewSession`
+(found through :mod:`.sessions`), which owns the dataset, the review store, the scores, the stored
+scoring settings and the review rules (status, save, revert, reconcile, re-score); the panel shows
+the session's events and adds what only a viewer has (layers, prompts, dialogs). Work that reads many files or runs a
 model (scoring, loading a case, the model preview, saving, reverting) runs in a napari thread
 worker so the viewer stays responsive; scoring has a progress bar and a Cancel button (the
 scoring generator stops between cases, and finished cases stay cached on disk). Every problem
@@ -49,17 +52,17 @@ from qtpy.QtWidgets import (
 )
 
 from ..data.arraycache import ArrayCache
-from ..data.dataset import Dataset, open_dataset, undeclared_values
+from ..data.dataset import Dataset, undeclared_values
 from ..data.errors import AleatoricError
 from ..models import registry
 from ..models.base import resolve_device
 from ..pipelines.label_quality import LabelQualityProgress
-from ..pipelines.priorities import PrioritiesRefreshed, refresh_priorities
-from ..pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset
-from ..pipelines.table import ScoreTable, build_table, read_scores
-from ..review import saving
+from ..pipelines.priorities import PrioritiesRefreshed
+from ..pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted
+from ..pipelines.table import ScoreTable, build_table
 from ..review.store import ReviewStore
-from . import assist, notify
+from ..session import DatasetOpened, RevisionRecorded, ScoresChanged, StatusChanged
+from . import assist, notify, sessions
 from ._compat import guard_triton
 from .case_view import (
     ANNOTATION,
@@ -75,7 +78,7 @@ from .case_view import (
     load_case_view,
 )
 from .queue import QueueTable
-from .workers import BackgroundWork, Failure, forward_events, guarded
+from .workers import BackgroundWork, Failure, forward_events, guarded, safe_slot
 
 PANEL_NAME = "Review panel (napari-aleatoric)"
 DEVICES = ("auto", "cpu", "cuda")
@@ -113,14 +116,10 @@ def _same_setting(layer, attribute: str, value) -> bool:
     return False  # metadata and anything else: always set (cheap)
 
 
-def _scoring_events(dataset, spec, device, case_ids):
-    """The scoring events (a generator function, so napari runs it as a generator worker)."""
-    yield from forward_events("Scoring failed", lambda: score_dataset(dataset, spec, device=device, case_ids=case_ids))
-
-
-def _refresh_events(dataset, spec, device):
-    """The refresh-priorities events (a generator function, so napari runs it as a generator worker)."""
-    yield from forward_events("Refreshing priorities failed", lambda: refresh_priorities(dataset, spec, device=device))
+def _worker_events(what: str, events):
+    """A session's event generator run in a worker (a generator function, so napari runs it as a
+    generator worker); an exception becomes one :class:`Failure` naming ``what``."""
+    yield from forward_events(what, lambda: events)
 
 
 def ask_unsaved_changes(parent: QWidget, case_id: str) -> str:
@@ -150,7 +149,8 @@ class ReviewPanel(BackgroundWork, QWidget):
             or assisted correction needs it.
         device: ``None``/``"auto"``, ``"cpu"`` or ``"cuda"``.
 
-    Attributes useful for scripts and tests: :attr:`dataset`, :attr:`table`, :attr:`current`
+    Attributes useful for scripts and tests: :attr:`session` (the viewer's
+    :class:`~napari_aleatoric.session.ReviewSession`), :attr:`dataset`, :attr:`table`, :attr:`current`
     (the shown :class:`CaseView`), :attr:`queue`, :attr:`confirm_unsaved` (a callable
     ``(case_id) -> "save" | "discard" | "cancel"``; replace it to avoid the dialog),
     :meth:`is_busy`.
@@ -160,10 +160,9 @@ class ReviewPanel(BackgroundWork, QWidget):
         super().__init__()
         guard_triton()
         self.viewer = napari_viewer
-        self.dataset: Dataset | None = None
-        self.store: ReviewStore | None = None
-        self.table: ScoreTable | None = None
-        self.settings: ScoringSettings | None = None
+        self.session = sessions.session_for(napari_viewer)
+        self.session.model, self.session.device = model, (None if device in (None, "", "auto") else device)
+        self._partial_table: ScoreTable | None = None  # the cases scored so far, while scoring runs
         self.current: CaseView | None = None
         self.confirm_unsaved: Callable[[str], str] = lambda case_id: ask_unsaved_changes(self, case_id)
         self.ask_checkpoint_kind: Callable[[str], str | None] = self._ask_checkpoint_kind
@@ -172,8 +171,6 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._table_outdated = False  # scored cases not yet in self.table (built with the next queue refresh)
         self._score_worker = None
         self._score_incremental = True
-        self._rescore_waiting: list[tuple[str, int]] = []  # (case, revision) saved since the last re-score
-        self._rescoring: list[tuple[str, int]] = []  # those the running re-score covers
         self._rescore_pending = False
         self._load_token = 0
         self._loading: str | None = None
@@ -193,7 +190,47 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._refresh_timer.setInterval(300)
         self._refresh_timer.timeout.connect(self._show_scoring_progress)
         self._pending_progress: tuple[int, str] | None = None  # (cases done, message) not shown yet
+        self._unsubscribe = self.session.subscribe(safe_slot(self._on_session_event))
         self._update_buttons()
+
+    # ================================================================== the session
+
+    @property
+    def dataset(self) -> Dataset | None:
+        """The session's open dataset."""
+        return self.session.dataset
+
+    @property
+    def store(self) -> ReviewStore | None:
+        """The session's review store (``None``: read-only)."""
+        return self.session.store
+
+    @property
+    def settings(self) -> ScoringSettings | None:
+        """The session's stored scoring settings (``None`` until scored)."""
+        return self.session.settings
+
+    @property
+    def table(self) -> ScoreTable | None:
+        """The score table shown: the cases scored so far while scoring runs, else the session's."""
+        return self._partial_table if self._partial_table is not None else self.session.table
+
+    def _on_session_event(self, event) -> None:
+        """Show what changed in the session (whoever changed it: this panel, another, a script)."""
+        if isinstance(event, DatasetOpened):
+            self._dataset_shown(event)
+        elif isinstance(event, StatusChanged):
+            self.queue.set_status(event.case_id, event.status)
+            if self.current is not None and self.current.case_id == event.case_id:
+                self._update_summary()
+        elif isinstance(event, RevisionRecorded):
+            if self.current is not None and self.current.case_id == event.case_id:
+                self._update_history()
+        elif isinstance(event, ScoresChanged):
+            self._partial_table, self._table_outdated = None, False
+            self._refresh_queue()
+            if self.current is not None:
+                self.current.row = event.table.row(self.current.case_id)
 
     # ================================================================== UI construction
 
@@ -227,6 +264,7 @@ class ReviewPanel(BackgroundWork, QWidget):
 
         # model and scoring
         self.model_edit = QLineEdit(model)
+        self.model_edit.textChanged.connect(lambda text: setattr(self.session, "model", text.strip()))
         self.model_edit.setToolTip("litemedsam (bundled, offline), litemedsam:PATH, sam-vit-b:PATH, "
                                    "sam-vit-l:PATH, sam-vit-h:PATH, medsam:PATH, or tiny (random, for tests)")
         self.checkpoint_button = QPushButton("Checkpoint…")
@@ -235,6 +273,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         if device and device not in DEVICES:
             self.device_combo.addItem(device)
         self.device_combo.setCurrentText(device or "auto")
+        self.device_combo.currentTextChanged.connect(lambda _text: setattr(self.session, "device", self._device()))
         self.score_button = QPushButton("Score")
         self.score_button.setToolTip("Score every case (cached cases are fast); the queue fills in as cases finish")
         self.cancel_button = QPushButton("Cancel")
@@ -465,52 +504,13 @@ class ReviewPanel(BackgroundWork, QWidget):
 
         path = writable_dataset(Path(path).expanduser())
         try:
-            dataset = open_dataset(path)
+            self.session.open(path)  # the panel follows through _dataset_shown
         except AleatoricError as error:
             notify.error("Cannot open the dataset", error)
             return False
         except OSError as error:
             notify.error(f"Cannot open the dataset {path}", error)
             return False
-        try:
-            store = ReviewStore.for_dataset(dataset.root)
-        except AleatoricError as error:
-            notify.error("The review store cannot be used; reviewing is read-only", error)
-            store = None
-        if self.store is not None:
-            self.store.close()
-        self.dataset, self.store = dataset, store
-        self._load_token += 1  # a case of the previous dataset still loading is dropped
-        self._loading = None
-        self.current, self._saved_label, self._preview = None, None, None
-        self._results, self._models = {}, {}
-        self._table_outdated = False
-        self.path_edit.setText(str(dataset.root))
-        if self.sample_combo.findText(dataset.root.name) >= 0:
-            self.sample_combo.setCurrentText(dataset.root.name)
-        for warning in dataset.warnings[:3]:
-            notify.warning(f"{dataset.root}: {warning}")
-        self.table, self.settings = None, None
-        csv_path = dataset.state_dir / "scores.csv"
-        if csv_path.is_file():
-            try:
-                self.table = read_scores(csv_path)
-                self.settings = ScoringSettings.read(csv_path.with_suffix(".json"))
-                self.message.setText(f"Review-only: scores from {csv_path} "
-                                     f"(model {self.settings.model if self.settings else 'unknown'}); "
-                                     "no model is loaded until you score or preview.")
-            except (OSError, ValueError, KeyError, TypeError, AleatoricError) as error:
-                notify.error(f"Cannot read the saved scores {csv_path}; score the dataset again", error)
-                self.table = None
-        if self.table is None:
-            self.message.setText(f"{len(dataset.cases)} cases, not scored yet: press Score "
-                                 f"(model {self.model_edit.text()}).")
-        self.progress.setMaximum(max(1, len(dataset.cases)))
-        self.progress.setValue(len(self.table.rows) if self.table else 0)
-        self._populate_classes()
-        self.queue.select(None)
-        self._refresh_queue()
-        self._clear_case_display()
         if select:
             first = self.top_case()
             if first is not None:
@@ -518,6 +518,39 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self._auto_selected = True
         self._update_buttons()
         return True
+
+    def _dataset_shown(self, event: DatasetOpened) -> None:
+        """Show a dataset the session opened: queue, classes, message; no case yet."""
+        dataset = event.dataset
+        if self.session.store_error is not None:
+            notify.error("The review store cannot be used; reviewing is read-only", self.session.store_error)
+        self._load_token += 1  # a case of the previous dataset still loading is dropped
+        self._loading = None
+        self.current, self._saved_label, self._preview = None, None, None
+        self._results, self._models = {}, {}
+        self._partial_table, self._table_outdated = None, False
+        self.path_edit.setText(str(dataset.root))
+        if self.sample_combo.findText(dataset.root.name) >= 0:
+            self.sample_combo.setCurrentText(dataset.root.name)
+        for warning in dataset.warnings[:3]:
+            notify.warning(f"{dataset.root}: {warning}")
+        csv_path = dataset.state_dir / "scores.csv"
+        if self.session.scores_error is not None:
+            notify.error(f"Cannot read the saved scores {csv_path}; score the dataset again", self.session.scores_error)
+        if event.table is not None:
+            self.message.setText(f"Review-only: scores from {csv_path} "
+                                 f"(model {event.settings.model if event.settings else 'unknown'}); "
+                                 "no model is loaded until you score or preview.")
+        else:
+            self.message.setText(f"{len(dataset.cases)} cases, not scored yet: press Score "
+                                 f"(model {self.model_edit.text()}).")
+        self.progress.setMaximum(max(1, len(dataset.cases)))
+        self.progress.setValue(len(event.table.rows) if event.table else 0)
+        self._populate_classes()
+        self.queue.select(None)
+        self._refresh_queue()
+        self._clear_case_display()
+        self._update_buttons()
 
     def top_case(self) -> str | None:
         """The first case of the queue as displayed (rank order by default)."""
@@ -533,10 +566,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.class_combo.blockSignals(False)
 
     def _statuses(self) -> dict[str, str]:
-        if self.store is None:
-            return {}
         try:
-            return self.store.statuses()
+            return self.session.statuses()
         except AleatoricError as error:
             notify.error("Cannot read the review statuses", error)
             return {}
@@ -544,7 +575,7 @@ class ReviewPanel(BackgroundWork, QWidget):
     def _sync_table(self) -> None:
         """Rank the cases scored so far (done once per queue refresh, not once per scored case)."""
         if self._table_outdated and self.dataset is not None and self._results:
-            self.table = build_table(list(self._results.values()), list(self.dataset.foreground))
+            self._partial_table = build_table(list(self._results.values()), list(self.dataset.foreground))
         self._table_outdated = False
 
     def _refresh_queue(self) -> None:
@@ -582,12 +613,17 @@ class ReviewPanel(BackgroundWork, QWidget):
         except ValueError as error:
             notify.error("Cannot score", error)
             return False
+        try:
+            events = self.session.scoring_events(spec, device, case_ids)  # the dataset's stored settings
+        except AleatoricError as error:
+            notify.error("Cannot score", error)
+            return False
         self._results = {}
         self._skipped_shown = 0
         self._score_incremental = incremental
         self.progress.setValue(0)
         self.message.setText(f"Scoring with {spec} on {device or 'auto'}…")
-        self._score_worker = self._start(_scoring_events, self.dataset, spec, device, case_ids,
+        self._score_worker = self._start(_worker_events, "Scoring failed", events,
                                          yielded=self._on_scoring_event, finished=self._on_scoring_done,
                                          name="score")
         return True
@@ -602,9 +638,14 @@ class ReviewPanel(BackgroundWork, QWidget):
             notify.warning("Scoring is already running")
             return False
         spec = self.model_edit.text().strip() or registry.DEFAULT_MODEL
+        try:
+            events = self.session.refresh_events(spec, self._device())
+        except AleatoricError as error:
+            notify.error("Refreshing priorities failed", error)
+            return False
         self.progress.setValue(0)
         self.message.setText("Refreshing priorities from the current annotations…")
-        self._score_worker = self._start(_refresh_events, self.dataset, spec, self._device(),
+        self._score_worker = self._start(_worker_events, "Refreshing priorities failed", events,
                                          yielded=self._on_refresh_event, finished=self._on_scoring_done,
                                          name="refresh")
         self._update_buttons()
@@ -619,7 +660,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             self._show_label_quality_progress(event)
         elif isinstance(event, PrioritiesRefreshed):
             self._pending_progress = None
-            self.table, self._table_outdated = event.table, False
+            self.session.apply(event)  # the session's table; the queue follows (ScoresChanged)
             self.message.setText(f"Priorities refreshed from the current annotations in {event.seconds:.1f} s "
                                  f"({sum(r['flagged'] for r in event.table.rows)} flagged).")
             self._refresh_queue()
@@ -698,24 +739,16 @@ class ReviewPanel(BackgroundWork, QWidget):
             notify.warning("More cases were skipped; see scores.json for the list")
 
     def _on_scoring_finished(self, event: ScoringFinished) -> None:
-        self.table, self._table_outdated = event.table, False
         if self._pending_progress is not None:
             self.progress.setValue(self._pending_progress[0])
             self._pending_progress = None
-        self.settings = ScoringSettings.read(event.summary_path)
+        # the session takes the table and settings and records the scores after of the revisions
+        # this pass covered (ScoresChanged refreshes the queue)
+        changed = self.session.apply(event)
         rows = len(event.table.rows)
         self.message.setText(f"Scored {rows} cases ({len(event.skipped)} skipped, "
                              f"{sum(r['flagged'] for r in event.table.rows)} flagged). Scores: {event.csv_path}")
-        rescored = {case_id for case_id, _ in self._rescoring}
-        for case_id, revision_id in self._rescoring:
-            row = event.table.row(case_id)
-            if row is not None and self.store is not None and math.isfinite(row["auv"]):
-                try:
-                    self.store.set_auv_after(revision_id, float(row["auv"]))
-                except (AleatoricError, KeyError) as error:
-                    notify.error("Cannot record the AUV after the correction", error)
-        self._rescoring = []
-        self._refresh_queue()
+        rescored = {revision.case_id for revision in changed.completed}
         top = self.top_case()
         if self._auto_selected and self._score_incremental and top is not None and not self.is_dirty() and \
                 (self.current is None or self.current.case_id != top):
@@ -743,29 +776,18 @@ class ReviewPanel(BackgroundWork, QWidget):
             QTimer.singleShot(0, self._rescore)
         self._update_buttons()
 
-    def _rescore(self, revision: tuple[str, int] | None = None) -> None:
-        """Re-score after a correction, when the dataset was scored with the panel's model."""
-        if revision is not None:
-            self._rescore_waiting.append(revision)
-        if self.dataset is None or self.settings is None or not self.settings.model:
-            self._rescore_waiting = []
-            return
-        spec = self.model_edit.text().strip()
-        try:
-            same_model = registry.model_identity(spec) == self.settings.model
-        except AleatoricError:
-            same_model = False
-        if not same_model:
-            self._rescore_waiting = []
-            self.message.setText(f"Not re-scored: the dataset was scored with {self.settings.model}, "
-                                 f"the panel's model is {spec}. Press Score to re-score everything.")
+    def _rescore(self) -> None:
+        """Re-score after a correction under the session's re-score policy (the model that scored
+        the dataset, with the settings it was scored with); the saved revisions get their scores after."""
+        decision = self.session.rescore_decision(self.model_edit.text().strip())
+        if not decision.ok:
+            if self.settings is not None and self.settings.model:  # scored with another model: say so
+                self.message.setText(f"Not re-scored: {decision.reason}.")
             return
         if self._score_worker is not None:
             self._rescore_pending = True
             return
-        self._rescoring, self._rescore_waiting = self._rescore_waiting, []
-        if not self.start_scoring(incremental=False):
-            self._rescoring = []
+        self.start_scoring(incremental=False)
 
     # ================================================================== cases
 
@@ -806,14 +828,13 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._sync_table()
         row = self.table.row(case_id) if self.table else None
         status = self._statuses().get(case_id, "unreviewed")
-        dataset, store, settings = self.dataset, self.store, self.settings
+        dataset, settings, session = self.dataset, self.settings, self.session
 
         def job():
-            ref = dataset.case(case_id)
-            if store is not None and ref.label_path is not None and not keep_annotation:
+            if not keep_annotation and session.dataset is dataset:
                 try:
-                    saving.reconcile_case(dataset.root, case_id, ref.label_path, store, saving.default_user())
-                except (AleatoricError, OSError, ValueError):
+                    session.reconcile(case_id)  # the recovery rule: an unrecorded label file is recorded
+                except (AleatoricError, OSError, ValueError, KeyError):
                     pass  # the store is only history; showing the case matters more
             return load_case_view(dataset, case_id, settings, row, status)
 
@@ -878,6 +899,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._update_summary()
         self._update_history()
         self._update_buttons()
+        if self.session.current is not view.case:
+            self.session.set_current(view.case)  # other views (the retraining panel) follow
 
     def _translate0(self) -> float:
         return float(self.viewer.layers[IMAGE].translate[0]) if IMAGE in self.viewer.layers else 0.0
@@ -885,7 +908,7 @@ class ReviewPanel(BackgroundWork, QWidget):
     def _put_layer(self, data, kwargs: dict, layer_type: str):
         name = kwargs["name"]
         layer = self.viewer.layers[name] if name in self.viewer.layers else None
-        if layer is not None and (layer._type_string != layer_type or layer.ndim != np.ndim(data)):
+        if layer is not None and (type(layer).__name__.lower() != layer_type or layer.ndim != np.ndim(data)):
             self.viewer.layers.remove(layer)
             layer = None
         if layer is None:
@@ -970,10 +993,15 @@ class ReviewPanel(BackgroundWork, QWidget):
         except AleatoricError as error:
             notify.error("Cannot read the revision history", error)
             return
+        def percent(value):
+            return "–" if value is None else f"{100 * value:.1f} %"
+
         for revision in reversed(revisions):
+            issue = "" if revision.issue_before is None and revision.issue_after is None else \
+                f", label issue {percent(revision.issue_before)} → {percent(revision.issue_after)}"
             auv = "" if revision.auv_after is None else f", AUV after {revision.auv_after:.3f}"
             text = f"#{revision.id} {revision.created_at[:19].replace('T', ' ')} {revision.user or ''}" \
-                   f"{' — ' + revision.note if revision.note else ''}{auv}"
+                   f"{' — ' + revision.note if revision.note else ''}{issue}{auv}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, revision.id)
             self.history.addItem(item)
@@ -1002,12 +1030,9 @@ class ReviewPanel(BackgroundWork, QWidget):
             notify.warning(f"Case {self.current.case_id} has unsaved edits: save them (or undo) first")
             return
         try:
-            self.store.set_status(self.current.case_id, status, saving.default_user())
+            self.session.set_status(self.current.case_id, status)  # the queue follows (StatusChanged)
         except AleatoricError as error:
             notify.error(f"Cannot mark {self.current.case_id} as {status}", error)
-            return
-        self.queue.set_status(self.current.case_id, status)
-        self._update_summary()
 
     def accept_case(self) -> None:
         """Mark the current case accepted (its annotation is right as it is)."""
@@ -1016,11 +1041,6 @@ class ReviewPanel(BackgroundWork, QWidget):
     def exclude_case(self) -> None:
         """Mark the current case excluded (left out of training)."""
         self._set_status("excluded")
-
-    def _model_name(self) -> str:
-        if self.settings is not None and self.settings.model:
-            return self.settings.model
-        return self.model_edit.text().strip()
 
     def save_case(self, wait: bool = False) -> bool:
         """Save the annotation layer over the case's label file (original kept, revision recorded).
@@ -1050,10 +1070,6 @@ class ReviewPanel(BackgroundWork, QWidget):
                          f"(declared: {', '.join(f'{v}={n}' for n, v in self.dataset.labels.items())}); "
                          "paint them over with a declared class, then save")
             return False
-        auv = (view.row or {}).get("auv")
-        args = (self.dataset.root, view.case_id, view.case.ref.label_path, labels, view.case.geometry)
-        kwargs = {"user": saving.default_user(), "model": self._model_name(),
-                  "auv_before": float(auv) if auv is not None and math.isfinite(auv) else None, "store": self.store}
         outcome: dict = {}
 
         def saved(result):
@@ -1065,16 +1081,14 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self._saved_label = labels
                 if self.current.heatmaps is not None:
                     self.current.maps_stale = True  # until re-scored
-                self._update_history()
-                self._update_summary()
-            self.queue.set_status(view.case_id, "corrected")
+            self.session.correction_saved(result)  # status, history and queue follow its events
             notify.info(f"Saved {view.case.ref.label_path.name} (revision {result.id}); "
                         "the original is kept under .aleatoric/originals")
             if self.rescore_check.isChecked():
-                self._rescore((view.case_id, result.id))
+                self._rescore()
 
-        worker = self._start(guarded, "Cannot save", saving.save_correction, *args, **kwargs,
-                             returned=saved, name="save")
+        worker = self._start(guarded, "Cannot save", self.session.write_correction, view.case_id, labels,
+                             view.case.geometry, returned=saved, name="save")
         if wait:
             self._wait_for(lambda: "result" in outcome or worker not in self._workers)
             return not isinstance(outcome.get("result"), Failure)
@@ -1113,14 +1127,11 @@ class ReviewPanel(BackgroundWork, QWidget):
         if "save" in self._busy:
             notify.warning("A save is running; try again when it has finished")
             return
-        dataset, store = self.dataset, self.store
-        auv = (view.row or {}).get("auv")
+        dataset, session, settings = self.dataset, self.session, self.settings
 
         def job():
-            revision = saving.revert(dataset.root, view.case_id, view.case.ref.label_path, to, store,
-                                     saving.default_user(), model=self._model_name(),
-                                     auv_before=float(auv) if auv is not None and math.isfinite(auv) else None)
-            return revision, load_case_view(dataset, view.case_id, self.settings, view.row)
+            revision = session.write_revert(view.case_id, to)
+            return revision, load_case_view(dataset, view.case_id, settings, view.row)
 
         def reverted(result):
             if isinstance(result, Failure):
@@ -1130,10 +1141,10 @@ class ReviewPanel(BackgroundWork, QWidget):
             if self.current is not None and self.current.case_id == view.case_id:
                 self._saved_label = None
                 self._show_case(fresh)
-            self.queue.set_status(view.case_id, self._statuses().get(view.case_id, "unreviewed"))
+            self.session.correction_saved(revision, "reverted")
             notify.info(f"Reverted {view.case.ref.label_path.name} ({revision.note})")
             if self.rescore_check.isChecked():
-                self._rescore((view.case_id, revision.id))
+                self._rescore()
 
         self._start(guarded, "Cannot revert", job, returned=reverted, name="save")
 
@@ -1142,7 +1153,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         if "save" in self._busy:
             notify.warning("A save is running; try again when it has finished")
             return
-        dataset, store = self.dataset, self.store
+        dataset, session = self.dataset, self.session
         try:
             ref = dataset.case(case_id)
         except AleatoricError as error:
@@ -1153,13 +1164,14 @@ class ReviewPanel(BackgroundWork, QWidget):
             return
 
         def job():
-            return saving.revert(dataset.root, case_id, ref.label_path, to, store, saving.default_user())
+            return session.write_revert(case_id, to)
 
         def reverted(result):
             if isinstance(result, Failure):
                 notify.error("Cannot revert", result.error)
                 return
-            self.queue.set_status(case_id, self._statuses().get(case_id, "unreviewed"))
+            if session.dataset is dataset:
+                session.correction_saved(result, "reverted")
             notify.info(f"Reverted {ref.label_path.name} ({result.note})")
             if self._unopened == case_id and self.dataset is dataset:
                 self._unopened = None
@@ -1364,6 +1376,5 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self.viewer.bind_key(key, None)
             except (TypeError, ValueError, KeyError):
                 pass
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self._unsubscribe()
+        self.session.close()

@@ -32,8 +32,12 @@ def _give_width(viewer, dock, width: int) -> None:
     try:
         from qtpy.QtCore import Qt  # noqa: PLC0415
 
-        viewer.window._qt_window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
-    except (AttributeError, TypeError, RuntimeError):  # private napari API: cosmetic only
+        from qtpy.QtWidgets import QMainWindow  # noqa: PLC0415
+
+        main = dock.window()  # the main window the dock sits in (Qt's public API, not napari's private one)
+        if isinstance(main, QMainWindow):
+            main.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+    except (AttributeError, TypeError, RuntimeError):  # cosmetic only
         pass
 
 

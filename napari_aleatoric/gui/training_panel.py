@@ -4,8 +4,8 @@ Thin, like the review panel: every computation is a call into the core
 (:func:`napari_aleatoric.training.train`, :func:`~napari_aleatoric.training.load_trained_model`,
 :func:`napari_aleatoric.pipelines.unlabelled.score_unlabelled`).
 
-- **Dataset**: the one open in the review panel of the same viewer (found automatically), or a
-  folder chosen here.
+- **Dataset**: the one open in the viewer's review session (the review panel's; found through
+  :mod:`.sessions` and followed through the session's events, no polling), or a folder chosen here.
 - **Settings**: a magicgui form over :class:`~napari_aleatoric.training.TrainSettings` (strategy,
   network, epochs, learning rate, label-issue weights and keep quantile, AUV keep quantile, DUO,
   α, β, denoising, device, seed, width, depth); choosing a strategy sets its fields. The core
@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 from magicgui import widgets as mg
-from qtpy.QtCore import Qt, QTimer
+from superqt.utils import ensure_main_thread
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -81,8 +82,9 @@ from ..training import (
     strategy_of,
     train,
 )
+from ..session import CaseChanged, DatasetOpened, ScoresChanged
 from ..training.settings import LABEL_ISSUE_MODES
-from . import notify
+from . import notify, sessions
 from ._compat import guard_triton
 from .case_view import (
     IMAGE,
@@ -102,25 +104,6 @@ WEIGHTS_LAYER = "training: distrust"
 #: plot colours (napari's dark theme) and one colour per class
 _PLOT_BG, _PLOT_FG = "#262930", "#d1d2d4"
 _CLASS_LINE_COLOURS = ("#00bfff", "#32cd32", "#ff00ff", "#ffd700", "#1e90ff", "#adff2f", "#ff69b4")
-
-
-def find_review_panel(viewer):
-    """The :class:`~napari_aleatoric.gui.review_panel.ReviewPanel` docked in ``viewer``, or ``None``."""
-    from .review_panel import ReviewPanel  # noqa: PLC0415
-
-    window = getattr(viewer, "window", None)
-    qt_window = getattr(window, "_qt_window", None)
-    if qt_window is not None:
-        panels = qt_window.findChildren(ReviewPanel)
-        if panels:
-            return panels[0]
-    for dock in getattr(window, "_dock_widgets", {}).values():
-        widget = dock.widget() if hasattr(dock, "widget") else None
-        found = widget if isinstance(widget, ReviewPanel) else (
-            widget.findChild(ReviewPanel) if widget is not None else None)
-        if found is not None:
-            return found
-    return None
 
 
 class TrainingPlot(QWidget):
@@ -241,13 +224,13 @@ class TrainingPanel(BackgroundWork, QWidget):
         self.weight_plan: LabelIssuePlan | None = None
         self._syncing_strategy = False
         self._weights_case: str | None = None
+        self._dataset_changed = False  # the review session opened another dataset during a run
         self._build_ui()
+        # the review session of this viewer (the one the review panel shows): its events keep this
+        # panel current, on the GUI thread whoever emits them
+        self.session = sessions.session_for(napari_viewer)
+        self._unsubscribe = self.session.subscribe(ensure_main_thread(safe_slot(self._on_session_event)))
         self.refresh()
-        # follow the review panel: another dataset opened there updates this panel (cheap check)
-        self._follow_timer = QTimer(self)
-        self._follow_timer.setInterval(1500)
-        self._follow_timer.timeout.connect(safe_slot(self._follow_review_panel))
-        self._follow_timer.start()
 
     # ================================================================== UI
 
@@ -267,7 +250,7 @@ class TrainingPanel(BackgroundWork, QWidget):
         row.addStretch(1)
         layout.addLayout(row)
 
-        defaults = TrainSettings()
+        defaults = TrainSettings()  # the one definition of the defaults (the CLI's help names them too)
         self.form = mg.Container(widgets=[
             mg.ComboBox(name="strategy", label="strategy", choices=[*STRATEGIES, "custom"],
                         value=strategy_of(defaults) or "custom",
@@ -278,7 +261,7 @@ class TrainingPanel(BackgroundWork, QWidget):
                                 "(docs/training.md has the measured effect of each)"),
             mg.ComboBox(name="network", label="network", choices=list(NETWORKS), value=defaults.network,
                         tooltip="MONAI task network (swinunetr needs einops)"),
-            mg.SpinBox(name="epochs", label="epochs", value=50, min=0, max=100_000,
+            mg.SpinBox(name="epochs", label="epochs", value=defaults.epochs, min=0, max=100_000,
                        tooltip="passes over the training cases"),
             mg.FloatSpinBox(name="lr", label="learning rate", value=defaults.lr, min=0.0, max=1.0, step=1e-4,
                             tooltip="Adam learning rate (poly decay)"),
@@ -411,10 +394,6 @@ class TrainingPanel(BackgroundWork, QWidget):
 
     # ================================================================== dataset and runs
 
-    def review_panel(self):
-        """The review panel docked in the same viewer, or ``None``."""
-        return find_review_panel(self.viewer)
-
     def dataset(self) -> Dataset | None:
         """The dataset to train on: the folder chosen here, else the review panel's open dataset."""
         if self.chosen_root is not None:
@@ -424,8 +403,7 @@ class TrainingPanel(BackgroundWork, QWidget):
                 notify.error("Cannot open the dataset", error)
                 self.chosen_root = None
                 return None
-        panel = self.review_panel()
-        return getattr(panel, "dataset", None) if panel is not None else None
+        return self.session.dataset
 
     def set_dataset_folder(self, folder: str | Path | None) -> bool:
         """Train on ``folder`` (``None``: follow the review panel again). Returns whether it opened."""
@@ -451,24 +429,26 @@ class TrainingPanel(BackgroundWork, QWidget):
     def _use_review_panel(self) -> None:
         self.set_dataset_folder(None)
 
-    def _follow_review_panel(self) -> None:
-        self._follow_weights()
-        if self.chosen_root is not None or self._train_worker is not None:
-            return
-        panel = self.review_panel()
-        dataset = getattr(panel, "dataset", None) if panel is not None else None
-        if (dataset.root if dataset is not None else None) != self._shown_root:
+    def _on_session_event(self, event) -> None:
+        """Follow the review session: another dataset or new scores (unless a folder was chosen
+        here, or a run is training: then after it), the case under review (the weights layer)."""
+        if isinstance(event, (DatasetOpened, ScoresChanged)):
+            if self.chosen_root is not None:
+                return
+            if self._train_worker is not None:
+                self._dataset_changed = True
+                return
             self.refresh()
+        elif isinstance(event, CaseChanged):
+            self._follow_weights()
 
     def refresh(self) -> None:
         """Update the dataset line, the run list, the scoring model and the buttons."""
         dataset = self.dataset()
         self._shown_root = dataset.root if dataset is not None else None
-        panel = self.review_panel()
-        model_edit = getattr(panel, "model_edit", None) if panel is not None else None
-        if model_edit is not None and model_edit.text().strip() and \
-                self.fm_edit.currentText() == registry.DEFAULT_MODEL:  # score as the review panel does
-            self.fm_edit.setCurrentText(model_edit.text().strip())
+        model = (self.session.model or "").strip()
+        if model and self.fm_edit.currentText() == registry.DEFAULT_MODEL:  # score as the review panel does
+            self.fm_edit.setCurrentText(model)
         if dataset is None:
             self.dataset_label.setText("No dataset: open one in the review panel, or choose a folder.")
         else:
@@ -593,12 +573,11 @@ class TrainingPanel(BackgroundWork, QWidget):
 
     def _follow_weights(self) -> None:
         """Show the preview's weights of the review panel's current case (once per case)."""
-        panel = self.review_panel()
-        view = getattr(panel, "current", None) if panel is not None else None
-        if self.weight_plan is None or view is None or view.case_id == self._weights_case:
+        case = self.session.current
+        if self.weight_plan is None or case is None or case.case_id == self._weights_case:
             return
-        self._weights_case = view.case_id
-        self.show_case_weights(view.case_id)
+        self._weights_case = case.case_id
+        self.show_case_weights(case.case_id)
 
     def show_case_weights(self, case_id: str) -> bool:
         """Add or update the layer ``training: distrust`` (``1 − w``) for ``case_id``; the
@@ -707,6 +686,9 @@ class TrainingPanel(BackgroundWork, QWidget):
 
     def _on_training_done(self) -> None:
         self._train_worker = None
+        if self._dataset_changed:
+            self._dataset_changed = False
+            self.refresh()
         if isinstance(self.last_event, PreparingLabelIssues):
             self.status.setText("Stopped before training started: no run was written")
         dataset = self.dataset()
@@ -719,12 +701,11 @@ class TrainingPanel(BackgroundWork, QWidget):
     def current_image(self) -> tuple[str, np.ndarray, tuple, tuple] | None:
         """``(name, image, scale, translate)`` of the case to segment: the review panel's current
         case (in file intensity units), else the selected (or top-most) image layer."""
-        panel = self.review_panel()
-        view = getattr(panel, "current", None) if panel is not None else None
-        if view is not None:
+        case = self.session.current
+        if case is not None:
             layer = self.viewer.layers[IMAGE] if IMAGE in self.viewer.layers else None
-            translate = tuple(layer.translate) if layer is not None else (0.0,) * view.case.image.ndim
-            return view.case_id, view.case.image, tuple(view.spacing), translate
+            translate = tuple(layer.translate) if layer is not None else (0.0,) * case.image.ndim
+            return case.case_id, case.image, tuple(float(s) for s in case.geometry.spacing), translate
         from napari.layers import Image  # noqa: PLC0415
 
         active = self.viewer.layers.selection.active
@@ -905,7 +886,7 @@ class TrainingPanel(BackgroundWork, QWidget):
 
     def shutdown(self) -> None:
         """Stop training (saving its position) and other work; called when the panel closes."""
-        self._follow_timer.stop()
+        self._unsubscribe()
         self._stop.set()
         for worker in list(self._workers):
             worker.quit()

@@ -324,6 +324,7 @@ def save_correction(
     store: ReviewStore,
     note: str | None = None,
     writer: LabelWriter | None = None,
+    issue_before: float | None = None,
 ) -> Revision:
     """Save corrected labels over a case's label file, keeping the original and a revision copy.
 
@@ -335,7 +336,8 @@ def save_correction(
         geometry: the :class:`~napari_aleatoric.data.geometry.Geometry` read with the labels
             (affine, header, file dtype) so the file is written back with the same geometry.
         user: who saves (see :func:`default_user`); ``model``: model name guiding the
-            correction; ``auv_before``: the case's AUV score before correcting (dimensionless).
+            correction; ``auv_before``: the case's AUV score before correcting (dimensionless);
+            ``issue_before``: its queue score ``label_issue`` (0–1) before correcting.
         store: the dataset's :class:`ReviewStore`; copies go under ``store.state_dir``.
         note: optional free text recorded with the revision.
         writer: ``writer(path, labels, geometry)`` encoding a label file; defaults to
@@ -361,7 +363,8 @@ def save_correction(
 
     return _commit_revision(store, case_id, label, original, ending,
                             lambda pending: writer(pending, labels, geometry),
-                            user=user, model=model, auv_before=auv_before, note=note, status="corrected")
+                            user=user, model=model, auv_before=auv_before, note=note, status="corrected",
+                            issue_before=issue_before)
 
 
 def _check_declared(dataset_root: str | Path, label: Path, labels: np.ndarray) -> None:
@@ -375,7 +378,7 @@ def _check_declared(dataset_root: str | Path, label: Path, labels: np.ndarray) -
 
 
 def _commit_revision(store, case_id, label: Path, original: Path, ending: str, write_pending, *,
-                     user, model, auv_before, note, status) -> Revision:
+                     user, model, auv_before, note, status, issue_before=None) -> Revision:
     """The crash-safe order shared by every save: keep the original (if the label exists), write
     the revision copy, publish it as the label file atomically, then record it in the store."""
     _check_case_id(case_id, label)
@@ -385,7 +388,8 @@ def _commit_revision(store, case_id, label: Path, original: Path, ending: str, w
         copy, data, sha = _write_revision_copy(store, case_id, ending, write_pending, label)
         _publish_label(label, data, copy)
         return _record(store, case_id, label, label_sha256=sha, stored_path=_stored_path(store, copy),
-                       user=user, model=model, auv_before=auv_before, note=note, status=status)
+                       user=user, model=model, auv_before=auv_before, note=note, status=status,
+                       issue_before=issue_before)
 
 
 def revert(
@@ -398,6 +402,7 @@ def revert(
     *,
     model: str | None = None,
     auv_before: float | None = None,
+    issue_before: float | None = None,
 ) -> Revision:
     """Restore a case's label file, byte for byte, to its original or to a recorded revision.
 
@@ -446,7 +451,8 @@ def revert(
 
     return _commit_revision(store, case_id, label, original, ending,
                             lambda pending: _write_fsynced(pending, data),
-                            user=user, model=model, auv_before=auv_before, note=note, status=status)
+                            user=user, model=model, auv_before=auv_before, note=note, status=status,
+                       issue_before=issue_before)
 
 
 def reconcile_case(

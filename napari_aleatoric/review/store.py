@@ -28,8 +28,9 @@ from pathlib import Path
 
 from napari_aleatoric.data.errors import AleatoricError
 
-#: Schema version written to ``PRAGMA user_version``.
-SCHEMA_VERSION = 1
+#: Schema version written to ``PRAGMA user_version`` (2: revisions carry the queue's score,
+#: ``issue_before`` / ``issue_after``; a version-1 store is upgraded in place on opening).
+SCHEMA_VERSION = 2
 
 #: File name of the store inside the dataset's state folder.
 STORE_NAME = "review.sqlite"
@@ -63,9 +64,20 @@ CREATE TABLE IF NOT EXISTS revisions (
 CREATE INDEX IF NOT EXISTS revisions_by_case ON revisions (case_id, id);
 """
 
+#: Version 1 → 2: the queue's score (``label_issue``) before and after each revision.
+_MIGRATE_V1_V2 = """
+ALTER TABLE revisions ADD COLUMN issue_before REAL;
+ALTER TABLE revisions ADD COLUMN issue_after REAL
+"""
+
 _REVISION_COLUMNS = (
-    "id, case_id, created_at, user, model, auv_before, auv_after, label_sha256, stored_path, note"
+    "id, case_id, created_at, user, model, auv_before, auv_after, label_sha256, stored_path, note, "
+    "issue_before, issue_after"
 )
+
+
+def _real(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def utc_now() -> str:
@@ -91,6 +103,9 @@ class Revision:
             (``revisions/<case_id>/<timestamp>_<sha8><ending>``); resolve it with
             :meth:`ReviewStore.revision_file`.
         note: free text (``"revert to original"``, ``"recovered ..."``, a user's comment).
+        issue_before: the case's queue score, ``label_issue`` (share of the drawn annotation
+            the learned label quality contradicts, 0–1), before the correction, if known.
+        issue_after: ``label_issue`` after re-scoring the saved labels; ``None`` until re-scored.
     """
 
     id: int
@@ -103,6 +118,8 @@ class Revision:
     label_sha256: str
     stored_path: str
     note: str | None = None
+    issue_before: float | None = None
+    issue_after: float | None = None
 
 
 class ReviewStore:
@@ -208,7 +225,12 @@ class ReviewStore:
                 for statement in _SCHEMA_V1.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                version = 1
+            if version == 1:
+                for statement in _MIGRATE_V1_V2.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -319,6 +341,8 @@ class ReviewStore:
         auv_after: float | None = None,
         note: str | None = None,
         status: str | None = "corrected",
+        issue_before: float | None = None,
+        issue_after: float | None = None,
     ) -> Revision:
         """Record a revision whose copy is already in place, in one transaction with the status.
 
@@ -330,7 +354,8 @@ class ReviewStore:
             case_id: the case.
             label_sha256: SHA-256 hex digest (64 characters) of the saved label file's bytes.
             stored_path: the revision copy's path relative to :attr:`state_dir` (POSIX).
-            user, model, auv_before, auv_after, note: provenance; see :class:`Revision`.
+            user, model, auv_before, auv_after, note, issue_before, issue_after: provenance; see
+                :class:`Revision`.
             status: the case's new status, set in the same transaction (``None`` leaves it).
 
         Returns:
@@ -344,7 +369,8 @@ class ReviewStore:
         def insert(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
                 "INSERT INTO revisions (case_id, created_at, user, model, auv_before, auv_after, "
-                "label_sha256, stored_path, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "label_sha256, stored_path, note, issue_before, issue_after) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     case_id,
                     now,
@@ -355,6 +381,8 @@ class ReviewStore:
                     sha,
                     stored_path,
                     note,
+                    _real(issue_before),
+                    _real(issue_after),
                 ),
             )
             if status is not None:
@@ -373,6 +401,8 @@ class ReviewStore:
             label_sha256=sha,
             stored_path=stored_path,
             note=note,
+            issue_before=_real(issue_before),
+            issue_after=_real(issue_after),
         )
 
     def revisions(self, case_id: str) -> list[Revision]:
@@ -412,6 +442,23 @@ class ReviewStore:
             return conn.execute(
                 "UPDATE revisions SET auv_after = ? WHERE id = ?",
                 (None if value is None else float(value), int(revision_id)),
+            ).rowcount
+
+        if self._write(update) == 0:
+            raise KeyError(f"{self.path}: no revision with id {revision_id}")
+
+    def set_scores_after(self, revision_id: int, *, auv: float | None, label_issue: float | None) -> None:
+        """Record a revision's scores after re-scoring it: the AUV (dimensionless) and the queue's
+        ``label_issue`` (share of the drawing contradicted, 0–1); ``None`` leaves that value unknown.
+
+        Raises:
+            KeyError: no such revision.
+        """
+
+        def update(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE revisions SET auv_after = ?, issue_after = ? WHERE id = ?",
+                (_real(auv), _real(label_issue), int(revision_id)),
             ).rowcount
 
         if self._write(update) == 0:
