@@ -9,8 +9,13 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 # Local dry run on the CPU: GPU_CHECK_DEVICE=cpu GPU_CHECK_SMALL=1 (see docs/performance.md).
 set -x
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-OUT=${OUT:-/tmp/gpu_check_out}
-mkdir -p "$OUT"
+# Everything is written to a work folder and packed into $RESULTS/gpu_check.tar.gz at the end (the
+# device tool returns at most 8 files); the log is also copied there.
+RESULTS=${OUT:-/tmp/gpu_check_out}
+OUT=/tmp/gpu_check_work
+mkdir -p "$OUT" "$RESULTS"
+pack() { tar czf "$RESULTS/gpu_check.tar.gz" -C "$OUT" . 2>/dev/null; cp "$OUT/gpu_check.log" "$RESULTS/" 2>/dev/null; }
+trap pack EXIT
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 DEV=${GPU_CHECK_DEVICE:-cuda}
 if [ "${GPU_CHECK_SMALL:-0}" = 1 ]; then
