@@ -22,6 +22,7 @@ from napari_aleatoric.cli import main
 from napari_aleatoric.models.prompting import _embed_in_batches, slice_embeddings
 from napari_aleatoric.models.registry import load_model
 from napari_aleatoric.pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, score_dataset
+from napari_aleatoric.pipelines.table import read_scores
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -58,12 +59,32 @@ def cache_arrays(dataset: Path) -> dict[str, np.ndarray]:
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
-    assert (a / ".aleatoric" / "scores.csv").read_bytes() == (b / ".aleatoric" / "scores.csv").read_bytes()
+    """Byte for byte on the CPU. On CUDA, cuDNN may pick another convolution algorithm for another
+    batch size (measured on an H200 with the tiny model, docs/performance.md): scores within 1e-3,
+    the same cases flagged, cached arrays within float16 tolerance."""
     first, second = cache_arrays(a), cache_arrays(b)
     assert set(first) == set(second) and any("maps/" in k for k in first) and any("embeddings/" in k for k in first)
+    if device_option() != "cuda":
+        assert (a / ".aleatoric" / "scores.csv").read_bytes() == (b / ".aleatoric" / "scores.csv").read_bytes()
+        for name in first:
+            assert first[name].dtype == second[name].dtype, name
+            assert np.array_equal(first[name], second[name]), name
+        return
+    rows_a = {r["case_id"]: r for r in read_scores(a / ".aleatoric" / "scores.csv").rows}
+    rows_b = {r["case_id"]: r for r in read_scores(b / ".aleatoric" / "scores.csv").rows}
+    assert set(rows_a) == set(rows_b)
+    for case_id, row in rows_a.items():
+        assert row["flagged"] == rows_b[case_id]["flagged"], case_id
+        for column, value in row.items():
+            if isinstance(value, float) and column != "rank":
+                assert value == pytest.approx(rows_b[case_id][column], abs=1e-3, nan_ok=True), (case_id, column)
     for name in first:
         assert first[name].dtype == second[name].dtype, name
-        assert np.array_equal(first[name], second[name]), name
+        if np.issubdtype(first[name].dtype, np.floating):
+            np.testing.assert_allclose(first[name].astype(np.float32), second[name].astype(np.float32), atol=0.02,
+                                       err_msg=name)
+        else:
+            assert np.array_equal(first[name], second[name]), name
 
 
 def twin(dataset: Path, tmp_path: Path) -> Path:
