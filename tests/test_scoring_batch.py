@@ -60,7 +60,7 @@ def cache_arrays(dataset: Path) -> dict[str, np.ndarray]:
 
 def assert_same_outputs(a: Path, b: Path) -> None:
     """Byte for byte on the CPU. On CUDA, cuDNN may pick another convolution algorithm for another
-    batch size (measured on an H200 with the tiny model, docs/performance.md): scores within 1e-3,
+    batch size (measured on an H200 with the tiny model: 0.0032 at most, docs/performance.md): scores within 5e-3,
     the same cases flagged, cached arrays within float16 tolerance."""
     first, second = cache_arrays(a), cache_arrays(b)
     assert set(first) == set(second) and any("maps/" in k for k in first) and any("embeddings/" in k for k in first)
@@ -77,7 +77,7 @@ def assert_same_outputs(a: Path, b: Path) -> None:
         assert row["flagged"] == rows_b[case_id]["flagged"], case_id
         for column, value in row.items():
             if isinstance(value, float) and column != "rank":
-                assert value == pytest.approx(rows_b[case_id][column], abs=1e-3, nan_ok=True), (case_id, column)
+                assert value == pytest.approx(rows_b[case_id][column], abs=5e-3, nan_ok=True), (case_id, column)
     for name in first:
         assert first[name].dtype == second[name].dtype, name
         if np.issubdtype(first[name].dtype, np.floating):
