@@ -94,9 +94,12 @@ def loop_table(records: list[dict], clean: float | None) -> tuple[list[str], dic
     runs = [r for r in records if r["kind"] == "loop"]
     curves: dict = defaultdict(lambda: defaultdict(list))
     n_train = {}
-    present = sorted({r["order"] for r in runs if r["order"] != "all"})
+    present = defaultdict(set)  # the orders run with each strategy ("all": k = 0 or every case, order-free)
     for r in runs:
-        orders = present if r["order"] == "all" else (r["order"],)
+        if r["order"] != "all":
+            present[r["strategy"]].add(r["order"])
+    for r in runs:
+        orders = sorted(present[r["strategy"]]) if r["order"] == "all" else (r["order"],)
         for order in orders:
             curves[(r["strategy"], order)][r["k"]].append(100 * r["best_dice"])
     for r in runs:
