@@ -15,6 +15,17 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from napari_aleatoric.data.medio import write_image, write_label
 
 
+def cache_arrays(dataset: Path) -> dict[str, np.ndarray]:
+    """Every array of every cached map, label-issue map and embedding of a dataset, by file and array name."""
+    arrays = {}
+    for path in sorted((dataset / ".aleatoric" / "cache").rglob("*.npz")):
+        with np.load(path, allow_pickle=False) as npz:
+            for name in npz.files:
+                if name != "__meta__":  # holds the measured forward time
+                    arrays[f"{path.relative_to(dataset)}:{name}"] = npz[name]
+    return arrays
+
+
 def make_tiny_dataset(root: Path, cases: int = 8, size: int = 32, seed: int = 0) -> Path:
     """nnU-Net dataset of ``size``² PNG slices: a bright disc (class 1) and a dark square (class 2)."""
     rng = np.random.default_rng(seed)

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from conftest import device_option
+from helpers import cache_arrays
 from napari_aleatoric.cli import main
 from napari_aleatoric.models.prompting import _embed_in_batches, slice_embeddings
 from napari_aleatoric.models.registry import load_model
@@ -45,17 +46,6 @@ def score(dataset: Path, batch_size: int | None, model=None):
     model = model or recording_model()
     events = list(score_dataset(dataset, model, device=device_option(), batch_size=batch_size))
     return model, events
-
-
-def cache_arrays(dataset: Path) -> dict[str, np.ndarray]:
-    """Every array of every cached map, label-issue map and embedding, by file and array name."""
-    arrays = {}
-    for path in sorted((dataset / ".aleatoric" / "cache").rglob("*.npz")):
-        with np.load(path, allow_pickle=False) as npz:
-            for name in npz.files:
-                if name != "__meta__":  # holds the measured forward time
-                    arrays[f"{path.relative_to(dataset)}:{name}"] = npz[name]
-    return arrays
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:

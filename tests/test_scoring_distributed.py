@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import device_option
+from helpers import cache_arrays
 from napari_aleatoric.cli import main
 from napari_aleatoric.pipelines import distributed
 from napari_aleatoric.pipelines.scoring import CaseScored, ScoringFinished, score_dataset
@@ -32,16 +33,6 @@ def client():
     with distributed.local_client(2, torch_threads=1) as dask_client:
         dask_client.wait_for_workers(2, timeout=120)
         yield dask_client
-
-
-def cache_arrays(dataset: Path) -> dict[str, np.ndarray]:
-    arrays = {}
-    for path in sorted((dataset / ".aleatoric" / "cache").rglob("*.npz")):
-        with np.load(path, allow_pickle=False) as npz:
-            for name in npz.files:
-                if name != "__meta__":  # holds the measured forward time
-                    arrays[f"{path.relative_to(dataset)}:{name}"] = npz[name]
-    return arrays
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
