@@ -16,9 +16,13 @@ from napari_aleatoric.data.medio import write_image, write_label
 
 
 def cache_arrays(dataset: Path) -> dict[str, np.ndarray]:
-    """Every array of every cached map, label-issue map and embedding of a dataset, by file and array name."""
+    """Every array of every cached map, label-issue map and embedding of a dataset, by file and array name
+    (not the temporary ``.<name>.<random>.partial.npz`` a process killed mid-write leaves, which no
+    reader opens)."""
     arrays = {}
     for path in sorted((dataset / ".aleatoric" / "cache").rglob("*.npz")):
+        if path.name.startswith("."):
+            continue
         with np.load(path, allow_pickle=False) as npz:
             for name in npz.files:
                 if name != "__meta__":  # holds the measured forward time

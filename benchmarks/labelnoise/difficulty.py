@@ -34,7 +34,7 @@ from scipy import stats
 
 from napari_aleatoric.data.dataset import load_case, open_dataset
 from napari_aleatoric.training import EpochDone, TrainingFinished, TrainSettings, train
-from napari_aleatoric.training.predict import load_trained_model
+from napari_aleatoric.training.prediction import load_trained_model
 
 from .datasets import BenchDataset, _link
 

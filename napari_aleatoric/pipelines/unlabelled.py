@@ -29,7 +29,7 @@ from ..data.formats import LABEL_ENDINGS
 from ..data.medio import write_label
 from ..models.base import FoundationModel
 from ..models.registry import DEFAULT_MODEL
-from ..training.predict import load_trained_model
+from ..training.prediction import load_trained_model
 from .scoring import ScoringEvent, score_dataset
 
 UNLABELLED_DIR_NAME = "unlabelled"

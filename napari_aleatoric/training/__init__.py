@@ -8,7 +8,7 @@
 - :mod:`.label_issues`: label-issue-guided training (out-of-fold pass on the training cases,
   case filtering, pixel weights; reviewed cases at full weight).
 - :mod:`.loop`: :func:`train`, a generator of events, stoppable between steps, resumable.
-- :mod:`.predict`: :func:`predict` / :func:`load_trained_model` for label maps.
+- :mod:`.prediction`: :func:`predict` / :func:`load_trained_model` for label maps.
 - :mod:`.runs`: the run folder's files, :func:`list_runs`.
 
 See ``docs/training.md``.
@@ -22,7 +22,7 @@ _EXPORTS = {
     ".duo": ("LossParts", "duo_loss", "duo_weights", "denoise_targets", "prediction_scales", "standardise_over_batch"),
     ".loop": ("EpochDone", "StepDone", "TrainingEvent", "TrainingFinished", "TrainingStarted", "TrainingStopped",
               "train"),
-    ".predict": ("TrainedModel", "load_trained_model", "predict"),
+    ".prediction": ("TrainedModel", "load_trained_model", "predict"),
     ".runs": ("RunInfo", "list_runs", "models_dir"),
     ".label_issues": ("LabelIssuePlan", "PreparingLabelIssues", "describe", "plan_label_issues",
                       "preview_label_issues"),

@@ -1,7 +1,7 @@
 """Training settings: one validated, JSON-serialisable record of everything a run depends on.
 
 The same record is written to ``<run>/settings.json``, compared on ``--resume`` and read back by
-:func:`napari_aleatoric.training.predict.load_trained_model`.
+:func:`napari_aleatoric.training.prediction.load_trained_model`.
 """
 
 from __future__ import annotations
