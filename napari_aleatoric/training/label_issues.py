@@ -136,7 +136,9 @@ class LabelIssuePlan:
 
     def guidance(self, case_id: str, label_index: np.ndarray) -> np.ndarray | None:
         """The per-pixel guidance of a case: loss weights shaped like its label (``"weight"``), or
-        ``(None, soft targets (C, *label.shape))`` (``"relabel"``), or ``None`` (plain one-hot, weight 1).
+        ``(loss weights or None, soft targets (C, *label.shape))`` (``"relabel"``: soft targets where
+        the model is sure, lower weights on the other contradicted pixels), or ``None`` (plain
+        one-hot, weight 1).
 
         Args:
             case_id: a training case.
@@ -161,12 +163,12 @@ class LabelIssuePlan:
         weights = drawn_only(loss_weights(annotation_trust(maps, index)), index)
         if self.mode == "weight":
             return weights.reshape(label_index.shape)
-        probabilities = class_probabilities(maps, index)[1:]  # (C, D, H, W) foreground
+        all_probabilities = class_probabilities(maps, index)  # (K, D, H, W), background first
         onehot = (index[None] == np.arange(1, maps.shape[0] + 1).reshape(-1, 1, 1, 1)).astype(np.float32)
-        soft = weights[None] * onehot + (1.0 - weights[None]) * probabilities
+        soft = weights[None] * onehot + (1.0 - weights[None]) * all_probabilities[1:]
         if RELABEL_CONFIDENCE <= 0:
             return None, soft.reshape((maps.shape[0],) + label_index.shape)
-        confident = class_probabilities(maps, index).max(axis=0) >= RELABEL_CONFIDENCE
+        confident = all_probabilities.max(axis=0) >= RELABEL_CONFIDENCE
         soft = np.where(confident[None], soft, onehot)
         pixel_weights = np.where(confident, np.float32(1.0), weights).astype(np.float32)
         return pixel_weights.reshape(label_index.shape), soft.reshape((maps.shape[0],) + label_index.shape)
