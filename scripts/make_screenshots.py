@@ -113,7 +113,7 @@ def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, i
         assert training.preview_weights(), "the weights preview did not start"
         wait_until(lambda: training.weight_plan is not None and not training.is_busy())
         plan = training.weight_plan
-        top = max(plan.cases, key=lambda c: plan.cases[c].label_issue)
+        top = max(plan.cases, key=lambda c: plan.cases[c].contradicted)
         panel.select_case(top)
         wait_until(lambda: panel.current is not None and panel.current.case_id == top and not panel.is_busy())
         assert training.show_case_weights(top), "no weights layer"
