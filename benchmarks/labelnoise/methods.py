@@ -373,7 +373,9 @@ def softmin_quality(pixel_quality: np.ndarray, temperature: float = SOFTMIN_TEMP
 def softmin_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
     """``1 − softmin`` of the annotated class's probability over every pixel (case) and over the
     pixels annotated or predicted as each class (per class, NaN where neither)."""
-    given = np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0]
+    from napari_aleatoric.labelquality.scores import annotated_class_probability
+
+    given = annotated_class_probability(probabilities, index)
     predicted = probabilities.argmax(axis=0)
     per_class = np.full(probabilities.shape[0] - 1, math.nan)
     for k in range(1, probabilities.shape[0]):

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/labelnoise (the softmin)
+
 CANDIDATES = ("softmin", "drawn_share", "union_share", "drawn_count", "union_count", "largest_region",
               "class_max", "class_ratio")
 
@@ -45,13 +47,13 @@ def case_candidates(maps: np.ndarray, index: np.ndarray) -> dict:
         maps: ``(C, D, H, W)`` cached issue maps ``|1[y = c] − q_c|``.
         index: ``(D, H, W)`` class index of the annotation.
     """
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from labelnoise.methods import softmin_quality
 
+    from napari_aleatoric.labelquality.scores import annotated_class_probability
     from napari_aleatoric.training.label_issues import class_probabilities
 
     q = class_probabilities(maps, index)
-    q_y = np.take_along_axis(q, index[None].astype(np.int64), axis=0)[0]
+    q_y = annotated_class_probability(q, index)
     drawn, union = index > 0, (index > 0) | (q.argmax(0) > 0)
     contradicted = q_y < 0.5
     regions, n = ndimage.label(contradicted & union)

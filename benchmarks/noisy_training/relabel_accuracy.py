@@ -20,10 +20,15 @@ import numpy as np
 BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)
 
 
+def _volume(label: np.ndarray) -> np.ndarray:
+    """``(D, H, W)``: a 2D label gets a leading axis."""
+    return label if label.ndim == 3 else label[None]
+
+
 def tabulate(root: Path) -> list[dict]:
     """One row per confidence bin: pixels, argmax right, annotation wrong (shares)."""
     from napari_aleatoric.data.dataset import load_case, open_dataset
-    from napari_aleatoric.labelquality.scores import label_index
+    from napari_aleatoric.labelquality.scores import annotated_class_probability, label_index
     from napari_aleatoric.training.label_issues import class_probabilities
 
     truth = json.loads((root / "truth.json").read_text())
@@ -34,13 +39,10 @@ def tabulate(root: Path) -> list[dict]:
         with np.load(noisy.cache_dir / "quality" / f"{case_id}.npz") as npz:
             maps = npz["issue_maps"].astype(np.float32)
 
-        def index_of(ds):
-            label = load_case(ds, ds.case(case_id)).label
-            return label_index(label if label.ndim == 3 else label[None], values)
-
-        index, clean_index = index_of(noisy), index_of(clean)
+        index, clean_index = (label_index(_volume(load_case(ds, ds.case(case_id)).label), values)
+                              for ds in (noisy, clean))
         q = class_probabilities(maps, index)
-        q_y = np.take_along_axis(q, index[None].astype(np.int64), axis=0)[0]
+        q_y = annotated_class_probability(q, index)
         chosen = (index > 0) & (q_y < 0.5)
         bins = np.digitize(q.max(axis=0)[chosen], BINS) - 1
         preferred, correct, drawn = q.argmax(axis=0)[chosen], clean_index[chosen], index[chosen]
