@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from labelnoise import datasets as D  # noqa: E402
-from labelnoise.methods import Context, learned_contradicted  # noqa: E402
+from labelnoise.methods import Context, learned_softmin  # noqa: E402
 
 from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
 from napari_aleatoric.models.registry import load_model  # noqa: E402
@@ -31,7 +31,7 @@ def flagged_in_replicates(evaluation: dict) -> dict:
     (false alarms) among each replicate's flagged cases (flagged as the app does: above the 0.9
     quantile of ``label_issue``)."""
     clean, corrupted, false_alarms, flagged = [], [], 0, 0
-    for rep, values in evaluation["scores"]["learned_contradicted"].items():
+    for rep, values in evaluation["scores"]["learned_softmin"].items():
         bad = np.array(evaluation["cases"][rep]["corrupted"], dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         clean += values[~bad].tolist()
@@ -57,8 +57,8 @@ def main(argv=None) -> int:
         scoring = {"raw": open_dataset(D.scoring_root(ds, "raw", args.out))}
         names = list(ds.foreground)
         ctx = Context(name, list(ds.cases), names, [ds.foreground[n] for n in names], {}, scoring, seed=0, model=model)
-        clean = learned_contradicted(ctx)
-        corrupted = [v for rep, values in evaluation["scores"]["learned_contradicted"].items()
+        clean = learned_softmin(ctx)
+        corrupted = [v for rep, values in evaluation["scores"]["learned_softmin"].items()
                      for v, bad in zip(values, evaluation["cases"][rep]["corrupted"]) if bad]
         top = np.sort(clean)[::-1][:max(1, round(0.1 * len(clean)))]
         report[name] = {"clean_cases": len(clean), "clean_percentiles_10_50_90": np.percentile(clean, [10, 50, 90]).round(3).tolist(),

@@ -167,12 +167,14 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
     stream = stream or sys.stdout
     rows = finished.table.rows
-    print(f"{'rank':>4}  {'case':<24} {'contradicted':>12} {'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
+    print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'contradicted':>12} {'AUV':>6}  {'flag':<4} "
+          f"{'FM disagreement':>15}", file=stream)
     for row in rows[:limit]:
-        disagreement, issue = row["fm_disagreement"], row["label_issue"]
+        disagreement, issue, share = row["fm_disagreement"], row["label_issue"], row.get("contradicted", math.nan)
         text = "" if math.isnan(disagreement) else f"{disagreement:.3f}"
-        issue_text = "" if math.isnan(issue) else f"{100 * issue:.1f} %"
-        print(f"{row['rank']:>4}  {row['case_id']:<24} {issue_text:>12} {row['auv']:6.3f}  "
+        issue_text = "" if math.isnan(issue) else f"{issue:.3f}"
+        share_text = "" if math.isnan(share) else f"{100 * share:.1f} %"
+        print(f"{row['rank']:>4}  {row['case_id']:<24} {issue_text:>11} {share_text:>12} {row['auv']:6.3f}  "
               f"{'*' if row['flagged'] else '':<4} {text:>15}", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)

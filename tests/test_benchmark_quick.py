@@ -24,25 +24,6 @@ def _run_all_module():
     return module
 
 
-def test_the_benchmarks_softmin_comparison_equals_cleanlab_and_is_led_by_the_worst_pixels():
-    from cleanlab.segmentation.rank import get_label_quality_scores
-
-    sys.path.insert(0, str(BENCHMARKS))
-    from labelnoise.methods import softmin_quality, softmin_scores
-
-    rng = np.random.default_rng(0)
-    probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=(20, 30)).transpose(2, 0, 1)  # (K, H, W)
-    index = rng.integers(0, 3, (20, 30))
-    expected, _ = get_label_quality_scores(index[None], probabilities[None], method="softmin", verbose=False)
-    case, _ = softmin_scores(probabilities[:, None], index[None])
-    assert case == pytest.approx(1.0 - expected[0], abs=1e-9)
-    # 1 % of pixels confidently contradicted outweighs a whole image of 0.6-confident pixels
-    ambiguous = np.full(10_000, 0.6)
-    contradicted = np.concatenate([np.full(9_900, 0.99), np.full(100, 0.01)])
-    assert softmin_quality(contradicted) < softmin_quality(ambiguous)
-    assert math.isnan(softmin_quality(np.array([])))
-
-
 def test_metrics_match_hand_computed_values():
     sys.path.insert(0, str(BENCHMARKS))
     from labelnoise import metrics

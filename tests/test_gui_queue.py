@@ -85,11 +85,15 @@ def test_queue_updates_rows_in_place_as_cases_are_scored(queue):
 
 def test_label_issue_columns_and_worst_class_follow_the_learned_score(queue):
     rows = score_rows({"c0": 0.9, "c1": 0.1})
-    rows["c0"].update({"label_issue": 0.05, "label_issue_organ": 0.05, "rank": 2})
-    rows["c1"].update({"label_issue": 0.80, "label_issue_organ": 0.80, "rank": 1, "flagged": True})
+    rows["c0"].update({"label_issue": 0.05, "label_issue_organ": 0.05, "contradicted": 0.0, "contradicted_organ": 0.0,
+                       "rank": 2})
+    rows["c1"].update({"label_issue": 0.80, "label_issue_organ": 0.80, "contradicted": 0.125,
+                       "contradicted_organ": 0.125, "rank": 1, "flagged": True})
     queue.set_cases(["c0", "c1"], ["organ"], rows, {})
     assert queue.visible_case_ids() == ["c1", "c0"]  # rank follows label issue, not AUV
-    assert cell(queue, "c1", "label\nissue").text() == "80.0 %" and cell(queue, "c1", "issue\norgan").text() == "80.0 %"
+    assert cell(queue, "c1", "label\nissue").text() == "0.800"
+    assert cell(queue, "c1", "contra-\ndicted").text() == "12.5 %"
+    assert cell(queue, "c1", "contra-\ndicted\norgan").text() == "12.5 %"
     assert cell(queue, "c0", "AUV").text() == "0.900" and cell(queue, "c0", "AUV\norgan").text() == "0.900"
 
     from napari_aleatoric.gui.queue import worst_class

@@ -10,7 +10,8 @@ from napari_aleatoric.labelquality.classifier import (
     CasePredicted, assign_folds, out_of_fold_probabilities, sample_pixels)
 from napari_aleatoric.labelquality.features import (
     EMBEDDING_CHANNELS, embedding_features, embedding_projection, intensity_features)
-from napari_aleatoric.labelquality.scores import contradicted_shares, issue_maps, label_index
+from napari_aleatoric.labelquality.scores import (contradicted_shares, issue_maps, label_index, label_issue_scores,
+                                                  softmin_quality)
 
 
 class ArrayCase:
@@ -88,10 +89,11 @@ def test_the_corrupted_case_gets_the_worst_score_and_its_error_lights_up():
     events = list(out_of_fold_probabilities(sorted(cases), lambda c: ArrayCase(*cases[c]), 3, folds=4, seed=0))
     predicted = {e.case_id: e for e in events if isinstance(e, CasePredicted)}
     assert set(predicted) == set(cases)
-    scores = {c: contradicted_shares(predicted[c].probabilities, cases[c][1]) for c in cases}
-    assert max(scores, key=lambda c: scores[c][0]) == "c05"
-    # the wrong class (2, drawn too big) is the worst class of that case
-    assert np.nanargmax(scores["c05"][1]) == 1
+    for score in (label_issue_scores, contradicted_shares):  # the queue's order and its readable share
+        scores = {c: score(predicted[c].probabilities, cases[c][1]) for c in cases}
+        assert max(scores, key=lambda c: scores[c][0]) == "c05"
+        # the wrong class (2, drawn too big) is the worst class of that case
+        assert np.nanargmax(scores["c05"][1]) == 1
     maps = issue_maps(predicted["c05"].probabilities, wrong)
     assert maps.shape == (2,) + wrong.shape
     # the class-2 map is high where the annotation is wrong and low elsewhere
@@ -140,7 +142,7 @@ def test_contradicted_share_counts_drawn_pixels_below_one_half_per_case_and_clas
 
 def test_contradicted_share_does_not_change_with_the_amount_of_background():
     """The same drawn structure with the same contradicted pixels scores the same in a small and a
-    large image (the softmin over all pixels it replaced sank in the large one)."""
+    large image."""
     def case(size):
         index = np.zeros((1, size, size), np.int64)
         index[0, :10, :10] = 1
@@ -153,7 +155,7 @@ def test_contradicted_share_does_not_change_with_the_amount_of_background():
     assert case(16) == case(400) == pytest.approx(0.3)
 
 
-def test_a_class_not_drawn_is_not_scored_and_a_case_with_nothing_drawn_is_scored_by_what_was_missed():
+def test_a_class_not_drawn_has_no_contradicted_share_and_nor_has_a_case_with_nothing_drawn():
     index = np.zeros((1, 4, 4), np.int64)
     index[0, :2] = 1
     q = np.zeros((3, 1, 4, 4), np.float32)
@@ -161,11 +163,53 @@ def test_a_class_not_drawn_is_not_scored_and_a_case_with_nothing_drawn_is_scored
     q[0, 0, 2:], q[2, 0, 2:] = 0.95, 0.05
     case, per_class = contradicted_shares(q, index)
     assert case == 0.0 and per_class[0] == 0.0 and math.isnan(per_class[1])
-    empty = np.zeros_like(index)
-    assert contradicted_shares(q, empty)[0] == 1.0  # the model sees class 1 where nothing is drawn
-    q[0], q[1], q[2] = 0.9, 0.05, 0.05
-    case, per_class = contradicted_shares(q, empty)
-    assert case == 0.0 and np.isnan(per_class).all()
+    case, per_class = contradicted_shares(q, np.zeros_like(index))
+    assert math.isnan(case) and np.isnan(per_class).all()
+
+
+def test_the_queue_score_sees_missing_annotation_that_the_contradicted_share_cannot():
+    """An eroded outline: everything drawn is right, a ring the model is sure of was left out. The
+    contradicted share stays 0; the queue's label-issue score rises with the confidently missed
+    ring (the reason the queue orders by it, docs/label_quality.md)."""
+    truth = np.zeros((1, 40, 40), np.int64)
+    truth[0, 10:30, 10:30] = 1
+    eroded = np.zeros_like(truth)
+    eroded[0, 14:26, 14:26] = 1
+    q = np.zeros((2, 1, 40, 40), np.float32)
+    q[1] = np.where(truth == 1, 0.97, 0.02)
+    q[0] = 1.0 - q[1]
+    assert contradicted_shares(q, eroded)[0] == contradicted_shares(q, truth)[0] == 0.0
+    assert label_issue_scores(q, eroded)[0] > 0.9 > 0.1 > label_issue_scores(q, truth)[0]
+
+
+def test_softmin_equals_cleanlab_and_is_led_by_the_worst_pixels():
+    from cleanlab.segmentation.rank import get_label_quality_scores
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=(20, 30)).transpose(2, 0, 1)  # (K, H, W)
+    index = rng.integers(0, 3, (20, 30))
+    expected, _ = get_label_quality_scores(index[None], probabilities[None], method="softmin", verbose=False)
+    case, _ = label_issue_scores(probabilities[:, None], index[None])
+    assert case == pytest.approx(1.0 - expected[0], abs=1e-9)
+    # 1 % of pixels confidently contradicted outweighs a whole image of 0.6-confident pixels
+    ambiguous = np.full(10_000, 0.6)
+    contradicted = np.concatenate([np.full(9_900, 0.99), np.full(100, 0.01)])
+    assert softmin_quality(contradicted) < softmin_quality(ambiguous)
+    assert math.isnan(softmin_quality(np.array([])))
+
+
+def test_per_class_scores_cover_annotated_and_predicted_pixels():
+    index = np.zeros((1, 4, 4), np.int64)
+    index[0, :2] = 1  # class 1 annotated in the top half; class 2 nowhere
+    q = np.zeros((3, 1, 4, 4), np.float32)
+    q[1, 0, :2], q[0, 0, :2] = 0.95, 0.05
+    q[0, 0, 2:], q[2, 0, 2:] = 0.95, 0.05
+    q[2, 0, 3, 3], q[0, 0, 3, 3] = 0.9, 0.1  # the model sees class 2 in one unannotated pixel
+    case, per_class = label_issue_scores(q, index)
+    assert per_class[0] < 0.1 and per_class[1] > 0.8 and case > per_class[0]
+    q[2, 0, 3, 3], q[0, 0, 3, 3] = 0.05, 0.95  # now nobody annotates or predicts class 2
+    _, per_class = label_issue_scores(q, index)
+    assert math.isnan(per_class[1])
 
 
 def test_embedding_features_are_projected_and_aligned_with_the_slice():

@@ -53,6 +53,12 @@ def test_the_reviewed_folder_has_the_clean_labels_and_statuses_of_the_reviewed_c
         store.close()
     assert json.loads((folder / ".aleatoric" / "scores.json").read_text())  # scored: label issues usable
     # the order a reviewer follows: every training case once; AUV order by decreasing AUV
-    order = strategies.review_order(root, "auv", 0)
-    assert sorted(order) == sorted(truth["train"])
+    from napari_aleatoric.pipelines.table import read_scores
+
+    rows = {r["case_id"]: r for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
+    for order_name, column in (("auv", "auv"), ("queue", "label_issue"), ("contradicted", "contradicted")):
+        order = strategies.review_order(root, order_name, 0)
+        assert sorted(order) == sorted(truth["train"])
+        values = [rows[c][column] for c in order]
+        assert values == sorted(values, reverse=True), order_name
     assert strategies.review_order(root, "random", 0) != strategies.review_order(root, "random", 1)

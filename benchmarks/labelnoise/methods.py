@@ -345,58 +345,88 @@ def learned(ctx: Context) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return ctx._memo["learned"]
 
 
-@method("learned_contradicted", label="learned (CV on FM features): contradicted share of the drawn annotation  "
-        "← the app's queue", group="learned")
+@method("learned_contradicted", label="learned: contradicted share of the drawn annotation (the queue Nov 2026, "
+        "now its `contradicted` column)", group="learned")
 def learned_contradicted(ctx: Context) -> np.ndarray:
-    """The pipeline's `label_issue`: the share of each case's drawn pixels whose annotated class the
+    """The pipeline's `contradicted`: the share of each case's drawn pixels whose annotated class the
     out-of-fold model gives less than 0.5."""
-    from napari_aleatoric.labelquality.scores import contradicted_shares
-
-    return np.array([contradicted_shares(*learned(ctx)[c])[0] for c in ctx.case_ids])
+    return learned_candidates(ctx)["drawn_share"]
 
 
-#: Temperature of the softmin pooling (cleanlab's default): lower = closer to the worst pixel.
-SOFTMIN_TEMPERATURE = 0.1
-
-
-def softmin_quality(pixel_quality: np.ndarray, temperature: float = SOFTMIN_TEMPERATURE) -> float:
-    """cleanlab's ``softmin`` pooling of per-pixel label quality: ``Σ s_i · w_i`` with
-    ``w = softmax((1 − s) / T)``, NaN for an empty input (the app's queue score until QUALITY_VERSION 3)."""
-    s = np.asarray(pixel_quality, np.float64).ravel()
-    if s.size == 0:
-        return math.nan
-    logits = (1.0 - s) / temperature
-    weights = np.exp(logits - logits.max())
-    return float(np.dot(s, weights) / weights.sum())
-
-
-def softmin_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
-    """``1 − softmin`` of the annotated class's probability over every pixel (case) and over the
-    pixels annotated or predicted as each class (per class, NaN where neither)."""
-    from napari_aleatoric.labelquality.scores import annotated_class_probability
-
-    given = annotated_class_probability(probabilities, index)
-    predicted = probabilities.argmax(axis=0)
-    per_class = np.full(probabilities.shape[0] - 1, math.nan)
-    for k in range(1, probabilities.shape[0]):
-        involved = (index == k) | (predicted == k)
-        if involved.any():
-            per_class[k - 1] = 1.0 - softmin_quality(given[involved])
-    return 1.0 - softmin_quality(given), per_class
-
-
-@method("learned_softmin", label="learned: 1 − softmin quality over all pixels (the queue until Nov 2026)",
+@method("learned_softmin", label="learned (CV on FM features): 1 − softmin quality over all pixels  ← the app's queue",
         group="learned")
 def learned_softmin(ctx: Context) -> np.ndarray:
-    """1 − softmin over pixels of the out-of-fold probability of the annotated class (cleanlab's
-    pooling; its equality with cleanlab is tested)."""
-    return np.array([softmin_scores(*learned(ctx)[c])[0] for c in ctx.case_ids])
+    """The pipeline's `label_issue`: 1 − softmin over pixels of the out-of-fold probability of the
+    annotated class (cleanlab's pooling; its equality with cleanlab is tested)."""
+    return learned_candidates(ctx)["softmin"]
+
+
+def case_candidates(probabilities: np.ndarray, index: np.ndarray) -> dict:
+    """Candidate case scores from out-of-fold class probabilities (higher = more likely mislabelled).
+
+    ``contradicted`` means ``q_y < 0.5`` (the annotated class is doubted); the *union* is the pixels
+    drawn or predicted (argmax of ``q``) as foreground, so it also holds confidently missed
+    foreground. Keys: ``softmin`` (1 − softmin of ``q_y`` over all pixels), ``drawn_share``,
+    ``union_share``, ``drawn_count``, ``union_count`` (pixels), ``largest_region`` (pixels of the
+    largest connected contradicted region of the union), ``per_class`` ``(C,)`` drawn shares.
+
+    Args:
+        probabilities: ``(K, D, H, W)``, ``K = C + 1``.
+        index: ``(D, H, W)`` class index of the annotation.
+    """
+    from scipy import ndimage
+
+    from napari_aleatoric.labelquality.scores import annotated_class_probability, softmin_quality
+
+    q_y = annotated_class_probability(probabilities, index)
+    drawn, union = index > 0, (index > 0) | (probabilities.argmax(0) > 0)
+    contradicted = q_y < 0.5
+    regions, n = ndimage.label(contradicted & union)
+    per_class = np.array([contradicted[index == k].mean() if (index == k).any() else np.nan
+                          for k in range(1, probabilities.shape[0])])
+    return {"softmin": 1.0 - softmin_quality(q_y),
+            "drawn_share": float(contradicted[drawn].mean()) if drawn.any() else np.nan,
+            "union_share": float(contradicted[union].mean()) if union.any() else np.nan,
+            "drawn_count": float((contradicted & drawn).sum()), "union_count": float((contradicted & union).sum()),
+            "largest_region": float(np.bincount(regions.ravel())[1:].max()) if n else 0.0,
+            "per_class": per_class}
+
+
+def learned_candidates(ctx: Context) -> dict[str, np.ndarray]:
+    """:func:`case_candidates` of every case of the replicate, one array per key (memoised)."""
+    if "learned_candidates" not in ctx._memo:
+        rows = [case_candidates(*learned(ctx)[c]) for c in ctx.case_ids]
+        ctx._memo["learned_candidates"] = {k: np.array([r[k] for r in rows], np.float64) for k in rows[0]}
+    return ctx._memo["learned_candidates"]
+
+
+@method("learned_union_share", label="learned: contradicted share of the pixels drawn or predicted as foreground",
+        group="learned")
+def learned_union_share(ctx: Context) -> np.ndarray:
+    """Like the drawn share, over the pixels drawn *or* predicted as foreground (sees missed foreground)."""
+    return learned_candidates(ctx)["union_share"]
+
+
+@method("learned_largest_region", label="learned: pixels of the largest contradicted region", group="learned")
+def learned_largest_region(ctx: Context) -> np.ndarray:
+    """Size of the largest connected region of contradicted pixels among those drawn or predicted
+    as foreground (does not depend on the case's size)."""
+    return learned_candidates(ctx)["largest_region"]
+
+
+@method("learned_rank_mean", label="learned: rank mean of softmin and drawn share", group="learned")
+def learned_rank_mean(ctx: Context) -> np.ndarray:
+    """Mean of the within-replicate ranks of the softmin and the contradicted drawn share."""
+    scores = learned_candidates(ctx)
+    return 0.5 * (ranks01(scores["softmin"]) + ranks01(scores["drawn_share"]))
 
 
 @method("learned_softmin_class_max", label="learned: 1 − softmin quality, worst class", group="learned")
 def learned_softmin_class_max(ctx: Context) -> np.ndarray:
     """max over classes of the softmin per-class scores."""
-    per_class = np.stack([softmin_scores(*learned(ctx)[c])[1] for c in ctx.case_ids])
+    from napari_aleatoric.labelquality.scores import label_issue_scores
+
+    per_class = np.stack([label_issue_scores(*learned(ctx)[c])[1] for c in ctx.case_ids])
     return np.nanmax(np.where(np.isfinite(per_class), per_class, -np.inf), axis=1)
 
 

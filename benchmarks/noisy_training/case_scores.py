@@ -15,7 +15,8 @@ Candidates (higher = more likely mislabelled), from ``q`` (out-of-fold class pro
 (contradicted share of the pixels drawn or predicted as foreground), ``drawn_count`` and
 ``union_count`` (the same as pixel counts), ``largest_region`` (pixels of the largest connected
 contradicted region), ``class_max`` (the worst class's drawn share), ``class_ratio`` (the worst
-class's drawn share over that class's median share in the dataset).
+class's drawn share over that class's median share in the dataset), ``rank_mean`` (mean of the
+within-dataset ranks of ``softmin`` and ``drawn_share``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/labelnoise (the softmin)
 
 CANDIDATES = ("softmin", "drawn_share", "union_share", "drawn_count", "union_count", "largest_region",
-              "class_max", "class_ratio")
+              "class_max", "class_ratio", "rank_mean")
 
 
 def _auroc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -41,30 +41,17 @@ def _auroc(positive: np.ndarray, score: np.ndarray) -> float:
 
 
 def case_candidates(maps: np.ndarray, index: np.ndarray) -> dict:
-    """Candidate scores of one case.
+    """Candidate scores of one case (:func:`labelnoise.methods.case_candidates`).
 
     Args:
         maps: ``(C, D, H, W)`` cached issue maps ``|1[y = c] − q_c|``.
         index: ``(D, H, W)`` class index of the annotation.
     """
-    from labelnoise.methods import softmin_quality
+    from labelnoise.methods import case_candidates as from_probabilities
 
-    from napari_aleatoric.labelquality.scores import annotated_class_probability
     from napari_aleatoric.training.label_issues import class_probabilities
 
-    q = class_probabilities(maps, index)
-    q_y = annotated_class_probability(q, index)
-    drawn, union = index > 0, (index > 0) | (q.argmax(0) > 0)
-    contradicted = q_y < 0.5
-    regions, n = ndimage.label(contradicted & union)
-    per_class = np.array([contradicted[index == k].mean() if (index == k).any() else np.nan
-                          for k in range(1, maps.shape[0] + 1)])
-    return {"softmin": 1.0 - softmin_quality(q_y),
-            "drawn_share": float(contradicted[drawn].mean()) if drawn.any() else np.nan,
-            "union_share": float(contradicted[union].mean()) if union.any() else np.nan,
-            "drawn_count": float((contradicted & drawn).sum()), "union_count": float((contradicted & union).sum()),
-            "largest_region": float(np.bincount(regions.ravel())[1:].max()) if n else 0.0,
-            "per_class": per_class}
+    return from_probabilities(class_probabilities(maps, index), index)
 
 
 def evaluate(root: Path) -> dict:
@@ -93,9 +80,12 @@ def evaluate(root: Path) -> dict:
     scores["class_max"] = np.nanmax(np.where(np.isfinite(per_class), per_class, -np.inf), axis=1)
     scores["class_ratio"] = np.nanmax(np.where(np.isfinite(per_class), per_class / np.nanmedian(per_class, axis=0),
                                                -np.inf), axis=1)
+    from labelnoise.methods import ranks01
+
+    scores["rank_mean"] = 0.5 * (ranks01(scores["softmin"]) + ranks01(scores["drawn_share"]))
     result = {"cases": len(ids), "corrupted": int(positive.sum()),
               "auroc": {name: round(_auroc(positive, scores[name]), 3) for name in CANDIDATES}}
-    for column in ("label_issue", "auv"):
+    for column in [c for c in ("label_issue", "contradicted", "auv") if c in table[ids[0]]]:
         result["auroc"][f"scores.csv:{column}"] = round(_auroc(positive, np.array([table[c][column] for c in ids])), 3)
     return result
 

@@ -14,9 +14,10 @@ does it at the start of the run; validation labels are never read).
 Closed loop (``loop``): a simulated reviewer corrects the top-k training cases of an order (their
 labels become the clean ones and they are marked *corrected* in the review store; a clean case
 reviewed is marked *accepted*), then the network is retrained. Orders: ``queue`` (the review
-queue as shipped: ``label_issue`` of the noisy folder's ``scores.csv``, the contradicted share from
-the out-of-fold pass over the whole dataset, highest first), ``random`` (drawn per training seed),
-``auv`` (highest AUV first). The scores must come from the current label-quality version
+queue as shipped: ``label_issue`` of the noisy folder's ``scores.csv``, the softmin from the
+out-of-fold pass over the whole dataset, highest first), ``contradicted`` (the same pass's
+``contradicted`` column, the queue's order from QUALITY_VERSION 3 until 4), ``random`` (drawn per
+training seed), ``auv`` (highest AUV first). The scores must come from the current label-quality version
 (``napari-aleatoric score`` again, or :func:`~napari_aleatoric.pipelines.priorities.refresh_priorities`).
 
 Commands (results are appended to a JSON-lines file; finished runs are skipped on a re-run)::
@@ -30,6 +31,7 @@ Commands (results are appended to a JSON-lines file; finished runs are skipped o
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -49,7 +51,9 @@ BASE = {
 }
 ROWS = ("plain", "auv-filter", "duo", "auv-filter+duo", "issue-filter", "issue-weight", "issue-relabel",
         "issue-filter+relabel", "oracle-filter", "clean")
-ORDERS = ("queue", "random", "auv")
+ORDERS = ("queue", "contradicted", "random", "auv")
+#: the ``scores.csv`` column each score-based review order follows, highest first
+ORDER_COLUMNS = {"queue": "label_issue", "contradicted": "contradicted", "auv": "auv"}
 
 
 def dataset_kind(root: Path) -> str:
@@ -171,8 +175,8 @@ def review_order(root: Path, order: str, seed: int) -> list[str]:
     train_ids = sorted(truth(root)["train"])
     if order == "random":
         return [train_ids[i] for i in np.random.default_rng([seed, 7]).permutation(len(train_ids))]
-    if order in ("auv", "queue"):
-        column = "auv" if order == "auv" else "label_issue"
+    if order in ORDER_COLUMNS:
+        column = ORDER_COLUMNS[order]
         rows = {r["case_id"]: r for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
         return sorted(train_ids, key=lambda c: (-rows[c][column], c))
     raise ValueError(f"unknown order {order!r}")
@@ -221,7 +225,7 @@ def run_loop(job: dict) -> dict:
     root, work, seed = Path(job["root"]), Path(job["work"]), int(job["seed"])
     folder = Path(job["folder"])
     settings = with_strategy(base_settings(root, seed), job["strategy"])
-    run_dir = work / root.name / "loop-runs" / job["strategy"] / f"{job['order']}-k{job['k']}" / f"s{seed}"
+    run_dir = work / root.name / "loop-runs" / job["strategy"] / folder.name / f"s{seed}"
     result = train_once(folder, replace(settings, name=f"loop-{job['strategy']}-s{seed}"), run_dir)
     corrupted = set(truth(root)["corrupted"])
     result.update(kind="loop", data=root.name, order=job["order"], k=job["k"], fraction=job["fraction"],
@@ -294,8 +298,9 @@ def main(argv=None) -> int:
                 for fraction in fractions:
                     k = int(round(fraction * n))
                     same_for_all = k in (0, n)  # nothing or everything reviewed: the order does not matter
-                    name = f"all-k{k}" if same_for_all else (f"{order}-k{k}" if order != "random"
-                                                              else f"random{seed}-k{k}")
+                    # named by the cases reviewed: a folder or run of another ordering is never reused
+                    digest = hashlib.sha1(",".join(ranking[:k]).encode()).hexdigest()[:8]
+                    name = f"all-k{k}" if same_for_all else f"{order}-k{k}-{digest}"
                     folder = reviewed_folder(root, args.work, ranking[:k], name)
                     key = f"{root.name}/loop/{args.strategy}/{'all' if same_for_all else order}-k{k}/s{seed}"
                     if any(j["job_key"] == key for j in jobs):

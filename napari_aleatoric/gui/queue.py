@@ -188,7 +188,8 @@ class QueueTable(QWidget):
     def columns(self) -> list[str]:
         """Header labels in display order."""
         per_class = [n.replace("_", chr(10)) for n in self.class_names]
-        return (["rank", "case", "label\nissue", "worst\nclass"] + [f"issue\n{n}" for n in per_class]
+        return (["rank", "case", "label\nissue", "contra-\ndicted", "worst\nclass"]
+                + [f"contra-\ndicted\n{n}" for n in per_class]
                 + ["AUV"] + [f"AUV\n{n}" for n in per_class] + ["FM\ndisagr.", "status", "flagged"])
 
     def set_cases(self, case_ids: list[str], class_names: list[str], rows: dict[str, dict],
@@ -218,10 +219,11 @@ class QueueTable(QWidget):
         flagged = bool(row.get("flagged", False))
         worst = worst_class(row, self.class_names)
         issue = _number(row.get("label_issue"))
-        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_percent(issue), issue),
-                 (worst, worst)]
+        contradicted = _number(row.get("contradicted"))
+        cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(issue), issue),
+                 (_percent(contradicted), contradicted), (worst, worst)]
         for name in self.class_names:
-            value = _number(row.get(f"label_issue_{name}"))
+            value = _number(row.get(f"contradicted_{name}"))
             cells.append((_percent(value), value))
         cells.append((_fmt(auv), auv))
         for name in self.class_names:
@@ -243,9 +245,11 @@ class QueueTable(QWidget):
             if isinstance(key, float):
                 item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
             items.append(item)
-        items[2].setToolTip("label issue: the share of this case's drawn annotation that the label quality "
-                            "learned from the dataset's other annotations contradicts; the queue's order")
-        items[4 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
+        items[2].setToolTip("label issue: how strongly the label quality learned from the dataset's other "
+                            "annotations contradicts this one, drawn or missed (0–1); the queue's order")
+        items[3].setToolTip("contradicted: the share of this case's drawn annotation whose class the learned "
+                            "label quality doubts (does not count what was left out)")
+        items[5 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
         self._shown[case_id] = (cells, flagged)
         return items

@@ -947,7 +947,10 @@ class ReviewPanel(BackgroundWork, QWidget):
             parts.append(f"rank {row['rank']} of {total}")
             issue = row.get("label_issue", math.nan)
             if isinstance(issue, float) and math.isfinite(issue):
-                parts.append(f"label issue <b>{100 * issue:.1f} %</b> of the drawing contradicted")
+                parts.append(f"label issue <b>{issue:.3f}</b>")
+            contradicted = row.get("contradicted", math.nan)
+            if isinstance(contradicted, float) and math.isfinite(contradicted):
+                parts.append(f"{100 * contradicted:.1f} % of the drawing contradicted")
             parts.append(f"AUV {row['auv']:.3f}" if math.isfinite(row["auv"]) else "AUV –")
             if row.get("flagged"):
                 parts.append("<span style='color:#ff9d00'><b>flagged</b></span>")
@@ -965,7 +968,7 @@ class ReviewPanel(BackgroundWork, QWidget):
                 return format(value_, style) if isinstance(value_, float) and math.isfinite(value_) else "–"
             swatch = f"<span style='color:{class_colour(value)}'>■</span>"
             label = f"<b>{name}</b> (worst)" if name == worst and row else name
-            issue_ = row.get("label_issue_" + name, math.nan)
+            issue_ = row.get("contradicted_" + name, math.nan)
             issue_text = f"{100 * issue_:.1f} %" if isinstance(issue_, float) and math.isfinite(issue_) else "–"
             cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{issue_text}</td>"
                          f"<td align='right'>{number('auv_' + name)}</td>"

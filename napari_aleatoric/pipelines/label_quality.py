@@ -5,9 +5,12 @@ filters are the per-pixel features; a classifier trained with K-fold cross-valid
 the dataset's own annotations gives every pixel out-of-sample class probabilities ``q``. Where the
 annotation disagrees with ``q`` it is likely wrong:
 
-- per case: the share of its drawn (foreground) annotation whose annotated class ``q`` gives less
-  than 0.5, the *contradicted share* (column ``label_issue``);
-- per class: the same over the pixels drawn as that class (``label_issue_<class>``);
+- per case: ``1 − softmin`` over its pixels of ``q`` of the annotated class (cleanlab's softmin
+  pooling, dominated by the most confidently contradicted pixels; column ``label_issue``, the
+  queue's order), and the share of its drawn annotation whose annotated class ``q`` gives less
+  than 0.5, the *contradicted share* (column ``contradicted``, a number a person can read);
+- per class: the same over the pixels annotated or predicted as that class (``label_issue_<class>``)
+  and over the pixels drawn as that class (``contradicted_<class>``);
 - per pixel: ``|1[annotation = c] − q_c|``, cached as ``cache/quality/<case>.npz`` ``issue_maps``
   ``(C, D, H, W)`` float16 — the heatmaps the viewer shows.
 
@@ -30,11 +33,11 @@ from ..data.dataset import Dataset, load_case
 from ..data.errors import CaseError
 from ..labelquality.case_source import EmbeddedCase
 from ..labelquality.classifier import CasePredicted, CaseSampled, FoldsFitted, out_of_fold_probabilities
-from ..labelquality.scores import contradicted_shares, issue_maps, label_index
+from ..labelquality.scores import contradicted_shares, issue_maps, label_index, label_issue_scores
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "3"
+QUALITY_VERSION = "4"
 #: Fewest scored cases the cross-validation runs on.
 MIN_CASES = 4
 
@@ -55,16 +58,21 @@ class LabelQuality:
     """The label-quality result of a dataset.
 
     Attributes:
-        per_class: case id → ``(C,)`` per-class contradicted share in ``[0, 1]`` (NaN: the class
-            is not drawn).
-        score: case id → case contradicted share in ``[0, 1]`` (the label-issue score), higher =
+        score: case id → label-issue score in ``[0, 1]`` (1 − softmin; the queue's order), higher =
             more likely mislabelled.
+        per_class: case id → ``(C,)`` per-class label-issue score (NaN: the class is neither drawn
+            nor predicted).
+        contradicted: case id → share of the drawn annotation that ``q`` contradicts, in ``[0, 1]``
+            (NaN: nothing drawn).
+        contradicted_per_class: case id → ``(C,)`` the same per class (NaN: the class is not drawn).
         maps_files: case id → the cached issue maps.
         seconds: wall time of the whole pass.
     """
 
-    per_class: dict[str, np.ndarray] = field(default_factory=dict)
     score: dict[str, float] = field(default_factory=dict)
+    per_class: dict[str, np.ndarray] = field(default_factory=dict)
+    contradicted: dict[str, float] = field(default_factory=dict)
+    contradicted_per_class: dict[str, np.ndarray] = field(default_factory=dict)
     maps_files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -74,6 +82,16 @@ class LabelQualityFinished:
     """Emitted last."""
 
     result: LabelQuality
+
+
+def _nullable(values) -> list:
+    """Floats for JSON metadata, ``None`` for NaN."""
+    return [None if not math.isfinite(v) else float(v) for v in values]
+
+
+def _floats(values: list) -> np.ndarray:
+    """Metadata values back to floats (``None`` → NaN)."""
+    return np.array([math.nan if v is None else v for v in values], np.float64)
 
 
 def quality_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndarray) -> str:
@@ -118,8 +136,10 @@ def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[
         meta = cache.metadata(case_id, case_keys[case_id])
         if meta is None or meta.get("run_key") != key:
             return None
-        result.per_class[case_id] = np.array([math.nan if v is None else v for v in meta["per_class"]])
         result.score[case_id] = float(meta["score"])
+        result.per_class[case_id] = _floats(meta["per_class"])
+        result.contradicted[case_id] = _floats([meta["contradicted"]])[0]
+        result.contradicted_per_class[case_id] = _floats(meta["contradicted_per_class"])
         result.maps_files[case_id] = cache.path(case_id)
     return result
 
@@ -208,11 +228,15 @@ def assess_label_quality(
             continue
         yield LabelQualityProgress(stage_of[type(event)], event.index, event.total, event.case_id)
         if isinstance(event, CasePredicted):
-            score, per_class = contradicted_shares(event.probabilities, event.case.label_index)
-            result.score[event.case_id], result.per_class[event.case_id] = score, per_class
-            result.maps_files[event.case_id] = quality_cache.save(
-                event.case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, event.case.label_index)},
+            case_id, index = event.case_id, event.case.label_index
+            score, per_class = label_issue_scores(event.probabilities, index)
+            share, share_per_class = contradicted_shares(event.probabilities, index)
+            result.score[case_id], result.per_class[case_id] = score, per_class
+            result.contradicted[case_id], result.contradicted_per_class[case_id] = share, share_per_class
+            result.maps_files[case_id] = quality_cache.save(
+                case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, index)},
                 {"names": names, "values": values, "model": model_name, "input_mode": input_mode, "run_key": key,
-                 "score": score, "per_class": [None if not math.isfinite(v) else float(v) for v in per_class]})
+                 "score": score, "per_class": _nullable(per_class), "contradicted": _nullable([share])[0],
+                 "contradicted_per_class": _nullable(share_per_class)})
     result.seconds = time.perf_counter() - started
     yield LabelQualityFinished(result)

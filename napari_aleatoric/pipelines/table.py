@@ -26,13 +26,15 @@ class ScoreTable:
     """Rows sorted by rank (most uncertain first) and the column order of the CSV.
 
     Each row maps a column name to a value: ``case_id`` (str), ``rank`` (int, 1 = review first),
-    ``label_issue`` (float in [0, 1], the learned label-issue score that orders the queue: the share
-    of the case's drawn annotation that the out-of-fold label-quality model contradicts, higher =
-    more likely mislabelled; NaN when label quality did not run),
+    ``label_issue`` (float in [0, 1], the learned label-issue score that orders the queue: 1 − softmin
+    of the out-of-fold probability of each pixel's annotated class, higher = more likely
+    mislabelled; NaN when label quality did not run), ``contradicted`` (the share of the case's
+    drawn annotation whose annotated class that probability is below 0.5),
     ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
     (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
     (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
-    ``label_issue_<name>`` (the same share over the pixels drawn as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
+    ``label_issue_<name>`` (the label-issue score over the pixels drawn or predicted as that class),
+    ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
     """
 
     columns: list[str]
@@ -45,8 +47,9 @@ class ScoreTable:
 
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"]
-            + [f"label_issue_{n}" for n in class_names] + [f"auv_{n}" for n in class_names] + [f"sps_{n}" for n in class_names]
+    return (["case_id", "rank", "label_issue", "contradicted", "auv", "flagged", "sps", "fm_disagreement"]
+            + [f"label_issue_{n}" for n in class_names] + [f"contradicted_{n}" for n in class_names]
+            + [f"auv_{n}" for n in class_names] + [f"sps_{n}" for n in class_names]
             + [f"dice_fm_{n}" for n in class_names])
 
 
@@ -77,12 +80,11 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
     for i, result in enumerate(results):
         dices = [result.dice_fm_per_class.get(n, math.nan) for n in class_names]
         finite_dices = [d for d in dices if math.isfinite(d)]
-        row = {"case_id": result.case_id, "label_issue": float(issue[i]), "auv": float(auv[i]),
+        row = {"case_id": result.case_id, "auv": float(auv[i]),
                "flagged": bool(flags[i]), "sps": float(case_sps[i]),
                "fm_disagreement": 1.0 - min(finite_dices) if finite_dices else math.nan}
-        class_issue = label_quality.per_class.get(result.case_id) if label_quality else None
+        row.update(label_quality_columns(label_quality, result.case_id, class_names))
         for c, name in enumerate(class_names):
-            row[f"label_issue_{name}"] = float(class_issue[c]) if class_issue is not None else math.nan
             row[f"auv_{name}"] = float(auv_per_class[i, c])
             row[f"sps_{name}"] = float(per_class[i, c])
             row[f"dice_fm_{name}"] = float(dices[c])
@@ -105,10 +107,7 @@ def with_label_quality(table: ScoreTable, class_names: list[str], label_quality:
     """
     rows = [dict(row) for row in table.rows]
     for row in rows:
-        per_class = label_quality.per_class.get(row["case_id"])
-        row["label_issue"] = float(label_quality.score.get(row["case_id"], math.nan))
-        for c, name in enumerate(class_names):
-            row[f"label_issue_{name}"] = float(per_class[c]) if per_class is not None else math.nan
+        row.update(label_quality_columns(label_quality, row["case_id"], class_names))
     flags = flagged(np.array([r["label_issue"] for r in rows], dtype=np.float64), flag_quantile)
     for row, flag in zip(rows, flags):
         row["flagged"] = bool(flag)
@@ -116,6 +115,18 @@ def with_label_quality(table: ScoreTable, class_names: list[str], label_quality:
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return ScoreTable(table_columns(class_names), rows)
+
+
+def label_quality_columns(label_quality: LabelQuality | None, case_id: str, class_names: list[str]) -> dict:
+    """A case's ``label_issue``, ``contradicted`` and per-class columns (NaN where not computed)."""
+    def of(table_name: str, default):
+        return getattr(label_quality, table_name).get(case_id, default) if label_quality else default
+
+    columns = {"label_issue": float(of("score", math.nan)), "contradicted": float(of("contradicted", math.nan))}
+    for prefix, table_name in (("label_issue", "per_class"), ("contradicted", "contradicted_per_class")):
+        values = of(table_name, [math.nan] * len(class_names))
+        columns.update({f"{prefix}_{name}": float(v) for name, v in zip(class_names, values)})
+    return columns
 
 
 def ranking_key(row: dict) -> tuple:

@@ -6,7 +6,7 @@ the foundation model's cached slice embeddings. Its out-of-fold class probabilit
 
 - **case filtering** (``issue_keep < 1``): training cases whose contradicted share (the share of
   their drawn annotation whose annotated class the model gives less than 0.5, the queue's
-  label-issue score) is above the ``issue_keep`` quantile of the training cases are left out;
+  ``contradicted`` column) is above the ``issue_keep`` quantile of the training cases are left out;
 - **per-pixel guidance** (``label_issues``), from the trust ``w`` of each pixel's annotation,
   ``w = clip((q_y − TRUST_FLOOR) / (TRUST_THRESHOLD − TRUST_FLOOR), 0, 1)`` where ``q_y`` is the
   out-of-fold probability of the annotated class (1 where the model agrees, 0 where it
@@ -81,8 +81,8 @@ class CaseIssues:
 
     Attributes:
         contradicted: share of the case's drawn (foreground) annotation whose annotated class the
-            label-quality model, learned out of fold on the training cases, gives less than 0.5:
-            the queue's label-issue score (NaN: nothing drawn). The filter's criterion.
+            label-quality model, learned out of fold on the training cases, gives less than 0.5
+            (NaN: nothing drawn). The filter's criterion (the queue's ``contradicted`` column).
         reviewed: accepted or corrected in review (full weight, never filtered).
         left_out: dropped by label-issue filtering.
         down_weighted: fraction of the case's pixels with a loss weight below 1 (NaN: not computed).
@@ -405,9 +405,7 @@ def plan_label_issues(
                           cache_dir=cache_dir, model_name=lazy.identity(), input_mode=input_mode,
                           label_paths=label_paths, case_keys=case_keys, dataset=ds)
     for case_id in train_ids:
-        plan.cases[case_id] = CaseIssues(float(result.score[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
-        if not np.any(np.isfinite(result.per_class[case_id])):  # nothing drawn: nothing to doubt or filter
-            plan.cases[case_id].contradicted = math.nan
+        plan.cases[case_id] = CaseIssues(float(result.contradicted[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
     for i, case_id in enumerate(train_ids, 1):  # per case: what the guidance changes
         info = plan.cases[case_id]
         index, trust, _ = plan._trust(case_id)
