@@ -80,8 +80,13 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="matrix layout of volumes for the singular values (default D_HW)")
     parser.add_argument("--energy", choices=["sigma2", "sigma"], default="sigma2",
                         help="singular-value energy: sigma2 (default) or sigma (the published snippet)")
-    parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag the cases above this quantile of the ranking score "
-                        "(label_issue; AUV when label quality cannot run)")
+    parser.add_argument("--rank-by", choices=["label-issue", "contradicted", "auv"], default="label-issue",
+                        help="the queue's order: label-issue (default; the learned label quality, the measured best on "
+                             "the label-error benchmark), contradicted (share of the drawing the learned model doubts; "
+                             "better where many cases are badly over-drawn), auv (the paper's score: difficulty). "
+                             "Re-running with another choice on a scored dataset only re-ranks")
+    parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag the cases above this quantile of the ranking "
+                        "column (--rank-by; AUV when label quality cannot run)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,
                         help="slices per foundation-model encoder forward (default 8 on CUDA, 1 on the CPU); "
                              "the scores do not depend on it")
@@ -131,7 +136,7 @@ def _run_scoring(dataset, args, stream=None, client=None):
     dataset = print_dataset_warnings(dataset, stream)
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
                            svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
-                           out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None),
+                           rank_by=args.rank_by, out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None),
                            batch_size=getattr(args, "batch_size", None), client=client)
     bar = None
     finished = None
@@ -167,6 +172,7 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
     stream = stream or sys.stdout
     rows = finished.table.rows
+    print(f"ranked by {finished.table.ranking}", file=stream)
     print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'contradicted':>12} {'AUV':>6}  {'flag':<4} "
           f"{'FM disagreement':>15}", file=stream)
     for row in rows[:limit]:

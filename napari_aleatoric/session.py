@@ -27,7 +27,7 @@ Threads: the work that reads or writes files without touching the session's stat
 (:meth:`scoring_events`, :meth:`refresh_events`, :meth:`write_correction`, :meth:`write_revert`,
 :meth:`reconcile`) may run in a worker thread; the methods that change the session's state and
 notify subscribers (:meth:`apply`, :meth:`correction_saved`, :meth:`set_status`,
-:meth:`set_current`, :meth:`open`) belong to one thread (the GUI thread in napari). The
+:meth:`set_current`, :meth:`open`, :meth:`rerank`) belong to one thread (the GUI thread in napari). The
 convenience methods (:meth:`score`, :meth:`save`, :meth:`revert`, ...) do both in the caller's
 thread.
 
@@ -41,7 +41,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +49,9 @@ import numpy as np
 from .data.dataset import Case, Dataset, open_dataset
 from .data.errors import AleatoricError
 from .models import registry
-from .pipelines.priorities import PrioritiesRefreshed, refresh_priorities
+from .pipelines.priorities import PrioritiesRefreshed, refresh_priorities, rerank_scores
 from .pipelines.scoring import ScoringFinished, score_dataset
-from .pipelines.table import ScoreTable, read_scores
+from .pipelines.table import DEFAULT_RANK_BY, ScoreTable, read_scores
 from .review import saving
 from .review.store import STATUSES, ReviewStore, Revision
 
@@ -71,6 +71,7 @@ class ScoringSettings:
         svd_mode: matrix layout of volumes for the SPS (``"D_HW"``, ``"H_DW"``, ``"W_DH"``).
         energy: ``"sigma2"`` or ``"sigma"``.
         flag_quantile: cases above this quantile of the ranking score are flagged (0–1).
+        rank_by: the column the queue's rank follows (``"label-issue"``, ``"contradicted"``, ``"auv"``).
     """
 
     model: str | None = None
@@ -79,6 +80,7 @@ class ScoringSettings:
     svd_mode: str = "D_HW"
     energy: str = "sigma2"
     flag_quantile: float = 0.9
+    rank_by: str = DEFAULT_RANK_BY
 
     @classmethod
     def read(cls, summary_path: Path) -> "ScoringSettings | None":
@@ -88,7 +90,8 @@ class ScoringSettings:
             return cls(model=settings.get("model"), input_mode=settings.get("input_mode", "raw"),
                        model_spec=settings.get("model_spec"), svd_mode=settings.get("svd_mode", "D_HW"),
                        energy=settings.get("energy", "sigma2"),
-                       flag_quantile=float(settings.get("flag_quantile", 0.9)))
+                       flag_quantile=float(settings.get("flag_quantile", 0.9)),
+                       rank_by=settings.get("rank_by", DEFAULT_RANK_BY))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
 
@@ -96,7 +99,7 @@ class ScoringSettings:
         """The keyword arguments of :func:`~napari_aleatoric.pipelines.scoring.score_dataset` that
         reproduce this scoring (all but the model and the device)."""
         return {"input_mode": self.input_mode, "svd_mode": self.svd_mode, "energy": self.energy,
-                "flag_quantile": self.flag_quantile}
+                "flag_quantile": self.flag_quantile, "rank_by": self.rank_by}
 
 
 # ====================================================================== events
@@ -137,8 +140,9 @@ class RevisionRecorded:
 
 @dataclass(frozen=True)
 class ScoresChanged:
-    """The score table changed: ``reason`` ``"scored"`` (a scoring pass) or ``"refreshed"``
-    (Refresh priorities); ``completed``: the revisions whose scores after were recorded."""
+    """The score table changed: ``reason`` ``"scored"`` (a scoring pass), ``"refreshed"``
+    (Refresh priorities) or ``"reranked"`` (ranked by another column); ``completed``: the
+    revisions whose scores after were recorded."""
 
     table: ScoreTable
     reason: str
@@ -509,6 +513,21 @@ class ReviewSession:
         if not decision.ok:
             raise AleatoricError(self.dataset.root if self.dataset else None, f"not re-scored: {decision.reason}")
         yield from self.score(model, device)
+
+    def rerank(self, rank_by: str) -> ScoreTable:
+        """Rank the queue by another column (``"label-issue"``, ``"contradicted"``, ``"auv"``) without
+        the model; the choice is stored with the scores and kept by re-scores. Emits
+        :class:`ScoresChanged` (``"reranked"``).
+
+        Raises:
+            DatasetError: no scores to rank. ValueError: an unknown ``rank_by``.
+        """
+        dataset = self._require_dataset()
+        self.table = rerank_scores(dataset, rank_by)
+        if self.settings is not None:
+            self.settings = replace(self.settings, rank_by=rank_by)
+        self._emit(ScoresChanged(self.table, "reranked"))
+        return self.table
 
     def refresh(self, model: str | None = None, device: str | None = None) -> Iterator:
         """Refresh priorities, applying the events (see :meth:`refresh_events`)."""

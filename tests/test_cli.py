@@ -15,6 +15,17 @@ def test_score_prints_queue_and_writes_csv(mni_dataset, capsys):
     assert (mni_dataset / ".aleatoric" / "scores.csv").is_file()
 
 
+def test_score_rank_by_auv_orders_the_queue_by_auv_and_says_so(mni_dataset, capsys):
+    from napari_aleatoric.pipelines.table import read_scores
+
+    assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu", "--rank-by", "auv"]) == 0
+    assert "ranked by auv" in capsys.readouterr().out
+    rows = read_scores(mni_dataset / ".aleatoric" / "scores.csv").rows
+    assert [r["auv"] for r in rows] == sorted((r["auv"] for r in rows), reverse=True)
+    with pytest.raises(SystemExit):
+        main(["score", str(mni_dataset), "--rank-by", "alphabetical"])
+
+
 def test_score_writes_csv_where_asked(mni_dataset, tmp_path):
     target = tmp_path / "out" / "ranked.csv"
     assert main(["score", str(mni_dataset), "--model", "tiny", "--out", str(target)]) == 0

@@ -6,6 +6,7 @@ samples in tmp_path (never written in place); the model is ``tiny`` (random, fas
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -482,6 +483,23 @@ def test_filters(panel_factory, scored_mni, qtbot):
     assert queue.visible_case_ids()[0] == panel.table.rows[0]["case_id"]
     queue.table.sortItems(queue.columns().index("AUV"), Qt.SortOrder.DescendingOrder)
     assert queue.visible_case_ids()[0] == max(panel.table.rows, key=lambda r: r["auv"])["case_id"]
+
+
+def test_rank_by_reorders_the_queue_and_is_stored(panel_factory, scored_mni, tmp_path, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(copy_subset(MNI, MNI_CASES, tmp_path / "fresh"))
+    assert not panel.queue.rank_by.isEnabled()  # nothing to rank before scoring
+    assert panel.open_dataset(scored_mni)
+    wait_case(qtbot, panel)
+    queue = panel.queue
+    assert queue.rank_by.isEnabled() and queue.rank_by.currentText() == "label issue"
+    queue.rank_by.textActivated.emit("AUV")  # as a user's choice in the combo box
+    by_auv = sorted(panel.table.rows, key=lambda r: -r["auv"])
+    assert [r["case_id"] for r in panel.table.rows] == [r["case_id"] for r in by_auv]
+    assert queue.visible_case_ids() == [r["case_id"] for r in by_auv]  # the table shows the new ranks
+    assert json.loads((scored_mni / ".aleatoric" / "scores.json").read_text())["settings"]["rank_by"] == "auv"
+    assert panel.open_dataset(scored_mni) and queue.rank_by.currentText() == "AUV"  # kept on reopening
+    assert not [text for level, text in notifications if level == "error"]
 
 
 # ---------------------------------------------------------------------------------- bad input

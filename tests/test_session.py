@@ -15,6 +15,7 @@ import pytest
 from napari_aleatoric.data.errors import AleatoricError
 from napari_aleatoric.pipelines.priorities import PrioritiesRefreshed
 from napari_aleatoric.pipelines.scoring import CaseScored, ScoringFinished, score_dataset
+from napari_aleatoric.pipelines.table import read_scores
 from napari_aleatoric.sample_data import dataset_path
 from napari_aleatoric.session import (
     CaseChanged,
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 MNI = "Dataset001_MNIBrainSlices"
 CASES = ("mni_000", "mni_003", "mni_006", "mni_009", "mni_010", "mni_014")
 #: scoring options that differ from every default of score_dataset
-STORED = {"input_mode": "masknorm", "energy": "sigma", "flag_quantile": 0.8, "svd_mode": "H_DW"}
+STORED = {"input_mode": "masknorm", "energy": "sigma", "flag_quantile": 0.8, "svd_mode": "H_DW",
+          "rank_by": "contradicted"}
 
 
 def copy_subset(destination: Path) -> Path:
@@ -113,6 +115,35 @@ def test_rescoring_after_a_correction_keeps_the_stored_scoring_settings(session,
     row = session.row(case_id)
     assert after.issue_after == pytest.approx(row["label_issue"]) and after.auv_after == pytest.approx(row["auv"])
     assert session.pending_revisions() == []
+
+
+def ranks_follow(table, column: str) -> bool:
+    """Whether the table's ranks put the higher ``column`` first (NaN last)."""
+    values = [row[column] for row in sorted(table.rows, key=lambda row: row["rank"])]
+    finite = [v for v in values if v == v]
+    return finite == sorted(finite, reverse=True) and values[:len(finite)] == finite
+
+
+def test_ranking_by_another_column_is_stored_and_kept_by_refresh_and_rescore(session, scored):
+    events = recorded(session)
+    session.open(scored)
+    assert session.settings.rank_by == "contradicted" and ranks_follow(session.table, "contradicted")
+    table = session.rerank("auv")
+    assert isinstance(events[-1], ScoresChanged) and events[-1].reason == "reranked"
+    assert ranks_follow(table, "auv") and table.ranking == "auv"
+    summary = json.loads((scored / ".aleatoric" / "scores.json").read_text())
+    assert summary["settings"]["rank_by"] == "auv" and summary["ranking"] == "auv"
+    assert summary["flagged"] == [row["case_id"] for row in table.rows if row["flagged"]]
+    on_disk = read_scores(scored / ".aleatoric" / "scores.csv")
+    assert [(r["case_id"], r["rank"]) for r in on_disk.rows] == [(r["case_id"], r["rank"]) for r in table.rows]
+    list(session.refresh())  # re-learns label quality; the ranking stays by AUV
+    assert ranks_follow(session.table, "auv")
+    session.rerank("label-issue")
+    list(session.score())
+    assert settings_on_disk(scored)["rank_by"] == "label-issue" and ranks_follow(session.table, "label_issue")
+    with pytest.raises(ValueError, match="rank by"):
+        session.rerank("alphabetical")
+    assert settings_on_disk(scored)["rank_by"] == "label-issue"  # nothing written
 
 
 def test_the_whole_workflow_runs_without_a_viewer(session, fresh):

@@ -118,10 +118,16 @@ class _BulkEdit:
         return False
 
 
+#: the rank-by choices shown → the core's ``rank_by`` keys (``pipelines.table.RANK_BY``)
+RANK_BY_CHOICES = {"label issue": "label-issue", "contradicted": "contradicted", "AUV": "auv"}
+
+
 class QueueTable(QWidget):
-    """Ranked cases with filters; emits :attr:`case_selected` with the case id."""
+    """Ranked cases with filters; emits :attr:`case_selected` with the case id and
+    :attr:`rank_by_chosen` with a ``rank_by`` key when the user ranks by another column."""
 
     case_selected = Signal(str)
+    rank_by_chosen = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -142,9 +148,18 @@ class QueueTable(QWidget):
         self.flagged_only = QCheckBox("flagged only")
         self.flagged_only.setToolTip("Show only flagged cases (top of the queue: label issue above the flag quantile)")
         self.count_label = QLabel("")
+        self.rank_by = QComboBox()
+        self.rank_by.addItems(list(RANK_BY_CHOICES))
+        self.rank_by.setEnabled(False)
+        self.rank_by.setToolTip("The column the rank follows (stored with the scores). label issue: the learned label "
+                                "quality, drawn and missed (the measured best); contradicted: the share of the "
+                                "drawing it doubts (better where many cases are badly over-drawn); AUV: the paper's "
+                                "difficulty score")
 
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(QLabel("rank by"))
+        filters.addWidget(self.rank_by)
         filters.addWidget(QLabel("status"))
         filters.addWidget(self.status_filter)
         filters.addWidget(QLabel("class"))
@@ -176,8 +191,15 @@ class QueueTable(QWidget):
         self.status_filter.currentTextChanged.connect(self.apply_filters)
         self.class_filter.currentTextChanged.connect(self.apply_filters)
         self.flagged_only.toggled.connect(self.apply_filters)
+        self.rank_by.textActivated.connect(lambda text: self.rank_by_chosen.emit(RANK_BY_CHOICES[text]))
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self._on_sort)
+
+    def set_rank_by(self, rank_by: str | None) -> None:
+        """Show the stored ranking (a ``rank_by`` key; ``None``: not scored, the choice is disabled)."""
+        self.rank_by.setEnabled(rank_by is not None)
+        if rank_by is not None:
+            self.rank_by.setCurrentText(next(t for t, k in RANK_BY_CHOICES.items() if k == rank_by))
 
     def _on_sort(self, column: int, order) -> None:
         if column >= 0:

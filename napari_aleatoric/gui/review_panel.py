@@ -228,6 +228,7 @@ class ReviewPanel(BackgroundWork, QWidget):
                 self._update_history()
         elif isinstance(event, ScoresChanged):
             self._partial_table, self._table_outdated = None, False
+            self._show_rank_by()
             self._refresh_queue()
             if self.current is not None:
                 self.current.row = event.table.row(self.current.case_id)
@@ -399,6 +400,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.cancel_button.clicked.connect(self.cancel_scoring)
         self.refresh_button.clicked.connect(self.refresh_priorities)
         self.queue.case_selected.connect(self.select_case)
+        self.queue.rank_by_chosen.connect(self.rank_by)
         self.prev_button.clicked.connect(self.previous_case)
         self.next_button.clicked.connect(self.next_case)
         self.accept_button.clicked.connect(self.accept_case)
@@ -548,6 +550,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.progress.setValue(len(event.table.rows) if event.table else 0)
         self._populate_classes()
         self.queue.select(None)
+        self._show_rank_by()
         self._refresh_queue()
         self._clear_case_display()
         self._update_buttons()
@@ -571,6 +574,25 @@ class ReviewPanel(BackgroundWork, QWidget):
         except AleatoricError as error:
             notify.error("Cannot read the review statuses", error)
             return {}
+
+    def rank_by(self, rank_by: str) -> bool:
+        """Rank the queue by another column (``"label-issue"``, ``"contradicted"``, ``"auv"``) through
+        the session; the choice is stored with the scores. Returns whether it was applied."""
+        if self.is_busy():  # a scoring or refresh pass would overwrite the new ranking when it ends
+            notify.warning("Background work is running: rank the queue when it has finished")
+        else:
+            try:
+                self.session.rerank(rank_by)
+                return True
+            except (AleatoricError, ValueError, OSError) as error:
+                notify.error("Cannot rank the queue by another column", error)
+        self._show_rank_by()
+        return False
+
+    def _show_rank_by(self) -> None:
+        settings = self.session.settings
+        scored = self.session.table is not None and settings is not None
+        self.queue.set_rank_by(settings.rank_by if scored else None)
 
     def _sync_table(self) -> None:
         """Rank the cases scored so far (done once per queue refresh, not once per scored case)."""

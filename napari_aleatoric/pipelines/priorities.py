@@ -1,4 +1,5 @@
-"""Refresh the review priorities after corrections: re-learn label quality from the current labels.
+"""Refresh the review priorities after corrections (re-learn label quality from the current labels),
+or rank the queue by another column (:func:`rerank_scores`).
 
 Only the small label-quality classifier is retrained (from the cached slice embeddings); the
 foundation model's decoder does not run, so this takes seconds to minutes, not a re-scoring.
@@ -20,7 +21,7 @@ from ..models.base import FoundationModel, resolve_device
 from ..models.lazy import LazyModel
 from ..models.registry import DEFAULT_MODEL
 from .label_quality import LabelQualityFinished, LabelQualityProgress, assess_label_quality
-from .table import ScoreTable, read_scores, table_to_csv, with_label_quality
+from .table import DEFAULT_RANK_BY, RANK_BY, ScoreTable, ranked, read_scores, table_to_csv, with_label_quality
 
 
 @dataclass
@@ -52,13 +53,7 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     csv_path = ds.state_dir / "scores.csv"
     summary_path = csv_path.with_suffix(".json")
-    if not csv_path.is_file() or not summary_path.is_file():
-        raise DatasetError(csv_path, "the dataset has not been scored yet: score it before refreshing priorities")
-    try:
-        settings = json.loads(summary_path.read_text())["settings"]
-        table = read_scores(csv_path)
-    except (OSError, ValueError, KeyError) as error:
-        raise DatasetError(summary_path, f"cannot read the scoring summary ({error})") from error
+    settings, table = _read_scored(csv_path)
     input_mode = settings.get("input_mode", "raw")
     lazy = LazyModel(model if model is not None else settings.get("model_spec", DEFAULT_MODEL), resolve_device(device))
     if lazy.identity() != settings["model"]:
@@ -72,6 +67,55 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
             result = event.result
         else:
             yield event
-    refreshed = with_label_quality(table, list(ds.foreground), result, float(settings.get("flag_quantile", 0.9)))
-    atomic_write_bytes(csv_path, table_to_csv(refreshed).encode())
+    refreshed = with_label_quality(table, list(ds.foreground), result, float(settings.get("flag_quantile", 0.9)),
+                                   settings.get("rank_by", DEFAULT_RANK_BY))
+    _write_ranking(csv_path, refreshed)
     yield PrioritiesRefreshed(refreshed, csv_path, result.seconds)
+
+
+def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
+    """Rank a scored dataset's queue by another column, without the model: ``scores.csv`` gets the
+    new ranks and flags, ``scores.json`` the new ``rank_by`` (kept by later re-scores and refreshes),
+    ranking and flagged cases; both written atomically.
+
+    Args:
+        dataset: a scored dataset.
+        rank_by: a key of :data:`.table.RANK_BY` (``"label-issue"``, ``"contradicted"``, ``"auv"``).
+
+    Returns:
+        the re-ranked table.
+
+    Raises:
+        DatasetError: the dataset has not been scored, or its files are unreadable.
+        ValueError: an unknown ``rank_by``.
+    """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
+    csv_path = ds.state_dir / "scores.csv"
+    settings, table = _read_scored(csv_path)
+    reranked = ranked(table, float(settings.get("flag_quantile", 0.9)), rank_by)
+    _write_ranking(csv_path, reranked, rank_by)
+    return reranked
+
+
+def _read_scored(csv_path: Path) -> tuple[dict, ScoreTable]:
+    """The scoring settings of ``scores.json`` and the table of ``scores.csv`` beside it."""
+    summary_path = csv_path.with_suffix(".json")
+    if not csv_path.is_file() or not summary_path.is_file():
+        raise DatasetError(csv_path, "the dataset has not been scored yet: score it first")
+    try:
+        return json.loads(summary_path.read_text())["settings"], read_scores(csv_path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DatasetError(summary_path, f"cannot read the scoring summary ({error})") from error
+
+
+def _write_ranking(csv_path: Path, table: ScoreTable, rank_by: str | None = None) -> None:
+    """Write a re-ranked table and its ranking, flags (and ``rank_by``) into ``scores.json``."""
+    summary_path = csv_path.with_suffix(".json")
+    summary = json.loads(summary_path.read_text())
+    summary.update(ranking=table.ranking, flagged=[r["case_id"] for r in table.rows if r["flagged"]])
+    if rank_by is not None:
+        summary["settings"]["rank_by"] = rank_by
+    atomic_write_bytes(csv_path, table_to_csv(table).encode())
+    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())

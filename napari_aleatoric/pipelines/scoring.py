@@ -39,7 +39,7 @@ from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from .memory import check_scoring_memory
-from .table import ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
+from .table import DEFAULT_RANK_BY, RANK_BY, ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
 #: Slices per encoder forward on CUDA when no batch size is given.
@@ -384,6 +384,7 @@ def score_dataset(
     svd_mode: SvdMode = "D_HW",
     energy: Energy = "sigma2",
     flag_quantile: float = 0.9,
+    rank_by: str = DEFAULT_RANK_BY,
     out_csv: str | Path | None = None,
     case_ids: list[str] | None = None,
     label_quality: bool = True,
@@ -401,7 +402,10 @@ def score_dataset(
         input_mode: ``"raw"`` image or ``"masknorm"`` (intensity statistics inside the annotation).
         svd_mode: matrix layout of volumes for the SPS.
         energy: ``"sigma2"`` or ``"sigma"``.
-        flag_quantile: cases with AUV above this quantile are flagged.
+        flag_quantile: cases above this quantile of the ranking column are flagged.
+        rank_by: the column the queue's rank follows (a key of :data:`.table.RANK_BY`:
+            ``"label-issue"``, the default and the measured best on the label-error benchmark;
+            ``"contradicted"``; ``"auv"``, the paper's order). Without label quality: AUV.
         out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``); refused
             inside the dataset folder outside ``.aleatoric/`` (see :func:`.table.output_paths`).
         case_ids: score only these cases (default all labelled training cases).
@@ -421,7 +425,7 @@ def score_dataset(
             are those of a serial run. Without a client, Dask is never imported.
 
     After the cases, the learned label quality of the whole dataset is assessed (at least
-    ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and its ``label_issue`` orders the table.
+    ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and the column ``rank_by`` names orders the table.
 
     Yields:
         :class:`ScoringStarted`, then :class:`CaseScored` / :class:`CaseSkipped` per case, then
@@ -430,7 +434,10 @@ def score_dataset(
     Raises:
         DatasetError: the dataset cannot be opened at all.
         AleatoricError: ``out_csv`` would replace a dataset file or one the user did not name.
+        ValueError: an unknown ``rank_by``.
     """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     if cache_dir is not None:
         ds = replace(ds, cache_root=check_cache_dir(ds.root, cache_dir))
@@ -503,11 +510,11 @@ def score_dataset(
                     yield event
         except (ValueError, AleatoricError) as error:  # e.g. a single class in the whole dataset
             quality_problem = str(error)
-    table = build_table(results, list(ds.foreground), flag_quantile, label_quality)
+    table = build_table(results, list(ds.foreground), flag_quantile, label_quality, rank_by)
     csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
     settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
                 "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile,
-                "batch_size": batch,
+                "rank_by": rank_by, "batch_size": batch,
                 "label_quality": "ran" if label_quality is not None else f"not run: {quality_problem}"}
     if client is not None:  # the cases ran on the workers, with their device and its default batch size
         settings.update(device=f"Dask workers: {device or 'auto'}", batch_size=batch_size or "the workers' default")

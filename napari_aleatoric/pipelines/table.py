@@ -39,10 +39,16 @@ class ScoreTable:
 
     columns: list[str]
     rows: list[dict]
+    ranking: str = "label_issue"  #: the column the rank follows (``"auv"`` where the chosen one is empty)
 
     def row(self, case_id: str) -> dict | None:
         """The row of ``case_id``, or ``None``."""
         return next((r for r in self.rows if r["case_id"] == case_id), None)
+
+
+#: ``rank_by`` choice → the column the queue's rank follows (highest first)
+RANK_BY = {"label-issue": "label_issue", "contradicted": "contradicted", "auv": "auv"}
+DEFAULT_RANK_BY = "label-issue"
 
 
 def table_columns(class_names: list[str]) -> list[str]:
@@ -54,7 +60,7 @@ def table_columns(class_names: list[str]) -> list[str]:
 
 
 def build_table(results: list[CaseResult], class_names: list[str], flag_quantile: float = 0.9,
-                label_quality: LabelQuality | None = None) -> ScoreTable:
+                label_quality: LabelQuality | None = None, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """Normalise SPS to AUV over ``results`` and rank the cases, most likely mislabelled first.
 
     The rank follows ``label_issue`` (the learned label-quality score; see docs/benchmarks.md for
@@ -65,23 +71,21 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
         class_names: foreground label names in dataset order.
         flag_quantile: cases whose ranking score is above this quantile are flagged.
         label_quality: the learned label quality of (some of) the cases, if it ran.
+        rank_by: a key of :data:`RANK_BY`: the column the rank and the flags follow.
     """
     columns = table_columns(class_names)
     if not results:
-        return ScoreTable(columns, [])
+        return ScoreTable(columns, [], RANK_BY[rank_by])
     per_class = np.array([[r.sps_per_class.get(n, math.nan) for n in class_names] for r in results], dtype=np.float64)
     present = np.isfinite(per_class)
     case_sps = np.where(present.any(axis=1), np.where(present, per_class, 0.0).sum(axis=1), np.nan)
     auv = auv_from_sps(case_sps)
     auv_per_class = auv_from_sps(per_class)
-    issue = np.array([label_quality.score.get(r.case_id, math.nan) if label_quality else math.nan for r in results])
-    flags = flagged(issue if np.isfinite(issue).any() else auv, flag_quantile)
     rows = []
     for i, result in enumerate(results):
         dices = [result.dice_fm_per_class.get(n, math.nan) for n in class_names]
         finite_dices = [d for d in dices if math.isfinite(d)]
-        row = {"case_id": result.case_id, "auv": float(auv[i]),
-               "flagged": bool(flags[i]), "sps": float(case_sps[i]),
+        row = {"case_id": result.case_id, "auv": float(auv[i]), "sps": float(case_sps[i]),
                "fm_disagreement": 1.0 - min(finite_dices) if finite_dices else math.nan}
         row.update(label_quality_columns(label_quality, result.case_id, class_names))
         for c, name in enumerate(class_names):
@@ -89,32 +93,49 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
             row[f"sps_{name}"] = float(per_class[i, c])
             row[f"dice_fm_{name}"] = float(dices[c])
         rows.append(row)
-    rows.sort(key=ranking_key)
+    return ranked(ScoreTable(columns, rows), flag_quantile, rank_by)
+
+
+def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
+    """A copy of ``table`` ranked and flagged by the column ``rank_by`` names (:data:`RANK_BY`),
+    highest first, ties and NaN by AUV then case id; by AUV when that column has no value.
+
+    Raises:
+        ValueError: an unknown ``rank_by``.
+    """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    rows = [dict(row) for row in table.rows]
+    column = RANK_BY[rank_by]
+    if not any(_finite(row.get(column)) for row in rows):
+        column = "auv"
+    flags = flagged(np.array([row.get(column, math.nan) for row in rows], dtype=np.float64), flag_quantile)
+    for row, flag in zip(rows, flags):
+        row["flagged"] = bool(flag)
+    rows.sort(key=lambda row: ranking_key(row, column))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return ScoreTable(columns, rows)
+    return ScoreTable(list(table.columns), rows, column)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def with_label_quality(table: ScoreTable, class_names: list[str], label_quality: LabelQuality,
-                       flag_quantile: float = 0.9) -> ScoreTable:
+                       flag_quantile: float = 0.9, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """A copy of ``table`` with new label-issue columns, rank and flags (other columns unchanged).
 
     Args:
         table: a scored table (e.g. read back from ``scores.csv``).
         class_names: foreground label names in dataset order.
         label_quality: a fresh label-quality result (cases it lacks get NaN).
-        flag_quantile: as in :func:`build_table`.
+        flag_quantile, rank_by: as in :func:`build_table`.
     """
     rows = [dict(row) for row in table.rows]
     for row in rows:
         row.update(label_quality_columns(label_quality, row["case_id"], class_names))
-    flags = flagged(np.array([r["label_issue"] for r in rows], dtype=np.float64), flag_quantile)
-    for row, flag in zip(rows, flags):
-        row["flagged"] = bool(flag)
-    rows.sort(key=ranking_key)
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-    return ScoreTable(table_columns(class_names), rows)
+    return ranked(ScoreTable(table_columns(class_names), rows), flag_quantile, rank_by)
 
 
 def label_quality_columns(label_quality: LabelQuality | None, case_id: str, class_names: list[str]) -> dict:
@@ -129,12 +150,12 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
     return columns
 
 
-def ranking_key(row: dict) -> tuple:
-    """Sort key of a row: highest ``label_issue`` first, then highest ``auv``, NaN last, then case id."""
+def ranking_key(row: dict, column: str = "label_issue") -> tuple:
+    """Sort key of a row: highest ``column`` first, then highest ``auv``, NaN last, then case id."""
     def descending(value) -> float:
-        return -value if isinstance(value, float) and math.isfinite(value) else math.inf
+        return -value if _finite(value) else math.inf
 
-    return (descending(row.get("label_issue", math.nan)), descending(row.get("auv", math.nan)), row["case_id"])
+    return (descending(row.get(column, math.nan)), descending(row.get("auv", math.nan)), row["case_id"])
 
 
 def _format(value) -> str:
@@ -289,7 +310,7 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         "label_quality": None if label_quality is None else {
             "seconds": round(label_quality.seconds, 3),
             "maps": {case_id: str(path) for case_id, path in label_quality.maps_files.items()}},
-        "ranking": "label_issue" if label_quality is not None else "auv",
+        "ranking": table.ranking,
     }
     summary_path = csv_path.with_suffix(".json")
     atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
