@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "scores.csv goes there too): score a read-only dataset")
     score.add_argument("--export-maps", type=Path, default=None, metavar="DIR",
                        help="after scoring, write every case's per-class label-issue maps and the foundation "
-                            "model's segmentation to DIR on the image's own geometry (<case>_<class>_label_issue"
-                            ".nii.gz, <case>_fm_segmentation.nii.gz; .tif/.png for TIFF/PNG datasets) to open "
-                            "over the image in 3D Slicer or ITK-SNAP; not inside imagesTr/labelsTr")
+                            "model's segmentation to DIR on the image's own geometry (<case>_<class>_issue.nii.gz, "
+                            "<case>_fm_seg.nii.gz; .tif/.png for TIFF/PNG datasets) to open over the image in 3D "
+                            "Slicer or ITK-SNAP; not inside imagesTr/labelsTr")
     spread = score.add_mutually_exclusive_group()
     spread.add_argument("--workers", type=_positive_int, default=None,
                         help="score on a local Dask cluster of N worker processes (one torch thread each)")
@@ -224,7 +224,12 @@ def export_scored_maps(dataset, finished, out_dir: Path, cache_dir: Path | None 
     Returns the :class:`~napari_aleatoric.pipelines.export_maps.MapsExportFinished` event."""
     from tqdm import tqdm  # noqa: PLC0415
 
-    from .pipelines.export_maps import CaseMapsExported, CaseMapsSkipped, MapsExportFinished, export_maps  # noqa: PLC0415
+    from .pipelines.export_maps import (  # noqa: PLC0415
+        CaseMapsExported,
+        CaseMapsSkipped,
+        MapsExportFinished,
+        export_maps,
+    )
     from .session import ScoringSettings  # noqa: PLC0415
 
     stream = stream or sys.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nibabel as nib
@@ -24,6 +25,7 @@ from napari_aleatoric.pipelines.export_maps import (
     MapsExportFinished,
     check_export_dir,
     export_maps,
+    export_paths,
     write_case_maps,
 )
 from napari_aleatoric.pipelines.label_quality import load_issue_maps
@@ -34,6 +36,9 @@ MODEL = "tiny@seed0"
 LABELS = {"background": 0, "disc": 3, "square": 7}
 #: file voxel order (i, j, k); the cases are read as (k, j, i) = (D, H, W)
 FILE_SHAPE = (20, 24, 4)
+#: 3D Slicer's Add Data dialog ticks "LabelMap" for a file whose base name matches one of these
+#: (qSlicerVolumesIOOptionsWidget::setFileNames)
+SLICER_LABEL_MAP_NAMES = (re.compile(r"(\b|_)([Ll]abel(s)?)(\b|_)"), re.compile(r"(\b|_)([Ss]eg)(\b|_)"))
 
 
 def oblique_affine() -> np.ndarray:
@@ -103,7 +108,7 @@ def test_nifti_maps_have_the_image_affine_shape_and_cached_values(scored_nifti, 
     assert finished.exported == [f"case{i}" for i in range(5)] and finished.skipped == {}
     assert [type(e) for e in events[:-1]] == [CaseMapsExported] * 5
     expected = {f"case{i}_{suffix}.nii.gz" for i in range(5)
-                for suffix in ("disc_label_issue", "square_label_issue", "fm_segmentation")}
+                for suffix in ("disc_issue", "square_issue", "fm_seg")}
     assert {p.name for p in out.iterdir()} == expected == {p.name for p in finished.files}
     ds = open_dataset(scored_nifti)
     seen_values = set()
@@ -114,7 +119,7 @@ def test_nifti_maps_have_the_image_affine_shape_and_cached_values(scored_nifti, 
         maps = load_issue_maps(ds, f"case{i}", MODEL, "raw", case.image, case.label)
         probabilities = load_class_maps(ds, f"case{i}", MODEL, "raw", case.image, case.label)[0]["probabilities"]
         for c, name in enumerate(["disc", "square"]):
-            exported = nib.load(str(out / f"case{i}_{name}_label_issue.nii.gz"))
+            exported = nib.load(str(out / f"case{i}_{name}_issue.nii.gz"))
             assert exported.shape == image.shape
             assert np.array_equal(exported.affine, image.affine)
             assert exported.get_qform(coded=True)[1] == image.get_qform(coded=True)[1] == 1
@@ -123,13 +128,23 @@ def test_nifti_maps_have_the_image_affine_shape_and_cached_values(scored_nifti, 
             data = np.asanyarray(exported.dataobj)
             assert np.array_equal(data, maps[c].astype(np.float32).T)  # (D, H, W) back to the file's (i, j, k)
             assert 0.0 <= data.min() and data.max() <= 1.0
-        segmentation = nib.load(str(out / f"case{i}_fm_segmentation.nii.gz"))
+        segmentation = nib.load(str(out / f"case{i}_fm_seg.nii.gz"))
         assert segmentation.shape == image.shape and np.array_equal(segmentation.affine, image.affine)
         assert segmentation.get_data_dtype() == np.uint8
         values = np.asanyarray(segmentation.dataobj)
         assert np.array_equal(values, fm_segmentation(probabilities, [3, 7]).T)
         seen_values |= set(np.unique(values).tolist())
     assert seen_values <= {0, 3, 7} and seen_values & {3, 7}  # the dataset's values, not class indices
+
+
+def test_slicer_loads_the_issue_maps_as_volumes_and_the_segmentation_as_a_label_map():
+    issues, segmentation = export_paths("maps", "case_007", ["disc", "left kidney"], ".nii.gz")
+    assert [p.name for p in issues] == ["case_007_disc_issue.nii.gz", "case_007_left_kidney_issue.nii.gz"]
+
+    def label_map_name(path):
+        return any(pattern.search(path.name[:-len(".nii.gz")]) for pattern in SLICER_LABEL_MAP_NAMES)
+
+    assert not any(label_map_name(p) for p in issues) and label_map_name(segmentation)
 
 
 def test_a_case_edited_after_scoring_or_never_scored_is_skipped_not_exported(scored_nifti, tmp_path):
@@ -178,7 +193,7 @@ def test_png_dataset_exports_16_bit_maps_with_a_scale_sidecar(tmp_path):
     case = load_case(ds, ds.case("c00"))
     maps = load_issue_maps(ds, "c00", MODEL, "raw", case.image, case.label)
     for c, name in enumerate(["disc", "square"]):
-        path = out / f"c00_{name}_label_issue.png"
+        path = out / f"c00_{name}_issue.png"
         with Image.open(path) as im:
             stored = np.asarray(im)
         assert stored.shape == case.image.shape == (32, 32) and stored.dtype == np.uint16
@@ -187,10 +202,10 @@ def test_png_dataset_exports_16_bit_maps_with_a_scale_sidecar(tmp_path):
         assert sidecar["class"] == name and sidecar["file"] == path.name
         restored = stored * sidecar["scale"] + sidecar["offset"]
         assert np.allclose(restored, maps[c, 0].astype(np.float32), atol=0.5 / PNG_SCALE + 1e-7)
-    with Image.open(out / "c00_fm_segmentation.png") as im:
+    with Image.open(out / "c00_fm_seg.png") as im:
         segmentation = np.asarray(im)
     assert segmentation.shape == (32, 32) and set(np.unique(segmentation).tolist()) <= {0, 1, 2}
-    assert (out / "c00_fm_segmentation.png").is_file() and not (out / "c00_fm_segmentation.json").exists()
+    assert (out / "c00_fm_seg.png").is_file() and not (out / "c00_fm_seg.json").exists()
 
 
 def test_tiff_maps_keep_the_shape_axis_order_and_spacing_metadata(tmp_path):
@@ -206,8 +221,8 @@ def test_tiff_maps_keep_the_shape_axis_order_and_spacing_metadata(tmp_path):
     out.mkdir()
     files = write_case_maps(out, "case", geometry, (3, 10, 14), ["disc", "square"], [3, 7],
                             issue_maps=issue, segmentation=segmentation)
-    assert [p.name for p in files] == ["case_disc_label_issue.tif", "case_square_label_issue.tif",
-                                       "case_fm_segmentation.tif"]
+    assert [p.name for p in files] == ["case_disc_issue.tif", "case_square_issue.tif",
+                                       "case_fm_seg.tif"]
     for file, expected in zip(files, [issue[0].astype(np.float32), issue[1].astype(np.float32), segmentation]):
         with tifffile.TiffFile(file) as tif:
             assert tif.series[0].shape == volume.shape
@@ -231,8 +246,8 @@ def test_dicom_series_maps_are_nifti_with_the_series_affine(tmp_path):
     issue = np.linspace(0, 1, 2 * 3 * 12 * 16, dtype=np.float32).reshape(2, 3, 12, 16)
     files = write_case_maps(out, "case", geometry, image.shape, ["a b", "c/d"], [1, 2], issue_maps=issue,
                             segmentation=np.ones(image.shape, np.uint8))
-    assert [p.name for p in files] == ["case_a_b_label_issue.nii.gz", "case_c_d_label_issue.nii.gz",
-                                       "case_fm_segmentation.nii.gz"]
+    assert [p.name for p in files] == ["case_a_b_issue.nii.gz", "case_c_d_issue.nii.gz",
+                                       "case_fm_seg.nii.gz"]
     for file in files:
         exported = nib.load(str(file))
         assert exported.shape == (16, 12, 3)
@@ -247,13 +262,13 @@ def test_cli_scores_and_exports_then_refuses_a_bad_folder_before_scoring(tmp_pat
     captured = capsys.readouterr()
     assert f"maps: 15 files written for 5 cases to {out}; 0 cases skipped" in captured.out
     image = nib.load(str(root / "imagesTr" / "case2_0000.nii.gz"))
-    exported = nib.load(str(out / "case2_square_label_issue.nii.gz"))
+    exported = nib.load(str(out / "case2_square_issue.nii.gz"))
     assert exported.shape == image.shape and np.array_equal(exported.affine, image.affine)
     # scoring fully cached: the export runs again
-    (out / "case0_disc_label_issue.nii.gz").unlink()
+    (out / "case0_disc_issue.nii.gz").unlink()
     assert main(["score", str(root), "--model", "tiny", "--device", "cpu", "--export-maps", str(out)]) == 0
     assert "maps: 15 files written for 5 cases" in capsys.readouterr().out
-    assert (out / "case0_disc_label_issue.nii.gz").is_file()
+    assert (out / "case0_disc_issue.nii.gz").is_file()
     bad = root / "labelsTr" / "maps"
     (root / ".aleatoric" / "scores.csv").unlink()
     assert main(["score", str(root), "--model", "tiny", "--export-maps", str(bad)]) == 2

@@ -87,7 +87,8 @@ def fm_segmentation(probabilities: np.ndarray, class_values: list[int]) -> np.nd
         class_values: the label value of each class (the dataset's values, in the maps' class order).
 
     Returns:
-        ``probabilities.shape[1:]`` label map (``(H, W)`` or ``(D, H, W)``), uint8 when every value is below 256, else int32.
+        ``probabilities.shape[1:]`` label map (``(H, W)`` or ``(D, H, W)``), uint8 when every value
+        is below 256, else int32.
     """
     dtype = np.uint8 if max(class_values, default=0) < 256 else np.int32
     spatial = probabilities.shape[1:]

@@ -3,21 +3,20 @@ overlay the case's image in 3D Slicer, ITK-SNAP, Fiji or any other viewer.
 
 For every scored case, in one folder (never inside the dataset's image or label folders):
 
-=========================================== ==================================================
-file                                        content
-=========================================== ==================================================
-``<case>_<class>_label_issue.<ext>``        per foreground class, ``|1[annotation = c] − q_c|``:
-                                            how strongly the learned label-quality model
-                                            disagrees with the annotation of class ``c``;
-                                            float32 in ``[0, 1]`` (PNG: uint16 ``0..65535``,
-                                            see the JSON sidecar)
-``<case>_<class>_label_issue.json``         PNG only: the sidecar saying how to scale the
-                                            stored values back to ``[0, 1]``
-``<case>_fm_segmentation.<ext>``            the foundation model's segmentation with the
-                                            dataset's label values (the class value of the most
-                                            probable class where its p > 0.5, else 0), as the
-                                            viewer's "FM segmentation" layer shows it
-=========================================== ==================================================
+================================= ==============================================================
+file                              content
+================================= ==============================================================
+``<case>_<class>_issue.<ext>``    per foreground class, the label-issue map
+                                  ``|1[annotation = c] − q_c|``: how strongly the learned
+                                  label-quality model disagrees with the annotation of class
+                                  ``c`` (the viewer's ``label issue: <class>`` layer); float32 in
+                                  ``[0, 1]`` (PNG: uint16 ``0..65535``, see the sidecar)
+``<case>_<class>_issue.json``     PNG only: the sidecar saying how to scale the stored values
+                                  back to ``[0, 1]`` (``value = stored * scale + offset``)
+``<case>_fm_seg.<ext>``           the foundation model's segmentation with the dataset's label
+                                  values (the class value of the most probable class where its
+                                  p > 0.5, else 0), as the viewer's "FM segmentation" layer
+================================= ==============================================================
 
 ``<class>`` is the label name from ``dataset.json`` with every character other than letters, digits,
 ``.``, ``_`` and ``-`` replaced by ``_``. ``<ext>`` follows the case's image: NIfTI → ``.nii.gz``
@@ -56,8 +55,10 @@ from .scoring import load_class_maps, maps_cache_dir
 from .table import RESERVED_STATE_FOLDERS, check_cache_dir
 
 #: file-name suffixes (after ``<case>_``) of the exported maps
-LABEL_ISSUE_SUFFIX = "label_issue"
-FM_SEGMENTATION_SUFFIX = "fm_segmentation"
+#: (3D Slicer's Add Data dialog marks a file as a label map when its name holds ``_label_``, ``_labels_``
+#: or ``_seg`` as a word: the float label-issue maps must not, the segmentation should)
+LABEL_ISSUE_SUFFIX = "issue"
+FM_SEGMENTATION_SUFFIX = "fm_seg"
 #: a label-issue map ``m`` in ``[0, 1]`` is stored in a PNG as ``round(m * PNG_SCALE)``
 PNG_SCALE = 65535
 #: export file ending by the image's own ending (DICOM and plain ``.nii`` give ``.nii.gz``)
@@ -123,7 +124,7 @@ def export_ending(geometry: Geometry) -> str:
 
 
 def export_paths(out_dir: str | Path, case_id: str, class_names: list[str], ending: str) -> tuple[list[Path], Path]:
-    """``([<case>_<class>_label_issue<ending> per class], <case>_fm_segmentation<ending>)`` in ``out_dir``."""
+    """``([<case>_<class>_issue<ending> per class], <case>_fm_seg<ending>)`` in ``out_dir``."""
     out_dir = Path(out_dir)
     issues = [out_dir / f"{case_id}_{file_part(name)}_{LABEL_ISSUE_SUFFIX}{ending}" for name in class_names]
     return issues, out_dir / f"{case_id}_{FM_SEGMENTATION_SUFFIX}{ending}"
@@ -218,10 +219,14 @@ def write_case_maps(out_dir: str | Path, case_id: str, image_geometry: Geometry,
     Raises:
         CaseError: naming the file, when a map cannot be stored in the image's format (e.g. a
             label value above 65535 for a PNG). Files written before it stay.
+        ValueError: the maps do not fit the classes, two class names give the same file name, or
+            the image's format has no export format.
         OSError: the folder cannot be written (full disk, permissions).
     """
     ending = export_ending(image_geometry)
     issue_paths, segmentation_path = export_paths(out_dir, case_id, class_names, ending)
+    if len(set(issue_paths)) < len(issue_paths):
+        raise ValueError(f"class names {class_names} give the same file name once made safe for file names")
     image_shape = tuple(image_shape)
     written: list[Path] = []
     if issue_maps is not None:
@@ -261,12 +266,13 @@ def _current_maps(ds: Dataset, case_id: str, model_name: str, input_mode: str, n
     values = [ds.foreground[n] for n in names]
     issue_maps = load_issue_maps(ds, case_id, model_name, input_mode, case.image, case.label)
     entry = load_class_maps(ds, case_id, model_name, input_mode, case.image, case.label)
-    for maps, cache in ((issue_maps, quality_cache_dir(ds)), (entry, maps_cache_dir(ds))):
+    missing = (("label-issue maps; label quality needs at least 4 scored cases", issue_maps, quality_cache_dir(ds)),
+               ("foundation-model maps", entry, maps_cache_dir(ds)))
+    for what, maps, cache in missing:
         if maps is not None:
             continue
         if not (cache / f"{case_id}.npz").is_file():
-            raise CaseError(None, "not scored (no label-issue maps; label quality needs at least 4 scored "
-                            "cases): score the dataset first")
+            raise CaseError(None, f"not scored (no {what}): score the dataset first")
         raise CaseError(None, f"its maps are out of date: the image or annotation changed since it was "
                         f"scored (or it was scored with another model than {model_name}); stale maps are not "
                         "exported: score again")
