@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--cache", type=Path, default=None,
                        help="keep the caches in this folder instead of <dataset>/.aleatoric/cache (without --out, "
                             "scores.csv goes there too): score a read-only dataset")
+    score.add_argument("--export-maps", type=Path, default=None, metavar="DIR",
+                       help="after scoring, write every case's per-class label-issue maps and the foundation "
+                            "model's segmentation to DIR on the image's own geometry (<case>_<class>_issue.nii.gz, "
+                            "<case>_fm_seg.nii.gz; .tif/.png for TIFF/PNG datasets) to open over the image in 3D "
+                            "Slicer or ITK-SNAP; not inside imagesTr/labelsTr")
     spread = score.add_mutually_exclusive_group()
     spread.add_argument("--workers", type=_positive_int, default=None,
                         help="score on a local Dask cluster of N worker processes (one torch thread each)")
@@ -188,8 +193,16 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
 
 
 def _command_score(args) -> int:
+    dataset = args.dataset
+    export_dir = getattr(args, "export_maps", None)
+    if export_dir is not None:  # a bad folder is refused before any case is scored
+        from .data.dataset import open_dataset  # noqa: PLC0415
+        from .pipelines.export_maps import check_export_dir  # noqa: PLC0415
+
+        dataset = open_dataset(args.dataset)
+        check_export_dir(dataset, export_dir)
     try:
-        finished = run_scoring(args.dataset, args)
+        finished = run_scoring(dataset, args)
     except OSError as error:
         from .data.oserrors import describe_os_error  # noqa: PLC0415
 
@@ -206,7 +219,49 @@ def _command_score(args) -> int:
     if not finished.table.rows:
         print(f"error: {args.dataset}: no case could be scored", file=sys.stderr)
         return EXIT_USAGE
+    if export_dir is not None:
+        export_scored_maps(dataset, finished, export_dir, getattr(args, "cache", None))
     return EXIT_OK
+
+
+def export_scored_maps(dataset, finished, out_dir: Path, cache_dir: Path | None = None, stream=None):
+    """Export the maps of a finished scoring run to ``out_dir`` (see :mod:`.pipelines.export_maps`)
+    with a progress bar; print how many files were written and which cases were skipped and why.
+    Returns the :class:`~napari_aleatoric.pipelines.export_maps.MapsExportFinished` event."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from .pipelines.export_maps import (  # noqa: PLC0415
+        CaseMapsExported,
+        CaseMapsSkipped,
+        MapsExportFinished,
+        export_maps,
+    )
+    from .session import ScoringSettings  # noqa: PLC0415
+
+    stream = stream or sys.stderr
+    settings = ScoringSettings.read(finished.summary_path)
+    if settings is None or not settings.model:
+        raise AleatoricError(finished.summary_path, "cannot read the scoring settings to find the cached maps")
+    events = export_maps(dataset, out_dir, settings.model, settings.input_mode, cache_dir=cache_dir)
+    done, bar = None, None
+    try:
+        for event in events:
+            if isinstance(event, (CaseMapsExported, CaseMapsSkipped)):
+                if bar is None:
+                    bar = tqdm(total=event.total, unit="case", file=stream, desc="exporting maps", dynamic_ncols=True)
+                bar.set_postfix_str(event.case_id)
+                bar.update(1)
+            elif isinstance(event, MapsExportFinished):
+                done = event
+    finally:
+        if bar is not None:
+            bar.close()
+        events.close()
+    for case_id, reason in done.skipped.items():
+        print(f"maps not exported: {case_id}: {reason}", file=stream)
+    print(f"maps: {len(done.files)} files written for {len(done.exported)} cases to {done.out_dir}; "
+          f"{len(done.skipped)} cases skipped", file=sys.stdout)
+    return done
 
 
 def has_display() -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 from ..data.arraycache import ArrayCache
 from ..data.dataset import Case, Dataset, load_case
 from ..models.preprocess import is_ct, normalise_intensity
+from ..pipelines.class_maps import fm_segmentation
 from ..pipelines.label_quality import load_issue_maps
 from ..session import ScoringSettings  # noqa: F401 (re-exported: the panels import it from here)
 
@@ -141,29 +142,13 @@ class CaseView:
     def fm_segmentation(self) -> np.ndarray | None:
         """The model's segmentation: class value of the most probable class where its p > 0.5.
 
-        Ties go to the first class (as ``argmax``). Computed once, one class at a time: an
-        ``argmax`` over the class axis of a float volume took about a second for 3 × 100 × 256²
-        voxels.
+        Ties go to the first class (as ``argmax``). Computed once, by
+        :func:`~napari_aleatoric.pipelines.class_maps.fm_segmentation` (the map export writes the same).
         """
         if self.probabilities is None:
             return None
         if self._segmentation is None:
-            dtype = np.uint8 if max(self.class_values, default=0) < 256 else np.int32
-            probabilities = self.probabilities.reshape(len(self.probabilities), -1, *self.probabilities.shape[-2:])
-            segmentation = np.zeros(probabilities.shape[1:], dtype=dtype)
-            # a few slices at a time, so that the temporaries stay in the CPU cache
-            step = max(1, 2**19 // max(1, probabilities.shape[-2] * probabilities.shape[-1]))
-            for start in range(0, probabilities.shape[1], step):
-                slab = slice(start, start + step)
-                best = probabilities[0, slab].astype(np.float32)
-                out = segmentation[slab]
-                out[best > 0.5] = self.class_values[0]
-                for value, probability in zip(self.class_values[1:], probabilities[1:, slab]):
-                    probability = probability.astype(np.float32)
-                    better = probability > best
-                    np.maximum(best, probability, out=best)
-                    out[better & (probability > 0.5)] = value
-            self._segmentation = segmentation.reshape(self.probabilities.shape[1:])
+            self._segmentation = fm_segmentation(self.probabilities, self.class_values)
         return self._segmentation
 
     def contrast_limits(self) -> tuple[float, float]:
@@ -211,18 +196,14 @@ def read_case_maps(dataset: Dataset, case: Case, settings: ScoringSettings | Non
     annotation, model and preprocessing). An entry written for other content is still returned,
     flagged stale, so a reviewer sees the maps that ranked the case.
     """
-    from ..pipelines.scoring import maps_key  # noqa: PLC0415
+    from ..pipelines.scoring import load_class_maps, maps_cache_dir  # noqa: PLC0415
 
-    cache = ArrayCache(dataset.cache_dir / "maps")
-    path = cache.path(case.case_id)
+    path = ArrayCache(maps_cache_dir(dataset)).path(case.case_id)
     if not path.is_file():
         return None, {}, False
     if settings is not None and settings.model and case.label is not None:
-        image = case.image[None] if case.image.ndim == 2 else case.image
-        label = case.label[None] if case.label.ndim == 2 else case.label
         try:
-            image01 = normalise_intensity(image, dataset.modality, settings.input_mode, label > 0)
-            entry = cache.load(case.case_id, maps_key(settings.model, settings.input_mode, image01, label))
+            entry = load_class_maps(dataset, case.case_id, settings.model, settings.input_mode, case.image, case.label)
         except ValueError:
             entry = None
         if entry is not None:

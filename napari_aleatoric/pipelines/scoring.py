@@ -117,6 +117,30 @@ def maps_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndar
     return content_key(PIPELINE_VERSION, model_name, input_mode, str(image.shape), image.tobytes(), label.tobytes())
 
 
+def maps_cache_dir(dataset: Dataset) -> Path:
+    """``<cache>/maps`` (``<dataset>/.aleatoric/cache/maps`` by default): the foundation model's maps."""
+    return dataset.cache_dir / "maps"
+
+
+def load_class_maps(dataset: Dataset, case_id: str, model_name: str, input_mode: str, image: np.ndarray,
+                    label: np.ndarray) -> tuple[dict[str, np.ndarray], dict] | None:
+    """The cached foundation-model maps of a case if they are current, else ``None`` (missing or stale).
+
+    Args:
+        image, label: the case as loaded (``(H, W)`` or ``(D, H, W)``), to check the maps are current.
+
+    Returns:
+        ``(arrays, metadata)``: ``probabilities`` and ``heatmaps`` ``(C, D, H, W)`` float16 (``D = 1``
+        in 2D), ``prompted`` ``(C, D)`` bool; metadata with the class ``names`` and ``values``.
+
+    Raises:
+        ValueError: ``input_mode`` is unknown.
+    """
+    image, label = _case_volumes(image, label)
+    image01 = normalise_intensity(image, dataset.modality, input_mode, label > 0)
+    return ArrayCache(maps_cache_dir(dataset)).load(case_id, maps_key(model_name, input_mode, image01, label))
+
+
 def _case_volumes(image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if image.ndim == 2:
         return image[None], label[None]
