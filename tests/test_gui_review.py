@@ -502,6 +502,21 @@ def test_rank_by_reorders_the_queue_and_is_stored(panel_factory, scored_mni, tmp
     assert not [text for level, text in notifications if level == "error"]
 
 
+def test_export_maps_writes_every_scored_case_in_a_worker(panel_factory, scored_mni, tmp_path, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    assert not panel.export_maps(scored_mni / "imagesTr" / "maps")  # never inside the dataset's images
+    assert any("Cannot export" in text for level, text in notifications if level == "error")
+    assert not (scored_mni / "imagesTr" / "maps").exists()
+    assert panel.export_maps(tmp_path / "maps")
+    wait_idle(qtbot, panel)
+    for case_id in MNI_CASES:
+        assert (tmp_path / "maps" / f"{case_id}_fm_seg.png").is_file(), case_id
+        assert (tmp_path / "maps" / f"{case_id}_grey_matter_issue.png").is_file(), case_id
+    assert f"for {len(MNI_CASES)} cases written" in panel.message.text()
+    assert panel.export_button.isEnabled()
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 

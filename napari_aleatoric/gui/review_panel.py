@@ -57,6 +57,8 @@ from ..data.errors import AleatoricError
 from ..models import registry
 from ..models.base import resolve_device
 from ..pipelines.label_quality import LabelQualityProgress
+from ..pipelines.export_maps import (CaseMapsExported, CaseMapsSkipped, MapsExportFinished, check_export_dir,
+                                     export_maps)
 from ..pipelines.priorities import PrioritiesRefreshed
 from ..pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted
 from ..pipelines.table import ScoreTable, build_table
@@ -278,6 +280,10 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.score_button = QPushButton("Score")
         self.score_button.setToolTip("Score every case (cached cases are fast); the queue fills in as cases finish")
         self.cancel_button = QPushButton("Cancel")
+        self.export_button = QPushButton("Export maps…")
+        self.export_button.setToolTip("Write every scored case's label-issue maps and the model's segmentation as "
+                                      "files on the image's own geometry (NIfTI, TIFF or PNG), to open over the "
+                                      "image in 3D Slicer or ITK-SNAP")
         self.refresh_button = QPushButton("Refresh priorities")
         self.refresh_button.setToolTip("Re-learn label quality from the current (corrected) annotations and re-rank "
                                        "the queue; uses the cached embeddings, does not re-run the model's decoder")
@@ -293,6 +299,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         row.addWidget(QLabel("model"))
         row.addWidget(self.model_edit, 1)
         row.addWidget(self.checkpoint_button)
+        row.addWidget(self.export_button)
         grid.addLayout(row)
         row = QHBoxLayout()
         row.addWidget(QLabel("device"))
@@ -399,6 +406,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.score_button.clicked.connect(lambda: self.start_scoring())
         self.cancel_button.clicked.connect(self.cancel_scoring)
         self.refresh_button.clicked.connect(self.refresh_priorities)
+        self.export_button.clicked.connect(lambda: self.export_maps())
         self.queue.case_selected.connect(self.select_case)
         self.queue.rank_by_chosen.connect(self.rank_by)
         self.prev_button.clicked.connect(self.previous_case)
@@ -434,6 +442,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         scoring = self._score_worker is not None
         self.score_button.setEnabled(has_dataset and not scoring)
         self.refresh_button.setEnabled(has_dataset and not scoring and self.table is not None)
+        self.export_button.setEnabled(has_dataset and not scoring and self.table is not None)
         self.cancel_button.setEnabled(scoring)
         for button in (self.accept_button, self.exclude_button, self.prev_button, self.next_button,
                        self.preview_button, self.clear_prompts_button):
@@ -672,6 +681,48 @@ class ReviewPanel(BackgroundWork, QWidget):
                                          name="refresh")
         self._update_buttons()
         return True
+
+    def export_maps(self, folder: str | Path | None = None) -> bool:
+        """Export the scored cases' label-issue maps and FM segmentations into ``folder`` (asked for
+        when ``None``) in a worker, with progress; the pipeline's rules decide what is written
+        (:func:`~napari_aleatoric.pipelines.export_maps.export_maps`). Returns whether it started."""
+        settings = self.settings
+        if self.dataset is None or self.table is None or settings is None or not settings.model:
+            notify.warning("Score the dataset first")
+            return False
+        if self._score_worker is not None:
+            notify.warning("Scoring is running: export the maps when it has finished")
+            return False
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export the label-issue maps into a folder",
+                                                      str(self.dataset.root.parent))
+            if not folder:
+                return False
+        try:
+            folder = check_export_dir(self.dataset, folder)
+        except (AleatoricError, OSError) as error:
+            notify.error("Cannot export the maps there", error)
+            return False
+        events = export_maps(self.dataset, folder, settings.model, settings.input_mode)
+        self.progress.setValue(0)
+        self.message.setText(f"Exporting the maps to {folder}…")
+        self._score_worker = self._start(_worker_events, "Exporting the maps failed", events,
+                                         yielded=self._on_export_event, finished=self._on_scoring_done,
+                                         name="export")
+        self._update_buttons()
+        return True
+
+    def _on_export_event(self, event) -> None:
+        if isinstance(event, Failure):
+            notify.error(event.what, event.error)
+            self.message.setText(f"{event.what}: {notify.describe(event.error)}")
+        elif isinstance(event, (CaseMapsExported, CaseMapsSkipped)):
+            self.progress.setMaximum(event.total)
+            self.progress.setValue(event.index)
+        elif isinstance(event, MapsExportFinished):
+            skipped = "".join(f"<br>{case_id}: {reason}" for case_id, reason in list(event.skipped.items())[:5])
+            self.message.setText(f"Maps: {len(event.files)} files for {len(event.exported)} cases written to "
+                                 f"{event.out_dir}; {len(event.skipped)} cases skipped{skipped}")
 
     def _on_refresh_event(self, event) -> None:
         if isinstance(event, Failure):
