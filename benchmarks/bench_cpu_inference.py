@@ -11,6 +11,10 @@ For one 256×256 slice of the bundled MNI sample (3-channel model input) it meas
   CPU has them), in channels-last memory format, and compiled with ``torch.compile`` (``--compile``;
   the first call compiles, minutes);
 
+- a whole 2D case as the product scores it (``score_dataset`` on ``--cases`` synthetic 256² cases
+  with 3 classes, no label-quality pass): wall seconds per case after the first, and the part
+  inside the model;
+
 and for each variant the largest difference of the embedding and of the decoded class
 probabilities (sigmoid of the mask logits) against float32. The encoder's FLOP count is the
 analytic figure of issue 14 (75 GFLOPs per 256² slice, ``--gflops``); the floor is
@@ -18,7 +22,7 @@ analytic figure of issue 14 (75 GFLOPs per 256² slice, ``--gflops``); the floor
 
 Usage::
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_cpu_inference.py --out benchmarks/results/cpu_inference.json
+    OMP_NUM_THREADS=2 python benchmarks/bench_cpu_inference.py --compile --out benchmarks/results/cpu_inference.json
 """
 
 from __future__ import annotations
@@ -79,11 +83,35 @@ def class_boxes(label: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack(boxes))
 
 
+def whole_case_seconds(cases: int) -> dict:
+    """Wall and model seconds per 2D case (mean over the cases after the first) of a scoring run."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synthetic import make_2d_dataset
+
+    from napari_aleatoric.pipelines.scoring import CaseScored, score_dataset
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = make_2d_dataset(Path(folder) / "cases", cases)
+        walls, forwards = [], []
+        last = time.perf_counter()
+        for event in score_dataset(root, "litemedsam", device="cpu", label_quality=False):
+            if isinstance(event, CaseScored):
+                now = time.perf_counter()
+                walls.append(now - last)
+                forwards.append(event.result.forward_seconds)
+                last = now
+    return {"cases": cases, "wall_seconds_per_case": round(statistics.mean(walls[1:]), 3),
+            "model_seconds_per_case": round(statistics.mean(forwards[1:]), 3)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--gflops", type=float, default=75.0, help="encoder GFLOPs per slice (issue 14's figure)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (compiles for minutes)")
+    parser.add_argument("--cases", type=int, default=6, help="synthetic 2D cases scored whole (0: skip)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -138,6 +166,8 @@ def main(argv=None) -> int:
     for entry in results["variants"].values():
         entry["speedup_vs_float32"] = round(base / entry["encoder_seconds"], 2)
     results["floor_seconds"] = round(args.gflops / results["matmul_gflops"], 3)
+    if args.cases > 1:
+        results["whole_case"] = whole_case_seconds(args.cases)
     results["load_average_end"] = list(os.getloadavg())
     print(json.dumps({k: v for k, v in results.items() if k != "variants"}), flush=True)
     if args.out:

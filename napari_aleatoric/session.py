@@ -189,11 +189,14 @@ class ReviewSession:
             cannot be used: :attr:`store_error` says why), its score table and scoring settings
             (``None`` until scored; :attr:`scores_error` says why saved scores could not be read).
         current: the :class:`~napari_aleatoric.data.dataset.Case` under review, or ``None``.
+        scheduler: address of a Dask scheduler (``"tcp://host:8786"``) to score on its cluster, or
+            ``None`` (score in this process).
     """
 
     def __init__(self, model: str = registry.DEFAULT_MODEL, device: str | None = None, user: str | None = None):
         self.model = model
         self.device = device
+        self.scheduler: str | None = None
         self.user = user or saving.default_user()
         self.dataset: Dataset | None = None
         self.store: ReviewStore | None = None
@@ -447,14 +450,26 @@ class ReviewSession:
 
         Called in the session's thread (it notes which saved revisions this pass covers); the
         returned generator may run in a worker and changes no session state: hand its events to
-        :meth:`apply`. ``model`` / ``device`` default to :attr:`model` / :attr:`device`.
+        :meth:`apply`. ``model`` / ``device`` default to :attr:`model` / :attr:`device`. With a
+        :attr:`scheduler` the cases run on that Dask cluster (the generator connects when it starts).
+
+        Raises:
+            AleatoricError: no dataset is open, or a scheduler is set and Dask is not installed.
         """
         dataset = self._require_dataset()
         spec = (model or self.model or registry.DEFAULT_MODEL).strip()
-        options = self.settings.options() if self.settings is not None else {}
+        options = dict(self.settings.options() if self.settings is not None else {}, case_ids=case_ids,
+                       device=device if device is not None else self.device)
+        if self.scheduler:
+            try:
+                from .pipelines import distributed  # noqa: PLC0415 (Dask only when a scheduler is named)
+            except ImportError as error:
+                raise AleatoricError(None, f"scoring on a Dask scheduler needs Dask's 'distributed' package "
+                                           f"({error}); pip install 'napari-aleatoric[distributed]'") from error
+            self._pending.covered = list(self._pending.waiting)
+            return distributed.scoring_on_scheduler(self.scheduler, dataset, spec, **options)
         self._pending.covered = list(self._pending.waiting)
-        return score_dataset(dataset, spec, device=device if device is not None else self.device,
-                             case_ids=case_ids, **options)
+        return score_dataset(dataset, spec, **options)
 
     def refresh_events(self, model: str | None = None, device: str | None = None) -> Iterator:
         """Refresh priorities' events (label quality re-learnt from the current annotations, no

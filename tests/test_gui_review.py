@@ -141,6 +141,33 @@ def test_score_fills_queue_and_shows_case_layers(panel_factory, fresh_mni, qtbot
     assert np.array_equal(viewer.layers["annotation"].data, panel.current.case.label)
 
 
+def test_scoring_on_the_dask_scheduler_named_in_the_panel(panel_factory, fresh_mni, qtbot, notifications):
+    import dask.config
+
+    from napari_aleatoric.pipelines import distributed
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(fresh_mni)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # nobody listens on port 9
+        panel.scheduler_edit.setText("tcp://127.0.0.1:9")
+        assert panel.start_scoring()
+        wait_idle(qtbot, panel)
+    assert any("tcp://127.0.0.1:9" in text for level, text in notifications if level == "error")
+    assert not (fresh_mni / ".aleatoric" / "scores.csv").exists()
+    notifications.clear()
+    with distributed.local_client(2, torch_threads=1) as client:
+        panel.scheduler_edit.setText(client.scheduler.address)
+        assert panel.start_scoring()
+        assert "Dask cluster" in panel.message.text()
+        wait_idle(qtbot, panel)
+    assert not errors(notifications)
+    summary = json.loads((fresh_mni / ".aleatoric" / "scores.json").read_text())
+    assert summary["settings"]["device"].startswith("Dask workers") and summary["scored"] == len(MNI_CASES)
+    assert len(panel.table.rows) == len(MNI_CASES)
+    panel.scheduler_edit.setText("")
+    assert panel.session.scheduler is None  # an empty field scores here again
+
+
 def test_viewer_stays_responsive_while_scoring(panel_factory, fresh_mni, qtbot, notifications):
     viewer, panel = panel_factory()
     assert panel.open_dataset(fresh_mni, select=False)

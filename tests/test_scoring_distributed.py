@@ -111,6 +111,29 @@ def test_closing_the_events_cancels_the_cases_not_yet_finished(mni_dataset, tmp_
     assert set(done) <= {e.result.case_id for e in again if e.result.cached} and len(again) == 20
 
 
+def _malloc_trim_threshold():
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_workers_keep_glibcs_adaptive_malloc(client):
+    """Dask's nannies set MALLOC_TRIM_THRESHOLD_, which made the encoder 1.6x slower in a worker
+    (docs/performance.md); the local cluster's workers must not have it."""
+    assert client.run(_malloc_trim_threshold) and set(client.run(_malloc_trim_threshold).values()) == {None}
+
+
+def test_a_trim_threshold_left_in_this_process_does_not_reach_new_workers(monkeypatch):
+    """Dask's nannies copy their worker environment into the parent's os.environ: a later cluster
+    of the same process would inherit the variable without local_client's care."""
+    import os
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    with distributed.local_client(1, torch_threads=1) as one:
+        assert set(one.run(_malloc_trim_threshold).values()) == {None}
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's environment is left as it was
+
+
 def test_workers_running_other_code_are_refused(mni_dataset, client, monkeypatch):
     monkeypatch.setattr(distributed, "code_fingerprint", lambda: "0.0.1+other")
     with pytest.raises(distributed.VersionMismatchError, match=r"different napari-aleatoric code.*0\.0\.1\+other"):

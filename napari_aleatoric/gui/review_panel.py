@@ -287,6 +287,13 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.refresh_button = QPushButton("Refresh priorities")
         self.refresh_button.setToolTip("Re-learn label quality from the current (corrected) annotations and re-rank "
                                        "the queue; uses the cached embeddings, does not re-run the model's decoder")
+        self.scheduler_edit = QLineEdit()
+        self.scheduler_edit.setPlaceholderText("optional: tcp://host:8786 (score on that Dask cluster)")
+        self.scheduler_edit.setToolTip("Address of a Dask scheduler whose workers share this dataset's folder: "
+                                       "scoring runs there, one task per case, and the queue fills as cases "
+                                       "arrive. Empty: score here.")
+        self.scheduler_edit.textChanged.connect(
+            lambda text: setattr(self.session, "scheduler", text.strip() or None))
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m cases")
         self.progress.setValue(0)
@@ -308,6 +315,10 @@ class ReviewPanel(BackgroundWork, QWidget):
         row.addWidget(self.cancel_button)
         row.addWidget(self.refresh_button)
         row.addWidget(self.progress, 1)
+        grid.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Dask scheduler"))
+        row.addWidget(self.scheduler_edit, 1)
         grid.addLayout(row)
         grid.addWidget(self.message)
 
@@ -653,7 +664,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._skipped_shown = 0
         self._score_incremental = incremental
         self.progress.setValue(0)
-        self.message.setText(f"Scoring with {spec} on {device or 'auto'}…")
+        where = f"the Dask cluster at {self.session.scheduler}" if self.session.scheduler else (device or "auto")
+        self.message.setText(f"Scoring with {spec} on {where}…")
         self._score_worker = self._start(_worker_events, "Scoring failed", events,
                                          yielded=self._on_scoring_event, finished=self._on_scoring_done,
                                          name="score")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +99,27 @@ def connect(address: str) -> Client:
         raise AleatoricError(None, f"{address}: cannot reach the Dask scheduler ({detail})") from error
 
 
+def scoring_on_scheduler(address: str, dataset, model: str, **options) -> Iterator:
+    """:func:`~napari_aleatoric.pipelines.scoring.score_dataset` on the Dask cluster of the
+    scheduler at ``address``: connects when the generator starts (in the caller's worker thread,
+    so a GUI stays responsive while it waits), closes the client when it ends or is closed.
+
+    Args:
+        address: e.g. ``"tcp://host:8786"``.
+        dataset, model, options: as for ``score_dataset`` (``model`` a specification string).
+
+    Raises:
+        AleatoricError: naming the address when the scheduler cannot be reached.
+    """
+    from .scoring import score_dataset  # noqa: PLC0415
+
+    client = connect(address)
+    try:
+        yield from score_dataset(dataset, model, client=client, **options)
+    finally:
+        client.close()
+
+
 @contextmanager
 def local_client(workers: int, torch_threads: int = 1) -> Iterator[Client]:
     """A :class:`LocalCluster` of ``workers`` processes with one Dask thread each (and, in
@@ -105,14 +127,30 @@ def local_client(workers: int, torch_threads: int = 1) -> Iterator[Client]:
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     threads = str(torch_threads)
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+    # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in every worker; a fixed trim threshold also
+    # fixes glibc's mmap threshold, so each large tensor is mmap'ed and unmapped again: the encoder
+    # then ran 1.6x slower in a worker than in a plain process (3.6 s against 2.2 s per slice,
+    # docs/performance.md). Workers keep glibc's adaptive defaults instead. The nannies copy that
+    # environment into this process's os.environ before spawning, so an earlier cluster of this
+    # process (or the shell) may have left the variable here; workers must not inherit it either.
+    inherited = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        with dask.config.set({TRIM_SETTING: None}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+    finally:
+        if inherited is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited
     client = Client(cluster, set_as_default=False)
     try:
         yield client
     finally:
         client.close()
         cluster.close()
+
+
+#: the Dask setting that makes nannies fix glibc's malloc trim threshold in their workers
+TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 # One model per (specification, device) and worker process, built on the process's first case.
