@@ -116,7 +116,7 @@ def test_nifti_maps_have_the_image_affine_shape_and_cached_values(scored_nifti, 
         image = nib.load(str(scored_nifti / "imagesTr" / f"case{i}_0000.nii.gz"))
         assert image.shape == FILE_SHAPE and np.allclose(image.affine, oblique_affine(), atol=1e-5)
         case = load_case(ds, ds.case(f"case{i}"))
-        maps = load_issue_maps(ds, f"case{i}", MODEL, "raw", case.image, case.label)
+        maps = load_issue_maps(ds, f"case{i}", MODEL, case.image, case.label)
         probabilities = load_class_maps(ds, f"case{i}", MODEL, "raw", case.image, case.label)[0]["probabilities"]
         for c, name in enumerate(["disc", "square"]):
             exported = nib.load(str(out / f"case{i}_{name}_issue.nii.gz"))
@@ -191,7 +191,7 @@ def test_png_dataset_exports_16_bit_maps_with_a_scale_sidecar(tmp_path):
     assert len(finished.exported) == 5 and finished.skipped == {}
     ds = open_dataset(root)
     case = load_case(ds, ds.case("c00"))
-    maps = load_issue_maps(ds, "c00", MODEL, "raw", case.image, case.label)
+    maps = load_issue_maps(ds, "c00", MODEL, case.image, case.label)
     for c, name in enumerate(["disc", "square"]):
         path = out / f"c00_{name}_issue.png"
         with Image.open(path) as im:

@@ -33,13 +33,13 @@ def test_scoring_learns_label_quality_and_caches_current_issue_maps(mni_dataset)
     table = events[-1].table
     ds = open_dataset(mni_dataset)
     case = load_case(ds, ds.case("mni_003"))
-    maps = load_issue_maps(ds, "mni_003", "tiny@seed0", "raw", case.image, case.label)
+    maps = load_issue_maps(ds, "mni_003", "tiny@seed0", case.image, case.label)
     assert maps.shape == (2, 1) + case.label.shape and maps.dtype == np.float16
     assert 0.0 <= maps.min() and maps.max() <= 1.0
     # an edited annotation makes its maps stale: they are not returned
     edited = case.label.copy()
     edited[:10, :10] = 1
-    assert load_issue_maps(ds, "mni_003", "tiny@seed0", "raw", case.image, edited) is None
+    assert load_issue_maps(ds, "mni_003", "tiny@seed0", case.image, edited) is None
     row = table.row("mni_003")
     assert 0.0 <= row["label_issue_white_matter"] <= 1.0
 
@@ -101,3 +101,41 @@ def test_too_few_cases_rank_by_auv_and_say_why(mni_dataset):
     assert auv == sorted(auv, reverse=True)
     summary = json.loads(finished.summary_path.read_text())
     assert summary["ranking"] == "auv" and "fewer than 4" in summary["settings"]["label_quality"]
+
+
+def test_label_quality_features_never_see_the_annotation_even_after_masknorm_scoring(mni_dataset, monkeypatch):
+    """With --input masknorm the model sees intensities normalised inside the annotation; the
+    label-quality features must not, or a spurious blob would shift every pixel's features and the
+    annotation would be judged by features that depend on it."""
+    from napari_aleatoric.models.preprocess import normalise_intensity
+    from napari_aleatoric.pipelines import label_quality
+
+    seen: dict[str, list[np.ndarray]] = {}
+    original = label_quality.EmbeddedCase
+
+    class Recording(original):
+        def __init__(self, model, image01, label_index, cache, key=""):
+            seen.setdefault(key, []).append(np.array(image01))
+            super().__init__(model, image01, label_index, cache, key)
+
+    monkeypatch.setattr(label_quality, "EmbeddedCase", Recording)
+    events = list(score_dataset(mni_dataset, "tiny", device="cpu", input_mode="masknorm"))
+    assert isinstance(events[-1], ScoringFinished) and events[-1].table.row("mni_003")["label_issue"] >= 0
+    ds = open_dataset(mni_dataset)
+    case = load_case(ds, ds.case("mni_003"))
+    raw = normalise_intensity(case.image[None], ds.modality, "raw")
+    fed = [images for images in seen.values() if images[0].shape == raw.shape and np.array_equal(images[0], raw)]
+    assert len(fed) == 1  # this case's features came from the raw mapping
+    assert not np.array_equal(raw, normalise_intensity(case.image[None], ds.modality, "masknorm",
+                                                       case.label[None] > 0))  # (which masknorm would change)
+    # a spurious blob drawn into the case: the refreshed pass feeds the same image
+    from napari_aleatoric.data import medio
+
+    path = ds.case("mni_003").label_path
+    label, geometry = medio.read_label(path)
+    blob = label.copy()
+    blob[5:25, 5:25] = 2
+    medio.write_label(path, blob, geometry)
+    seen.clear()
+    list(refresh_priorities(mni_dataset, "tiny"))
+    assert sum(np.array_equal(images[0], raw) for images in seen.values() if images[0].shape == raw.shape) == 1

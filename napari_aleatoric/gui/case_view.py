@@ -250,7 +250,7 @@ def load_case_view(dataset: Dataset, case_id: str, settings: ScoringSettings | N
         view.maps_stale = stale and view.probabilities is not None
     issue_maps = None
     if settings is not None and settings.model and case.label is not None:
-        issue_maps = load_issue_maps(dataset, case_id, settings.model, settings.input_mode, case.image, case.label)
+        issue_maps = load_issue_maps(dataset, case_id, settings.model, case.image, case.label)
     if issue_maps is not None and issue_maps.shape[0] == len(names):
         view.heatmaps = issue_maps.reshape((len(names), *case.image.shape))
         view.heatmap_kind = "label issue"

@@ -264,7 +264,7 @@ def _current_maps(ds: Dataset, case_id: str, model_name: str, input_mode: str, n
                         "label-issue maps")
     case = load_case(ds, ref)
     values = [ds.foreground[n] for n in names]
-    issue_maps = load_issue_maps(ds, case_id, model_name, input_mode, case.image, case.label)
+    issue_maps = load_issue_maps(ds, case_id, model_name, case.image, case.label)
     entry = load_class_maps(ds, case_id, model_name, input_mode, case.image, case.label)
     missing = (("label-issue maps; label quality needs at least 4 scored cases", issue_maps, quality_cache_dir(ds)),
                ("foundation-model maps", entry, maps_cache_dir(ds)))

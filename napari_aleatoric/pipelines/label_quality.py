@@ -1,6 +1,7 @@
 """Learn label quality from the whole dataset and write per-case scores and per-class issue maps.
 
-The foundation model's slice embeddings (cached by the scoring pass) plus multi-scale intensity
+The foundation model's slice embeddings of the image under the modality's fixed intensity mapping
+(:data:`FEATURE_INPUT`, never statistics of the annotation; cached) plus multi-scale intensity
 filters are the per-pixel features; a classifier trained with K-fold cross-validation by case on
 the dataset's own annotations gives every pixel out-of-sample class probabilities ``q``. Where the
 annotation disagrees with ``q`` it is likely wrong:
@@ -37,7 +38,13 @@ from ..labelquality.scores import contradicted_shares, issue_maps, label_index, 
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "4"
+QUALITY_VERSION = "5"
+#: The image the features see: the modality's fixed intensity mapping, whatever ``--input`` the
+#: scoring used. With ``masknorm`` the statistics come from inside the annotation, so one spurious
+#: blob would shift every pixel's features and the model would judge the annotation by features
+#: that depend on it. A dataset scored with ``masknorm`` gets its ``raw`` slice embeddings computed
+#: (and cached) by the first label-quality pass.
+FEATURE_INPUT: InputMode = "raw"
 #: Fewest scored cases the cross-validation runs on.
 MIN_CASES = 4
 
@@ -94,16 +101,16 @@ def _floats(values: list) -> np.ndarray:
     return np.array([math.nan if v is None else v for v in values], np.float64)
 
 
-def quality_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndarray) -> str:
+def quality_key(model_name: str, image: np.ndarray, label: np.ndarray) -> str:
     """Validity key of a case's cached issue maps: the image and annotation as loaded (``(H, W)`` or
-    ``(D, H, W)``), the model and the input mode. An edited annotation makes the maps stale."""
+    ``(D, H, W)``) and the model. An edited annotation makes the maps stale."""
     image = np.ascontiguousarray(image if image.ndim == 3 else image[None])
     label = np.ascontiguousarray(label if label.ndim == 3 else label[None])
-    return content_key("quality", QUALITY_VERSION, model_name, input_mode, str(image.shape), str(image.dtype),
+    return content_key("quality", QUALITY_VERSION, model_name, str(image.shape), str(image.dtype),
                        image.tobytes(), str(label.dtype), label.tobytes())
 
 
-def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, input_mode: str, image: np.ndarray,
+def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, image: np.ndarray,
                     label: np.ndarray) -> np.ndarray | None:
     """The cached ``(C, D, H, W)`` float16 issue maps of a case (as stored), or ``None`` if missing or stale.
 
@@ -111,14 +118,14 @@ def load_issue_maps(dataset: Dataset, case_id: str, model_name: str, input_mode:
         image, label: the case as loaded (``(H, W)`` or ``(D, H, W)``), to check the maps are current.
     """
     entry = ArrayCache(quality_cache_dir(dataset)).load(
-        case_id, quality_key(model_name, input_mode, image, label))
+        case_id, quality_key(model_name, image, label))
     return None if entry is None else entry[0]["issue_maps"]
 
 
-def run_key(model_name: str, input_mode: str, folds: int, seed: int, case_keys: dict[str, str]) -> str:
+def run_key(model_name: str, folds: int, seed: int, case_keys: dict[str, str]) -> str:
     """Key of a whole label-quality pass: every case's content key and the settings (any edit to any
     case changes every case's out-of-fold model, so the whole pass is redone)."""
-    return content_key("quality-run", QUALITY_VERSION, model_name, input_mode, str(folds), str(seed),
+    return content_key("quality-run", QUALITY_VERSION, model_name, str(folds), str(seed),
                        *(f"{case_id}={key}" for case_id, key in sorted(case_keys.items())))
 
 
@@ -150,7 +157,6 @@ def assess_label_quality(
     model_name: str,
     get_model: Callable[[], FoundationModel],
     *,
-    input_mode: InputMode = "raw",
     case_keys: dict[str, str] | None = None,
     folds: int = 5,
     seed: int = 0,
@@ -168,7 +174,6 @@ def assess_label_quality(
         model_name: the model's identity (cache keys).
         get_model: builds (or returns) the foundation model; called only when the pass is not
             cached. Its encoder runs only for slices not yet in the embedding cache.
-        input_mode: the intensity mapping the model saw (as in scoring).
         case_keys: each case's :func:`quality_key` if the caller knows them (else cases are read).
         folds: cross-validation folds by case.
         seed: seeds folds, pixel sampling and the classifiers.
@@ -206,8 +211,8 @@ def assess_label_quality(
         return image, label
 
     if case_keys is None:
-        case_keys = {case_id: quality_key(model_name, input_mode, *read(case_id)) for case_id in case_ids}
-    key = run_key(model_name, input_mode, folds, seed, case_keys)
+        case_keys = {case_id: quality_key(model_name, *read(case_id)) for case_id in case_ids}
+    key = run_key(model_name, folds, seed, case_keys)
     cached = cached_label_quality(dataset, case_ids, case_keys, key, cache_dir)
     if cached is not None:
         cached.seconds = time.perf_counter() - started
@@ -217,7 +222,7 @@ def assess_label_quality(
 
     def load(case_id: str) -> EmbeddedCase:
         image, label = read(case_id)
-        image01 = normalise_intensity(image, dataset.modality, input_mode, label > 0)
+        image01 = normalise_intensity(image, dataset.modality, FEATURE_INPUT)  # never the annotation
         return EmbeddedCase(model, image01, label_index(label, values), embeddings, key=case_keys[case_id])
 
     result = LabelQuality()
@@ -235,7 +240,7 @@ def assess_label_quality(
             result.contradicted[case_id], result.contradicted_per_class[case_id] = share, share_per_class
             result.maps_files[case_id] = quality_cache.save(
                 case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, index)},
-                {"names": names, "values": values, "model": model_name, "input_mode": input_mode, "run_key": key,
+                {"names": names, "values": values, "model": model_name, "input_mode": FEATURE_INPUT, "run_key": key,
                  "score": score, "per_class": _nullable(per_class), "contradicted": _nullable([share])[0],
                  "contradicted_per_class": _nullable(share_per_class)})
     result.seconds = time.perf_counter() - started

@@ -54,7 +54,6 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
     csv_path = ds.state_dir / "scores.csv"
     summary_path = csv_path.with_suffix(".json")
     settings, table = _read_scored(csv_path)
-    input_mode = settings.get("input_mode", "raw")
     lazy = LazyModel(model if model is not None else settings.get("model_spec", DEFAULT_MODEL), resolve_device(device))
     if lazy.identity() != settings["model"]:
         raise DatasetError(summary_path, f"the dataset was scored with {settings['model']}, not {lazy.identity()}: "
@@ -62,7 +61,7 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
     known = {ref.case_id for ref in ds.cases}
     case_ids = [row["case_id"] for row in table.rows if row["case_id"] in known]
     result = None
-    for event in assess_label_quality(ds, case_ids, lazy.identity(), lazy.get, input_mode=input_mode):
+    for event in assess_label_quality(ds, case_ids, lazy.identity(), lazy.get):
         if isinstance(event, LabelQualityFinished):
             result = event.result
         else:

@@ -248,7 +248,7 @@ def _score_loaded(
     return CaseResult(case_id=case_id, sps_per_class={n: float(s) for n, s in zip(names, scales)},
                       dice_fm_per_class=dice, maps_file=maps_cache.path(case_id), shape=tuple(label.shape),
                       forward_seconds=forward_seconds, cached=cached,
-                      quality_key=quality_key(model_name, input_mode, image, label))
+                      quality_key=quality_key(model_name, image, label))
 
 
 def score_case(
@@ -526,7 +526,6 @@ def score_dataset(
     elif len(results) >= MIN_CASES:
         try:
             for event in assess_label_quality(ds, [r.case_id for r in results], lazy.identity(), lazy.get,
-                                              input_mode=input_mode,
                                               case_keys={r.case_id: r.quality_key for r in results}):
                 if isinstance(event, LabelQualityFinished):
                     label_quality = event.result

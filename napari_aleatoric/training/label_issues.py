@@ -107,7 +107,7 @@ class LabelIssuePlan:
         cases: ``{case_id: CaseIssues}`` of the training cases the pass covered.
         threshold: label-issue score above which a case was left out (``None``: no filtering).
         note: why label issues are not used (``""`` when they are).
-        cache_dir, model_name, input_mode, label_paths, case_keys: where and how the issue maps are
+        cache_dir, model_name, label_paths, case_keys: where and how the issue maps are
             read (``case_keys``: each case's validity key, so reading its maps reads no case file).
     """
 
@@ -119,7 +119,6 @@ class LabelIssuePlan:
     note: str = ""
     cache_dir: Path | None = None
     model_name: str = ""
-    input_mode: str = "raw"
     label_paths: dict[str, Path] = field(default_factory=dict)
     case_keys: dict[str, str] = field(default_factory=dict)
     dataset: Dataset | None = None
@@ -203,7 +202,7 @@ class LabelIssuePlan:
                 "threshold": number(self.threshold),
                 "trust_threshold": TRUST_THRESHOLD, "trust_floor": TRUST_FLOOR,
                 "relabel_confidence": RELABEL_CONFIDENCE, "note": self.note, "model": self.model_name,
-                "input_mode": self.input_mode, "left_out": self.left_out,
+                "left_out": self.left_out,
                 "reviewed": sorted(c for c, info in self.cases.items() if info.reviewed),
                 "cases": {c: {"contradicted": number(info.contradicted),
                               "reviewed": info.reviewed,
@@ -383,13 +382,12 @@ def plan_label_issues(
         return
     record = scoring_record(ds)
     lazy = LazyModel(record.get("model_spec", DEFAULT_MODEL), resolve_device(device))
-    input_mode = record.get("input_mode", "raw")
     cache_dir = ds.cache_dir / TRAINING_QUALITY_DIR
     label_paths = {c: Path(p) for c, p in (label_paths or {}).items() if c in set(train_ids)}
-    case_keys = {c: quality_key(lazy.identity(), input_mode, *read_case(ds, c, label_paths)) for c in train_ids}
+    case_keys = {c: quality_key(lazy.identity(), *read_case(ds, c, label_paths)) for c in train_ids}
     result = None
     try:
-        for event in assess_label_quality(ds, list(train_ids), lazy.identity(), lazy.get, input_mode=input_mode,
+        for event in assess_label_quality(ds, list(train_ids), lazy.identity(), lazy.get,
                                           case_keys=case_keys, label_paths=label_paths, cache_dir=cache_dir):
             if isinstance(event, LabelQualityProgress):
                 yield PreparingLabelIssues(event.stage, event.index, event.total, event.case_id)
@@ -402,7 +400,7 @@ def plan_label_issues(
         return
     mode = {"auto": AUTO_MODE, "off": ""}.get(settings.label_issues, settings.label_issues)
     plan = LabelIssuePlan(mode=mode, filtering=settings.issue_filtering and apply_filter, keep=settings.issue_keep,
-                          cache_dir=cache_dir, model_name=lazy.identity(), input_mode=input_mode,
+                          cache_dir=cache_dir, model_name=lazy.identity(),
                           label_paths=label_paths, case_keys=case_keys, dataset=ds)
     for case_id in train_ids:
         plan.cases[case_id] = CaseIssues(float(result.contradicted[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
