@@ -175,6 +175,8 @@ def _run_scoring(dataset, args, stream=None, client=None):
 
 def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
+    from .pipelines.table import unjudged_classes  # noqa: PLC0415
+
     stream = stream or sys.stdout
     rows = finished.table.rows
     print(f"ranked by {finished.table.ranking}", file=stream)
@@ -189,6 +191,13 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
               f"{'*' if row['flagged'] else '':<4} {text:>15}", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)
+    names = [c[len("dice_fm_"):] for c in finished.table.columns if c.startswith("dice_fm_")]
+    rare = {r["case_id"]: unjudged_classes(r, names) for r in rows}
+    rare = {case_id: classes for case_id, classes in rare.items() if classes}
+    if rare:
+        listed = "; ".join(f"{case_id}: {', '.join(classes)}" for case_id, classes in list(rare.items())[:5])
+        print(f"too rare to judge (no other cross-validation fold contains the class; not counted in the "
+              f"case's scores): {listed}{' …' if len(rare) > 5 else ''}", file=stream)
     print(f"CSV: {finished.csv_path}\nsummary: {finished.summary_path}", file=stream)
 
 

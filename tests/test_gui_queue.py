@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 pytestmark = pytest.mark.gui
@@ -101,3 +103,12 @@ def test_label_issue_columns_and_worst_class_follow_the_learned_score(queue):
     two = {"label_issue_liver": 0.1, "label_issue_tumour": 0.7, "auv_liver": 0.9, "auv_tumour": 0.2}
     assert worst_class(two, ["liver", "tumour"]) == "tumour"  # learned score first
     assert worst_class({"auv_liver": 0.9, "auv_tumour": 0.2}, ["liver", "tumour"]) == "liver"  # AUV without it
+
+
+def test_a_class_too_rare_to_judge_says_so_instead_of_a_share(queue):
+    rows = score_rows({"c0": 0.9, "c1": 0.1})
+    rows["c0"].update({"label_issue": 0.5, "contradicted_organ": math.nan, "dice_fm_organ": 0.8, "rank": 1})
+    rows["c1"].update({"label_issue": 0.4, "contradicted_organ": 0.25, "dice_fm_organ": 0.9, "rank": 2})
+    queue.set_cases(["c0", "c1"], ["organ"], rows, {})
+    assert cell(queue, "c0", "contra-\ndicted\norgan").text() == "too rare"
+    assert cell(queue, "c1", "contra-\ndicted\norgan").text() == "25.0 %"

@@ -225,3 +225,26 @@ def test_embedding_features_are_projected_and_aligned_with_the_slice():
     assert features.shape == (EMBEDDING_CHANNELS, height, width)
     energy = np.abs(features).sum(axis=0)
     assert energy[:, :15].min() > 10 * energy[:, 30:].max()
+
+
+def test_a_class_no_other_fold_contains_is_unknown_not_contradicted():
+    """A rare class drawn in one case only: its fold never saw it (probability 0 everywhere). The
+    case must not head the queue for that, nor its class count as contradicted (issue 16)."""
+    rng = np.random.default_rng(3)
+    cases = {f"c{i}": disc_case(rng) for i in range(8)}
+    for case_id, (image, label) in cases.items():  # class 2 (the inner disc) becomes class 1 ...
+        cases[case_id] = (image, np.where(label == 2, 1, label))
+    image, label = cases["c3"]
+    cases["c3"] = (image, np.where(disc_case(np.random.default_rng(3))[1] == 2, 2, label))  # ... but in c3
+    events = [e for e in out_of_fold_probabilities(sorted(cases), lambda c: ArrayCase(*cases[c]), 3, folds=4)
+              if isinstance(e, CasePredicted)]
+    by_case = {e.case_id: e for e in events}
+    assert not by_case["c3"].seen[2] and by_case["c3"].seen[:2].all()
+    for score in (label_issue_scores, contradicted_shares):
+        scores = {c: score(e.probabilities, cases[c][1], e.seen) for c, e in by_case.items()}
+        assert math.isnan(scores["c3"][1][1])  # the rare class: not judged
+        blind = {c: score(e.probabilities, cases[c][1]) for c, e in by_case.items()}
+        assert max(blind, key=lambda c: blind[c][0]) == "c3"  # without `seen`, the rare class heads the queue
+        assert scores["c3"][0] <= np.median([v[0] for v in scores.values()]) + 0.05  # with it, c3 is ordinary
+    maps = issue_maps(by_case["c3"].probabilities, cases["c3"][1], by_case["c3"].seen)
+    assert not maps[1].any() and not maps[0][cases["c3"][1] == 2].any()  # nothing lights up for it

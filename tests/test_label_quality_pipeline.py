@@ -139,3 +139,25 @@ def test_label_quality_features_never_see_the_annotation_even_after_masknorm_sco
     seen.clear()
     list(refresh_priorities(mni_dataset, "tiny"))
     assert sum(np.array_equal(images[0], raw) for images in seen.values() if images[0].shape == raw.shape) == 1
+
+
+def test_a_class_drawn_in_one_case_only_is_reported_too_rare_not_contradicted(mni_dataset, capsys):
+    from napari_aleatoric.cli import main
+    from napari_aleatoric.data import medio
+
+    meta = json.loads((mni_dataset / "dataset.json").read_text())
+    meta["labels"]["cyst"] = 3
+    (mni_dataset / "dataset.json").write_text(json.dumps(meta))
+    path = open_dataset(mni_dataset).case("mni_005").label_path
+    label, geometry = medio.read_label(path)
+    label = np.array(label, copy=True)
+    label[90:110, 80:100] = 3
+    medio.write_label(path, label, geometry)
+    assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "too rare to judge" in out and "mni_005: cyst" in out
+    summary = json.loads((mni_dataset / ".aleatoric" / "scores.json").read_text())
+    assert summary["label_quality"]["unjudged"] == {"mni_005": ["cyst"]}
+    row = read_scores(mni_dataset / ".aleatoric" / "scores.csv").row("mni_005")
+    assert np.isnan(row["contradicted_cyst"]) and np.isnan(row["label_issue_cyst"])
+    assert np.isfinite(row["dice_fm_cyst"]) and np.isfinite(row["label_issue"])

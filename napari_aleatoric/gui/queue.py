@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..pipelines.table import unjudged_classes
 from ..review.store import STATUSES
 
 ALL = "all"
@@ -244,9 +245,10 @@ class QueueTable(QWidget):
         contradicted = _number(row.get("contradicted"))
         cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(issue), issue),
                  (_percent(contradicted), contradicted), (worst, worst)]
+        rare = unjudged_classes(row, self.class_names)
         for name in self.class_names:
             value = _number(row.get(f"contradicted_{name}"))
-            cells.append((_percent(value), value))
+            cells.append(("too rare" if name in rare else _percent(value), value))
         cells.append((_fmt(auv), auv))
         for name in self.class_names:
             value = _number(row.get(f"auv_{name}"))

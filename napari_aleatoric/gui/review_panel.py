@@ -61,7 +61,7 @@ from ..pipelines.export_maps import (CaseMapsExported, CaseMapsSkipped, MapsExpo
                                      export_maps)
 from ..pipelines.priorities import PrioritiesRefreshed
 from ..pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted
-from ..pipelines.table import ScoreTable, build_table
+from ..pipelines.table import ScoreTable, build_table, unjudged_classes
 from ..review.store import ReviewStore
 from ..session import DatasetOpened, RevisionRecorded, ScoresChanged, StatusChanged
 from . import assist, notify, sessions
@@ -1055,6 +1055,8 @@ class ReviewPanel(BackgroundWork, QWidget):
             label = f"<b>{name}</b> (worst)" if name == worst and row else name
             issue_ = row.get("contradicted_" + name, math.nan)
             issue_text = f"{100 * issue_:.1f} %" if isinstance(issue_, float) and math.isfinite(issue_) else "–"
+            if name in unjudged_classes(row, view.class_names):
+                issue_text = "too rare to judge"
             cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{issue_text}</td>"
                          f"<td align='right'>{number('auv_' + name)}</td>"
                          f"<td align='right'>{number('sps_' + name, '.3g')}</td>"

@@ -185,13 +185,19 @@ class CaseSampled:
 
 @dataclass
 class CasePredicted:
-    """One case's out-of-fold probabilities ``(K, D, H, W)`` float32 and the features it came from."""
+    """One case's out-of-fold probabilities ``(K, D, H, W)`` float32 and the features it came from.
+
+    ``seen``: ``(K,)`` bool, the classes its fold's classifier was trained on. A class the other
+    folds never contain (a rare class present in this case only) has probability 0 everywhere: it
+    cannot be judged, and its pixels must not count as contradicted.
+    """
 
     index: int
     total: int
     case_id: str
     probabilities: np.ndarray
     case: CaseFeatures
+    seen: np.ndarray
 
 
 def out_of_fold_probabilities(case_ids: list[str], load: FeatureLoader, n_classes: int, *, folds: int = 5,
@@ -232,5 +238,8 @@ def out_of_fold_probabilities(case_ids: list[str], load: FeatureLoader, n_classe
     del samples
     for index, case_id in enumerate(case_ids, start=1):
         case = load(case_id)
-        probabilities = predict_probabilities(classifiers[assignment.folds[case_id]], case, n_classes)
-        yield CasePredicted(index, len(case_ids), case_id, probabilities, case)
+        classifier = classifiers[assignment.folds[case_id]]
+        seen = np.zeros(n_classes, bool)
+        seen[np.asarray(classifier.classes_, dtype=np.int64)] = True
+        probabilities = predict_probabilities(classifier, case, n_classes)
+        yield CasePredicted(index, len(case_ids), case_id, probabilities, case, seen)

@@ -20,23 +20,41 @@ def label_index(label: np.ndarray, values: list[int]) -> np.ndarray:
     return index
 
 
-def issue_maps(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
+def judged(index: np.ndarray, seen: np.ndarray | None) -> np.ndarray:
+    """``(D, H, W)`` bool: pixels whose annotated class the fold's classifier was trained on.
+
+    A class the other folds never contain (a rare class present in this case only) gets
+    probability 0 everywhere; its pixels cannot be judged, and counting them would flag the case
+    only because its class is rare (and blame the neighbouring class too).
+
+    Args:
+        index: ``(D, H, W)`` class index of the annotation.
+        seen: ``(K,)`` bool classes seen in training, or ``None`` (all).
+    """
+    return np.ones(index.shape, bool) if seen is None else np.asarray(seen, bool)[index]
+
+
+def issue_maps(probabilities: np.ndarray, index: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
     """Per-class label-issue map: how strongly the learned model disagrees with the annotation.
 
     For class ``c`` the map is ``1 − q_c`` where the annotation says ``c`` (it may not be ``c``) and
-    ``q_c`` elsewhere (it may be ``c``), i.e. ``|1[label = c] − q_c|`` in ``[0, 1]``.
+    ``q_c`` elsewhere (it may be ``c``), i.e. ``|1[label = c] − q_c|`` in ``[0, 1]``; 0 where the
+    pixel cannot be judged (:func:`judged`) and for a class the fold never saw.
 
     Args:
         probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
         index: ``(D, H, W)`` class index of the annotation.
+        seen: ``(K,)`` bool classes the fold's classifier was trained on (``None``: all).
 
     Returns:
         ``(C, D, H, W)`` float32, one map per foreground class.
     """
     n_classes = probabilities.shape[0]
-    maps = np.empty((n_classes - 1,) + index.shape, np.float32)
+    maps = np.zeros((n_classes - 1,) + index.shape, np.float32)
+    known = judged(index, seen)
     for k in range(1, n_classes):
-        maps[k - 1] = np.abs((index == k).astype(np.float32) - probabilities[k])
+        if seen is None or seen[k]:
+            maps[k - 1] = np.where(known, np.abs((index == k).astype(np.float32) - probabilities[k]), 0.0)
     return maps
 
 
@@ -58,7 +76,8 @@ def annotated_class_probability(probabilities: np.ndarray, index: np.ndarray) ->
     return np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0]
 
 
-def contradicted_shares(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
+def contradicted_shares(probabilities: np.ndarray, index: np.ndarray,
+                        seen: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Case and per-class *contradicted shares*: the share of the *drawn* annotation that the learned
     label-quality model contradicts (``q_y <`` :data:`CONTRADICTED_BELOW`).
 
@@ -70,18 +89,22 @@ def contradicted_shares(probabilities: np.ndarray, index: np.ndarray) -> tuple[f
     Args:
         probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
         index: ``(D, H, W)`` class index of the annotation.
+        seen: ``(K,)`` bool classes the fold's classifier was trained on (``None``: all); the
+            pixels of the others are not counted (:func:`judged`).
 
     Returns:
         ``(case share, (C,) per-class shares)`` in ``[0, 1]``, higher = more likely mislabelled.
-        A class that is not drawn scores NaN, and so does a case with nothing drawn.
+        A class that is not drawn or cannot be judged scores NaN, and so does a case with nothing
+        drawn that can be judged.
     """
     contradicted = annotated_class_probability(probabilities, index) < CONTRADICTED_BELOW
+    known = judged(index, seen)
     per_class = np.full(probabilities.shape[0] - 1, math.nan)
     for k in range(1, probabilities.shape[0]):
-        drawn = index == k
+        drawn = (index == k) & known
         if drawn.any():
             per_class[k - 1] = float(contradicted[drawn].mean())
-    drawn = index > 0
+    drawn = (index > 0) & known
     return (float(contradicted[drawn].mean()) if drawn.any() else math.nan), per_class
 
 
@@ -111,7 +134,8 @@ def softmin_quality(pixel_quality: np.ndarray, temperature: float = SOFTMIN_TEMP
     return float(np.dot(s, weights) / weights.sum())
 
 
-def label_issue_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[float, np.ndarray]:
+def label_issue_scores(probabilities: np.ndarray, index: np.ndarray,
+                       seen: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Case and per-class label-issue scores, the queue's order: ``1 − softmin`` of ``q_y``.
 
     The case score pools every pixel, so a confidently missed structure (annotated background the
@@ -122,16 +146,19 @@ def label_issue_scores(probabilities: np.ndarray, index: np.ndarray) -> tuple[fl
     Args:
         probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
         index: ``(D, H, W)`` class index of the annotation.
+        seen: ``(K,)`` bool classes the fold's classifier was trained on (``None``: all); the
+            pixels of the others are not pooled (:func:`judged`).
 
     Returns:
         ``(case score, (C,) per-class scores)`` in ``[0, 1]``, higher = more likely mislabelled;
-        NaN for a class that is neither annotated nor predicted.
+        NaN for a class that is neither annotated nor predicted, or that cannot be judged.
     """
     given = annotated_class_probability(probabilities, index)
     predicted = probabilities.argmax(axis=0)
+    known = judged(index, seen)
     per_class = np.full(probabilities.shape[0] - 1, math.nan)
     for k in range(1, probabilities.shape[0]):
-        involved = (index == k) | (predicted == k)
-        if involved.any():
+        involved = ((index == k) | (predicted == k)) & known
+        if (seen is None or seen[k]) and involved.any():
             per_class[k - 1] = 1.0 - softmin_quality(given[involved])
-    return 1.0 - softmin_quality(given), per_class
+    return 1.0 - softmin_quality(given[known]), per_class

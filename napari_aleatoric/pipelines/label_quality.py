@@ -72,6 +72,8 @@ class LabelQuality:
         contradicted: case id → share of the drawn annotation that ``q`` contradicts, in ``[0, 1]``
             (NaN: nothing drawn).
         contradicted_per_class: case id → ``(C,)`` the same per class (NaN: the class is not drawn).
+        unjudged: case id → the classes drawn in the case that its fold never saw (too rare to be
+            judged: present in no other fold's cases); they count in none of the case's scores.
         maps_files: case id → the cached issue maps.
         seconds: wall time of the whole pass.
     """
@@ -80,6 +82,7 @@ class LabelQuality:
     per_class: dict[str, np.ndarray] = field(default_factory=dict)
     contradicted: dict[str, float] = field(default_factory=dict)
     contradicted_per_class: dict[str, np.ndarray] = field(default_factory=dict)
+    unjudged: dict[str, list[str]] = field(default_factory=dict)
     maps_files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -147,6 +150,7 @@ def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[
         result.per_class[case_id] = _floats(meta["per_class"])
         result.contradicted[case_id] = _floats([meta["contradicted"]])[0]
         result.contradicted_per_class[case_id] = _floats(meta["contradicted_per_class"])
+        result.unjudged[case_id] = list(meta.get("unjudged", []))
         result.maps_files[case_id] = cache.path(case_id)
     return result
 
@@ -233,15 +237,17 @@ def assess_label_quality(
             continue
         yield LabelQualityProgress(stage_of[type(event)], event.index, event.total, event.case_id)
         if isinstance(event, CasePredicted):
-            case_id, index = event.case_id, event.case.label_index
-            score, per_class = label_issue_scores(event.probabilities, index)
-            share, share_per_class = contradicted_shares(event.probabilities, index)
+            case_id, index, seen = event.case_id, event.case.label_index, event.seen
+            score, per_class = label_issue_scores(event.probabilities, index, seen)
+            share, share_per_class = contradicted_shares(event.probabilities, index, seen)
+            unjudged = [name for k, name in enumerate(names, start=1) if not seen[k] and (index == k).any()]
             result.score[case_id], result.per_class[case_id] = score, per_class
             result.contradicted[case_id], result.contradicted_per_class[case_id] = share, share_per_class
+            result.unjudged[case_id] = unjudged
             result.maps_files[case_id] = quality_cache.save(
-                case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, index)},
+                case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, index, seen)},
                 {"names": names, "values": values, "model": model_name, "input_mode": FEATURE_INPUT, "run_key": key,
                  "score": score, "per_class": _nullable(per_class), "contradicted": _nullable([share])[0],
-                 "contradicted_per_class": _nullable(share_per_class)})
+                 "contradicted_per_class": _nullable(share_per_class), "unjudged": unjudged})
     result.seconds = time.perf_counter() - started
     yield LabelQualityFinished(result)

@@ -150,6 +150,16 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
     return columns
 
 
+def unjudged_classes(row: dict, class_names: list[str]) -> list[str]:
+    """The classes drawn in a scored case that label quality could not judge (too rare: no other
+    fold contained them): drawn (``dice_fm_<class>`` known), the case judged (``label_issue``
+    known), but the class's ``contradicted_<class>`` empty."""
+    if not _finite(row.get("label_issue")):
+        return []
+    return [name for name in class_names
+            if _finite(row.get(f"dice_fm_{name}")) and not _finite(row.get(f"contradicted_{name}"))]
+
+
 def ranking_key(row: dict, column: str = "label_issue") -> tuple:
     """Sort key of a row: highest ``column`` first, then highest ``auv``, NaN last, then case id."""
     def descending(value) -> float:
@@ -309,7 +319,8 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         "maps": {r.case_id: str(r.maps_file) for r in results},
         "label_quality": None if label_quality is None else {
             "seconds": round(label_quality.seconds, 3),
-            "maps": {case_id: str(path) for case_id, path in label_quality.maps_files.items()}},
+            "maps": {case_id: str(path) for case_id, path in label_quality.maps_files.items()},
+            "unjudged": {case_id: names for case_id, names in label_quality.unjudged.items() if names}},
         "ranking": table.ranking,
     }
     summary_path = csv_path.with_suffix(".json")
