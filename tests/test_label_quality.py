@@ -248,3 +248,21 @@ def test_a_class_no_other_fold_contains_is_unknown_not_contradicted():
         assert scores["c3"][0] <= np.median([v[0] for v in scores.values()]) + 0.05  # with it, c3 is ordinary
     maps = issue_maps(by_case["c3"].probabilities, cases["c3"][1], by_case["c3"].seen)
     assert not maps[1].any() and not maps[0][cases["c3"][1] == 2].any()  # nothing lights up for it
+
+
+def test_wrong_regions_count_the_contradicted_pixels_and_find_the_largest_region():
+    from napari_aleatoric.labelquality.regions import wrong_regions
+
+    index = np.zeros((3, 20, 20), np.int64)
+    index[:, 5:15, 5:15] = 1
+    q = np.zeros((2, 3, 20, 20), np.float32)
+    q[1] = np.where(index == 1, 0.9, 0.1)
+    q[1, 1, 2:4, 2:4] = 0.9  # 4 background pixels the model calls class 1 (missed, slice 1)
+    q[1, :, 5:8, 5:10] = 0.2  # 3 × 15 drawn pixels it doubts, a region through all slices
+    q[0] = 1.0 - q[1]
+    wrong = wrong_regions(q, index, (2.0, 0.5, 0.5))
+    assert wrong.voxels == 4 + 45 and wrong.size == pytest.approx(49 * 0.5)
+    assert wrong.worst_voxels == 45 and wrong.worst_center == (1, 6, 7)
+    assert wrong.per_class.tolist() == [49]
+    flat = wrong_regions(q[:, 1:2], index[1:2], (0.5, 0.5))  # 2D: regions within the slice, mm²
+    assert flat.voxels == 19 and flat.worst_voxels == 15 and flat.size == pytest.approx(19 * 0.25)

@@ -42,6 +42,10 @@ def test_scoring_learns_label_quality_and_caches_current_issue_maps(mni_dataset)
     assert load_issue_maps(ds, "mni_003", "tiny@seed0", case.image, edited) is None
     row = table.row("mni_003")
     assert 0.0 <= row["label_issue_white_matter"] <= 1.0
+    # how much looks wrong, and where (1 mm pixels: the area in mm² equals the pixel count)
+    assert row["wrong_voxels"] == row["wrong_size"] >= row["worst_region_voxels"] > 0
+    assert row["worst_region_slice"] == 0 and 0 <= row["worst_region_row"] < case.label.shape[0]
+    assert row["wrong_voxels_grey_matter"] + row["wrong_voxels_white_matter"] >= row["wrong_voxels"] * 0.5
 
 
 def test_corrupted_sample_cases_come_first_in_the_queue(mni_dataset):

@@ -34,11 +34,12 @@ from ..data.dataset import Dataset, load_case
 from ..data.errors import CaseError
 from ..labelquality.case_source import EmbeddedCase
 from ..labelquality.classifier import CasePredicted, CaseSampled, FoldsFitted, out_of_fold_probabilities
+from ..labelquality.regions import WrongRegions, wrong_regions
 from ..labelquality.scores import contradicted_shares, issue_maps, label_index, label_issue_scores
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "5"
+QUALITY_VERSION = "6"
 #: The image the features see: the modality's fixed intensity mapping, whatever ``--input`` the
 #: scoring used. With ``masknorm`` the statistics come from inside the annotation, so one spurious
 #: blob would shift every pixel's features and the model would judge the annotation by features
@@ -74,6 +75,8 @@ class LabelQuality:
         contradicted_per_class: case id → ``(C,)`` the same per class (NaN: the class is not drawn).
         unjudged: case id → the classes drawn in the case that its fold never saw (too rare to be
             judged: present in no other fold's cases); they count in none of the case's scores.
+        wrong: case id → how many pixels look wrongly labelled and where the largest such region is
+            (:class:`~napari_aleatoric.labelquality.regions.WrongRegions`).
         maps_files: case id → the cached issue maps.
         seconds: wall time of the whole pass.
     """
@@ -83,6 +86,7 @@ class LabelQuality:
     contradicted: dict[str, float] = field(default_factory=dict)
     contradicted_per_class: dict[str, np.ndarray] = field(default_factory=dict)
     unjudged: dict[str, list[str]] = field(default_factory=dict)
+    wrong: dict[str, WrongRegions] = field(default_factory=dict)
     maps_files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -151,6 +155,10 @@ def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[
         result.contradicted[case_id] = _floats([meta["contradicted"]])[0]
         result.contradicted_per_class[case_id] = _floats(meta["contradicted_per_class"])
         result.unjudged[case_id] = list(meta.get("unjudged", []))
+        wrong = meta["wrong"]
+        result.wrong[case_id] = WrongRegions(wrong["voxels"], wrong["size"], np.array(wrong["per_class"]),
+                                             wrong["worst_voxels"],
+                                             tuple(wrong["worst_center"]) if wrong["worst_center"] else None)
         result.maps_files[case_id] = cache.path(case_id)
     return result
 
@@ -203,6 +211,8 @@ def assess_label_quality(
     quality_cache = ArrayCache(cache_dir)
     label_paths = label_paths or {}
 
+    spacing: dict[str, tuple[float, ...]] = {}
+
     def read(case_id: str) -> tuple[np.ndarray, np.ndarray]:
         ref = dataset.case(case_id)
         if case_id in label_paths:
@@ -212,6 +222,7 @@ def assess_label_quality(
             raise CaseError(ref.image_paths[0], "case has no annotation")
         image = case.image if case.image.ndim == 3 else case.image[None]
         label = case.label if case.label.ndim == 3 else case.label[None]
+        spacing[case_id] = tuple(float(v) for v in case.spacing)
         return image, label
 
     if case_keys is None:
@@ -241,6 +252,8 @@ def assess_label_quality(
             score, per_class = label_issue_scores(event.probabilities, index, seen)
             share, share_per_class = contradicted_shares(event.probabilities, index, seen)
             unjudged = [name for k, name in enumerate(names, start=1) if not seen[k] and (index == k).any()]
+            wrong = wrong_regions(event.probabilities, index, spacing[case_id], seen)
+            result.wrong[case_id] = wrong
             result.score[case_id], result.per_class[case_id] = score, per_class
             result.contradicted[case_id], result.contradicted_per_class[case_id] = share, share_per_class
             result.unjudged[case_id] = unjudged
@@ -248,6 +261,8 @@ def assess_label_quality(
                 case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, index, seen)},
                 {"names": names, "values": values, "model": model_name, "input_mode": FEATURE_INPUT, "run_key": key,
                  "score": score, "per_class": _nullable(per_class), "contradicted": _nullable([share])[0],
-                 "contradicted_per_class": _nullable(share_per_class), "unjudged": unjudged})
+                 "contradicted_per_class": _nullable(share_per_class), "unjudged": unjudged,
+                 "wrong": {"voxels": wrong.voxels, "size": wrong.size, "per_class": wrong.per_class.tolist(),
+                           "worst_voxels": wrong.worst_voxels, "worst_center": wrong.worst_center}})
     result.seconds = time.perf_counter() - started
     yield LabelQualityFinished(result)

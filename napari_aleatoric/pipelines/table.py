@@ -34,7 +34,12 @@ class ScoreTable:
     (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
     (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
     ``label_issue_<name>`` (the label-issue score over the pixels drawn or predicted as that class),
-    ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
+    ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``wrong_voxels``
+    (pixels whose annotation, drawn or background, the label-quality model contradicts),
+    ``wrong_size`` (their area in mm² for 2D cases, volume in mm³ for volumes), ``worst_region_voxels``
+    and ``worst_region_slice`` / ``_row`` / ``_col`` (the largest connected such region: its size and
+    centre, 0-based indices of the ``(D, H, W)`` case; slice 0 for 2D), ``wrong_voxels_<name>`` (the
+    contradicted pixels drawn or predicted as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
     """
 
     columns: list[str]
@@ -51,10 +56,16 @@ RANK_BY = {"label-issue": "label_issue", "contradicted": "contradicted", "auv": 
 DEFAULT_RANK_BY = "label-issue"
 
 
+#: where the largest contradicted region of a case is: its pixels and its centre (index space)
+REGION_COLUMNS = ("worst_region_voxels", "worst_region_slice", "worst_region_row", "worst_region_col")
+
+
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "label_issue", "contradicted", "auv", "flagged", "sps", "fm_disagreement"]
+    return (["case_id", "rank", "label_issue", "contradicted", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
+             "fm_disagreement"] + list(REGION_COLUMNS)
             + [f"label_issue_{n}" for n in class_names] + [f"contradicted_{n}" for n in class_names]
+            + [f"wrong_voxels_{n}" for n in class_names]
             + [f"auv_{n}" for n in class_names] + [f"sps_{n}" for n in class_names]
             + [f"dice_fm_{n}" for n in class_names])
 
@@ -147,6 +158,14 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
     for prefix, table_name in (("label_issue", "per_class"), ("contradicted", "contradicted_per_class")):
         values = of(table_name, [math.nan] * len(class_names))
         columns.update({f"{prefix}_{name}": float(v) for name, v in zip(class_names, values)})
+    wrong = of("wrong", None)
+    center = wrong.worst_center if wrong is not None and wrong.worst_center is not None else (math.nan,) * 3
+    per_class = wrong.per_class if wrong is not None else [math.nan] * len(class_names)
+    columns.update({"wrong_voxels": float(wrong.voxels) if wrong else math.nan,
+                    "wrong_size": float(wrong.size) if wrong else math.nan,
+                    "worst_region_voxels": float(wrong.worst_voxels) if wrong else math.nan,
+                    **{column: float(v) for column, v in zip(REGION_COLUMNS[1:], center)},
+                    **{f"wrong_voxels_{name}": float(v) for name, v in zip(class_names, per_class)}})
     return columns
 
 
