@@ -180,15 +180,22 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     stream = stream or sys.stdout
     rows = finished.table.rows
     print(f"ranked by {finished.table.ranking}", file=stream)
-    print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'contradicted':>12} {'AUV':>6}  {'flag':<4} "
-          f"{'FM disagreement':>15}", file=stream)
+    print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'contradicted':>12} {'wrong px':>9} {'worst at':>14} "
+          f"{'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
+
+    def number(value, style: str) -> str:
+        return "" if not isinstance(value, float) or math.isnan(value) else format(value, style)
+
     for row in rows[:limit]:
-        disagreement, issue, share = row["fm_disagreement"], row["label_issue"], row.get("contradicted", math.nan)
-        text = "" if math.isnan(disagreement) else f"{disagreement:.3f}"
-        issue_text = "" if math.isnan(issue) else f"{issue:.3f}"
-        share_text = "" if math.isnan(share) else f"{100 * share:.1f} %"
-        print(f"{row['rank']:>4}  {row['case_id']:<24} {issue_text:>11} {share_text:>12} {row['auv']:6.3f}  "
-              f"{'*' if row['flagged'] else '':<4} {text:>15}", file=stream)
+        share = row.get("contradicted", math.nan)
+        where = ("" if math.isnan(row.get("worst_region_slice", math.nan)) else
+                 f"{row['worst_region_slice']:.0f},{row['worst_region_row']:.0f},{row['worst_region_col']:.0f}")
+        print(f"{row['rank']:>4}  {row['case_id']:<24} {number(row['label_issue'], '.3f'):>11} "
+              f"{number(100 * share, '.1f') + (' %' if math.isfinite(share) else ''):>12} "
+              f"{number(row.get('wrong_voxels', math.nan), '.0f'):>9} {where:>14} {row['auv']:6.3f}  "
+              f"{'*' if row['flagged'] else '':<4} {number(row['fm_disagreement'], '.3f'):>15}", file=stream)
+    print("(wrong px: pixels whose annotation the learned label quality contradicts; worst at: slice,row,col "
+          "of the largest such region)", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)
     names = [c[len("dice_fm_"):] for c in finished.table.columns if c.startswith("dice_fm_")]
