@@ -85,11 +85,13 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="matrix layout of volumes for the singular values (default D_HW)")
     parser.add_argument("--energy", choices=["sigma2", "sigma"], default="sigma2",
                         help="singular-value energy: sigma2 (default) or sigma (the published snippet)")
-    parser.add_argument("--rank-by", choices=["label-issue", "contradicted", "auv"], default="label-issue",
+    parser.add_argument("--rank-by", choices=["label-issue", "contradicted", "worst-region", "auv"], default="label-issue",
                         help="the queue's order: label-issue (default; the learned label quality, the measured best on "
                              "the label-error benchmark), contradicted (share of the drawing the learned model doubts; "
-                             "better where many cases are badly over-drawn), auv (the paper's score: difficulty). "
-                             "Re-running with another choice on a scored dataset only re-ranks")
+                             "better where many cases are badly over-drawn), worst-region (pixels of the largest "
+                             "contradicted region: the same error ranks the same in a small and a large volume), auv "
+                             "(the paper's score: difficulty). Re-running with another choice on a scored dataset only "
+                             "re-ranks")
     parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag the cases above this quantile of the ranking "
                         "column (--rank-by; AUV when label quality cannot run)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,

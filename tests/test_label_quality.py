@@ -266,3 +266,28 @@ def test_wrong_regions_count_the_contradicted_pixels_and_find_the_largest_region
     assert wrong.per_class.tolist() == [49]
     flat = wrong_regions(q[:, 1:2], index[1:2], (0.5, 0.5))  # 2D: regions within the slice, mm²
     assert flat.voxels == 19 and flat.worst_voxels == 15 and flat.size == pytest.approx(19 * 0.25)
+
+
+def test_the_worst_region_does_not_depend_on_the_volumes_size_the_softmin_does():
+    """Issue 16: the same 500-voxel confident error in a 6-slice and a 200-slice volume."""
+    from napari_aleatoric.labelquality.regions import wrong_regions
+    from napari_aleatoric.pipelines.table import ScoreTable, ranked
+
+    def volume(depth: int):
+        index = np.zeros((depth, 32, 32), np.int64)
+        index[:, 8:24, 8:24] = 1
+        q = np.zeros((2, depth, 32, 32), np.float32)
+        q[1] = np.where(index == 1, 0.97, 0.03)
+        q[1, 0:5, 8:18, 8:18] = 0.02  # 500 drawn voxels confidently contradicted
+        q[0] = 1.0 - q[1]
+        return q, index
+
+    small, large = volume(6), volume(200)
+    assert wrong_regions(*small, (1.0, 1.0, 1.0)).worst_voxels == wrong_regions(*large, (1.0, 1.0, 1.0)).worst_voxels == 500
+    issue_small, issue_large = label_issue_scores(*small)[0], label_issue_scores(*large)[0]
+    assert issue_large < issue_small  # the softmin over all voxels sinks in the large volume
+    rows = [{"case_id": "large", "auv": 0.1, "label_issue": issue_large, "worst_region_voxels": 500.0},
+            {"case_id": "small", "auv": 0.2, "label_issue": issue_small, "worst_region_voxels": 500.0},
+            {"case_id": "clean", "auv": 0.9, "label_issue": 0.5, "worst_region_voxels": 3.0}]
+    by_region = ranked(ScoreTable(["case_id"], rows), rank_by="worst-region")
+    assert by_region.ranking == "worst_region_voxels" and by_region.rows[-1]["case_id"] == "clean"

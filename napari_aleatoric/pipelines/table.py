@@ -52,7 +52,8 @@ class ScoreTable:
 
 
 #: ``rank_by`` choice → the column the queue's rank follows (highest first)
-RANK_BY = {"label-issue": "label_issue", "contradicted": "contradicted", "auv": "auv"}
+RANK_BY = {"label-issue": "label_issue", "contradicted": "contradicted", "worst-region": "worst_region_voxels",
+           "auv": "auv"}
 DEFAULT_RANK_BY = "label-issue"
 
 
