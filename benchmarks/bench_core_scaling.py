@@ -38,7 +38,7 @@ def _matmul_work(seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
-def _encoder_work(repeats: int) -> float:
+def encoder_forwards_per_second(repeats: int) -> float:
     """Encoder forwards per second (LiteMedSAM, one 256² slice, one thread)."""
     import torch
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
               "processes": args.processes, "workloads": {}}
     workloads = {"matmul_1024": (_matmul_work, args.seconds)}
     if not args.no_encoder:
-        workloads["litemedsam_encoder"] = (_encoder_work, args.encoder_repeats)
+        workloads["litemedsam_encoder"] = (encoder_forwards_per_second, args.encoder_repeats)
     for name, (work, argument) in workloads.items():
         alone = _run(work, argument, 1)[0]
         together = _run(work, argument, args.processes)

@@ -26,20 +26,9 @@ from napari_aleatoric.pipelines.distributed import TRIM_SETTING
 
 def encoder_seconds(repeats: int) -> dict:
     """Mean seconds per encoder forward in this worker, and its trim setting."""
-    import time
+    from bench_core_scaling import encoder_forwards_per_second  # the workers inherit this script's sys.path
 
-    import torch
-
-    from napari_aleatoric.models.registry import load_model
-
-    torch.set_num_threads(1)
-    model = load_model("litemedsam", "cpu")
-    x = torch.rand(1, 3, 256, 256)
-    model.embed(x)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        model.embed(x)
-    return {"seconds_per_forward": (time.perf_counter() - started) / repeats,
+    return {"seconds_per_forward": 1.0 / encoder_forwards_per_second(repeats),
             "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
