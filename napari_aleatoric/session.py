@@ -364,6 +364,12 @@ class ReviewSession:
         self._require_store().set_status(case_id, status, self.user)
         self._emit(StatusChanged(case_id, status))
 
+    def unreviewed(self, order: Sequence[str] | None = None) -> list[str]:
+        """The cases of ``order`` (default :meth:`queue`) without a review status, in that order."""
+        statuses = self.statuses()
+        return [c for c in (list(order) if order is not None else self.queue())
+                if statuses.get(c, "unreviewed") == "unreviewed"]
+
     def decide(self, case_id: str, status: str, order: Sequence[str] | None = None) -> str | None:
         """Record a review decision and return the case to review next.
 

@@ -541,8 +541,8 @@ def test_accept_and_exclude_go_on_to_the_next_unreviewed_case(panel_factory, sco
     panel.exclude_case()
     assert panel.store.status(shown[-1]) == "excluded" and panel.current.case_id == shown[-1]
     assert not panel.is_busy()
-    assert "last unreviewed case" in panel.message.text()
-    assert any("last unreviewed case" in text for level, text in notifications if level == "info")
+    assert "no unreviewed case below it" in panel.message.text() and "1 unreviewed above it" in panel.message.text()
+    assert any("no unreviewed case below it" in text for level, text in notifications if level == "info")
     assert not errors(notifications)
 
 

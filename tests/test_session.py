@@ -217,6 +217,7 @@ def test_a_decision_moves_to_the_next_unreviewed_case_and_a_reset_stays(session,
     # the last unreviewed case: no next one (the reviewer stays), even with unreviewed cases above
     session.reset_status(queue[1])
     assert session.decide(queue[5], "excluded") is None
+    assert session.unreviewed() == [queue[1]] and session.unreviewed(order=[queue[5], queue[3]]) == []
     assert session.next_to_review(queue[0]) == queue[1]
     # a reset takes the decision back, stays on the case, and is recorded in the store (who, when)
     events = recorded(session)

@@ -1110,13 +1110,16 @@ class ReviewPanel(BackgroundWork, QWidget):
         if status != "unreviewed" and self.is_dirty():
             notify.warning(f"Case {view.case_id} has unsaved edits: save them (or undo) first")
             return
+        order = self.queue.visible_case_ids()
         try:  # the queue follows (StatusChanged)
-            following = self.session.decide(view.case_id, status, self.queue.visible_case_ids())
+            following = self.session.decide(view.case_id, status, order)
         except AleatoricError as error:
             notify.error(f"Cannot mark {view.case_id} as {status}", error)
             return
         if following is None:
-            text = f"{view.case_id} {status}: it was the last unreviewed case of the queue as shown."
+            left = len(self.session.unreviewed(order))
+            text = (f"{view.case_id} {status}: no unreviewed case below it in the queue as shown; "
+                    + (f"{left} unreviewed above it." if left else "every case shown is reviewed."))
             self.message.setText(text)
             notify.info(text)
         elif following != view.case_id:
