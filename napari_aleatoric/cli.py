@@ -419,7 +419,7 @@ def _command_train(args) -> int:
 
     from .training.label_issues import PreparingLabelIssues  # noqa: PLC0415
     from .training.loop import EpochDone, StepDone, TrainingFinished, TrainingStarted, train  # noqa: PLC0415
-    from .training.runs import list_runs  # noqa: PLC0415
+    from .training.runs import best_checkpoint, list_runs  # noqa: PLC0415
     from .training.settings import strategy_of  # noqa: PLC0415
 
     settings, run_dir = _train_settings(args)
@@ -482,6 +482,10 @@ def _command_train(args) -> int:
             bar.close()
         events.close()
         where = f" --out {started.run_dir}" if started is not None else ""
+        if started is not None:
+            best = best_checkpoint(started.run_dir)
+            print(f"best model so far: {best}" if best is not None else
+                  "no model yet: no epoch had finished (the best model is kept once an epoch ends)", file=sys.stderr)
         print(f"interrupted; continue with: napari-aleatoric train {args.dataset} --resume{where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -297,10 +297,17 @@ class ReviewSession:
         ranked = [row["case_id"] for row in rows if row["case_id"] in set(known)]
         return ranked + [c for c in known if c not in set(ranked)]
 
-    def next_case(self, after: str | None = None, *, step: int = 1, unreviewed_only: bool = False) -> str | None:
-        """The case ``step`` places after ``after`` in :meth:`queue` (``after=None``: the current
-        case, or the top of the queue when none is shown); ``None`` at the end."""
-        queue = self.queue()
+    def next_case(self, after: str | None = None, *, step: int = 1, unreviewed_only: bool = False,
+                  order: Sequence[str] | None = None) -> str | None:
+        """The case ``step`` places after ``after`` in the queue (``after=None``: the current case,
+        or the top of the queue when none is shown); ``None`` at the end.
+
+        Args:
+            unreviewed_only: skip the cases with a review status (``after`` itself still counts as
+                the position to move from).
+            order: the queue as a view shows it (sorted, filtered); default :meth:`queue`.
+        """
+        queue = list(order) if order is not None else self.queue()
         if unreviewed_only:
             statuses = self.statuses()
             queue = [c for c in queue if statuses.get(c, "unreviewed") == "unreviewed" or c == after]
@@ -309,6 +316,13 @@ class ReviewSession:
             return queue[0] if queue and step > 0 else None
         index = queue.index(after) + step
         return queue[index] if 0 <= index < len(queue) else None
+
+    def next_to_review(self, after: str | None = None, order: Sequence[str] | None = None) -> str | None:
+        """The case to review after a decision on ``after``: the next *unreviewed* case below it in
+        the queue (``order``: as a view shows it). A reviewer works down the queue, so the cases
+        already accepted, corrected or excluded are skipped; ``None``: no unreviewed case follows
+        (the reviewer stays; cases above are not revisited without being asked for)."""
+        return self.next_case(after, unreviewed_only=True, order=order)
 
     def reconcile(self, case_id: str) -> Revision | None:
         """Apply the recovery rule to a case before it is shown (see
@@ -350,6 +364,29 @@ class ReviewSession:
         self._require_store().set_status(case_id, status, self.user)
         self._emit(StatusChanged(case_id, status))
 
+    def unreviewed(self, order: Sequence[str] | None = None) -> list[str]:
+        """The cases of ``order`` (default :meth:`queue`) without a review status, in that order."""
+        statuses = self.statuses()
+        return [c for c in (list(order) if order is not None else self.queue())
+                if statuses.get(c, "unreviewed") == "unreviewed"]
+
+    def decide(self, case_id: str, status: str, order: Sequence[str] | None = None) -> str | None:
+        """Record a review decision and return the case to review next.
+
+        ``"accepted"`` and ``"excluded"`` are decisions: the answer is :meth:`next_to_review` after
+        ``case_id`` (``None`` at the end of the unreviewed cases). ``"unreviewed"`` takes a decision
+        back (the reviewer means to look at the case again): the answer is ``case_id`` itself, the
+        reset is recorded in the store (who and when) like any status. ``order``: the queue as a
+        view shows it, taken before the status changes (a status filter may hide the case after).
+
+        Raises:
+            AleatoricError: no usable store; ValueError: unknown status.
+        """
+        self.set_status(case_id, status)
+        if status == "unreviewed":
+            return case_id
+        return self.next_to_review(case_id, order)
+
     def accept(self, case_id: str) -> None:
         """Mark a case accepted: its annotation is right as it is."""
         self.set_status(case_id, "accepted")
@@ -357,6 +394,10 @@ class ReviewSession:
     def exclude(self, case_id: str) -> None:
         """Mark a case excluded: left out of training."""
         self.set_status(case_id, "excluded")
+
+    def reset_status(self, case_id: str) -> None:
+        """Take a decision back: the case is unreviewed again (recorded with who and when)."""
+        self.set_status(case_id, "unreviewed")
 
     # ------------------------------------------------------------------ saving and reverting
 

@@ -481,10 +481,221 @@ def test_shortcuts_are_bound(panel_factory, scored_mni, qtbot):
     keymap = viewer.keymap
     for key in ("PageDown", "PageUp", "Shift-A", "Shift-X", "Shift-S"):
         assert KeyBinding.from_str(key) in keymap, key
+    ids = [row["case_id"] for row in panel.table.rows]
     keymap[KeyBinding.from_str("Shift-X")](viewer)
     assert panel.store.status(first) == "excluded"
+    wait_case(qtbot, panel, ids[1])  # a decision goes on to the next unreviewed case
     keymap[KeyBinding.from_str("PageDown")](viewer)
+    wait_case(qtbot, panel, ids[2])
+    keymap[KeyBinding.from_str("PageUp")](viewer)
+    wait_case(qtbot, panel, ids[1])
+    keymap[KeyBinding.from_str("PageUp")](viewer)
+    wait_case(qtbot, panel, first)  # Previous / Next visit reviewed cases too
+    keymap[KeyBinding.from_str("Shift-U")](viewer)
+    assert panel.store.status(first) == "unreviewed" and panel.current.case_id == first
+    keymap[KeyBinding.from_str("Shift-A")](viewer)
+    assert panel.store.status(first) == "accepted"
+    wait_case(qtbot, panel, ids[1])
+
+
+# ---------------------------------------------------------------------------------- queue and review (issue 15)
+
+
+def test_accept_and_exclude_go_on_to_the_next_unreviewed_case(panel_factory, scored_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    ids = [row["case_id"] for row in panel.table.rows]
+    wait_case(qtbot, panel, ids[0])
+    panel.session.accept(ids[2])  # reviewed earlier (another panel, a script): skipped
+    panel.accept_button.click()
+    wait_case(qtbot, panel, ids[1])
+    assert panel.store.status(ids[0]) == "accepted"
+    panel.exclude_button.click()
+    wait_case(qtbot, panel, ids[3])
+    assert panel.store.status(ids[1]) == "excluded"
+    # unsaved edits: the decision is refused, nothing moves
+    annotation = viewer.layers["annotation"]
+    before = np.array(annotation.data, copy=True)
+    annotation.data_setitem((np.array([3]), np.array([3])), 1 if before[3, 3] != 1 else 2)
+    panel.accept_button.click()
+    assert panel.store.status(ids[3]) == "unreviewed" and panel.current.case_id == ids[3] and not panel.is_busy()
+    assert any("unsaved edits" in text for level, text in notifications if level == "warning")
+    annotation.undo()
+    # the queue as shown: sorted by another column and filtered to the unreviewed cases
+    from qtpy.QtCore import Qt
+
+    queue = panel.queue
+    queue.status_filter.setCurrentText("unreviewed")
+    queue.table.sortItems(queue.columns().index("case"), Qt.SortOrder.AscendingOrder)
+    shown = queue.visible_case_ids()
+    assert shown == sorted(set(ids) - set(ids[:3]))
+    panel.select_case(shown[0])
+    wait_case(qtbot, panel, shown[0])
+    panel.accept_case()  # the accepted case leaves the filtered queue; the next one below it is shown
+    wait_case(qtbot, panel, shown[1])
+    assert queue.visible_case_ids() == shown[1:]
+    # the last unreviewed case: stay, and say so
+    panel.select_case(shown[-1])
+    wait_case(qtbot, panel, shown[-1])
+    notifications.clear()
+    panel.exclude_case()
+    assert panel.store.status(shown[-1]) == "excluded" and panel.current.case_id == shown[-1]
+    assert not panel.is_busy()
+    assert "no unreviewed case below it" in panel.message.text() and "1 unreviewed above it" in panel.message.text()
+    assert any("no unreviewed case below it" in text for level, text in notifications if level == "info")
+    assert not errors(notifications)
+
+
+def test_mark_unreviewed_takes_a_decision_back_and_is_recorded(panel_factory, scored_mni, qtbot, notifications):
+    import sqlite3
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    first = panel.table.rows[0]["case_id"]
+    wait_case(qtbot, panel, first)
+    assert not panel.reset_button.isEnabled()  # nothing to take back
+    panel.exclude_case()
     wait_case(qtbot, panel, panel.table.rows[1]["case_id"])
+    panel.previous_case()
+    wait_case(qtbot, panel, first)
+    assert panel.reset_button.isEnabled() and "status <b>excluded</b>" in panel.summary.text()
+    panel.reset_button.click()
+    assert panel.current.case_id == first and not panel.is_busy()  # stays on the case
+    assert panel.store.status(first) == "unreviewed" and "status <b>unreviewed</b>" in panel.summary.text()
+    assert not panel.reset_button.isEnabled()
+    row = panel.queue.row_of(first)
+    assert panel.queue.table.item(row, panel.queue.columns().index("status")).text() == "unreviewed"
+    with sqlite3.connect(scored_mni / ".aleatoric" / "review.sqlite") as db:
+        status, who = db.execute("SELECT status, updated_by FROM cases WHERE case_id = ?", (first,)).fetchone()
+    assert (status, who) == ("unreviewed", panel.session.user)
+    assert not errors(notifications)
+
+
+def test_page_keys_in_the_queue_move_one_case(panel_factory, scored_mni, qtbot, notifications):
+    """Qt's table jumps a page on PageDown; the documented next / previous case keys move one case."""
+    from qtpy.QtCore import Qt
+
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    ids = panel.queue.visible_case_ids()
+    wait_case(qtbot, panel, ids[0])
+    panel.queue.table.setFocus()
+    qtbot.keyClick(panel.queue.table, Qt.Key.Key_PageDown)
+    wait_case(qtbot, panel, ids[1])
+    qtbot.keyClick(panel.queue.table, Qt.Key.Key_PageDown)
+    wait_case(qtbot, panel, ids[2])
+    qtbot.keyClick(panel.queue.table, Qt.Key.Key_PageUp)
+    wait_case(qtbot, panel, ids[1])
+    assert panel.queue.selected_case == ids[1]
+    qtbot.keyClick(panel.queue.table, Qt.Key.Key_Down)  # the arrow keys still move one row
+    wait_case(qtbot, panel, ids[2])
+    assert not errors(notifications)
+
+
+def test_refresh_priorities_gives_the_case_on_screen_current_maps(panel_factory, scored_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    panel.rescore_check.setChecked(False)
+    case_id = "mni_009"
+    open_case(qtbot, panel, scored_mni, case_id)
+    annotation = viewer.layers["annotation"]
+    annotation.data_setitem((np.arange(40, 60), np.arange(40, 60)), 1)
+    assert panel.save_case()
+    wait_idle(qtbot, panel)
+    assert panel.current.maps_stale and "Maps are out of date" in panel.summary.text()
+    quality = scored_mni / ".aleatoric" / "cache" / "quality" / f"{case_id}.npz"
+    with np.load(quality) as npz:
+        before = npz["issue_maps"]  # learned from the annotation before the correction
+    assert panel.refresh_priorities()
+    qtbot.waitUntil(lambda: "refreshed" in panel.message.text(), timeout=WAIT_MS)
+    wait_case(qtbot, panel, case_id)
+    assert panel.current.heatmap_kind == "label issue" and not panel.current.maps_stale
+    assert "Maps are out of date" not in panel.summary.text()
+    assert panel.current.fm_stale and "FM segmentation and AUV are from before" in panel.summary.text()
+    for name in panel.dataset.foreground:
+        assert viewer.layers[f"label issue: {name}"].metadata["stale"] is False, name
+    with np.load(quality) as npz:
+        fresh = npz["issue_maps"]  # re-learned from the saved correction
+    assert not np.array_equal(fresh, before)
+    for c, name in enumerate(panel.dataset.foreground):
+        shown = np.asarray(viewer.layers[f"label issue: {name}"].data, dtype=np.float32)
+        assert np.array_equal(shown, fresh[c, 0].astype(np.float32)), name
+    assert not errors(notifications)
+
+
+def test_unsaved_edits_follow_brush_strokes_and_undo(panel_factory, scored_mni, qtbot, notifications):
+    viewer, panel = panel_factory()
+    open_case(qtbot, panel, scored_mni, "mni_003")
+    annotation = viewer.layers["annotation"]
+    assert "unsaved edits" not in panel.summary.text() and "*" not in viewer.title
+    value = 2 if np.asarray(annotation.data)[100, 100] != 2 else 1
+    annotation.brush_size = 5
+    annotation.paint((100, 100), value)  # a brush stroke through the layer's API
+    qtbot.waitUntil(lambda: "unsaved edits" in panel.summary.text(), timeout=5_000)
+    assert "mni_003 *" in viewer.title
+    annotation.undo()  # back to the saved annotation
+    qtbot.waitUntil(lambda: "unsaved edits" not in panel.summary.text(), timeout=5_000)
+    assert not panel.is_dirty() and "*" not in viewer.title
+    annotation.redo()
+    qtbot.waitUntil(lambda: "unsaved edits" in panel.summary.text(), timeout=5_000)
+    annotation.fill((10, 10), value)  # the background around the brain: another edit
+    assert panel.save_case()
+    wait_idle(qtbot, panel)
+    qtbot.waitUntil(lambda: "unsaved edits" not in panel.summary.text(), timeout=5_000)  # saved
+    annotation.undo()  # undoing the fill: differs from what was saved
+    qtbot.waitUntil(lambda: "unsaved edits" in panel.summary.text(), timeout=5_000)
+    assert not errors(notifications)
+
+
+def test_a_case_that_cannot_be_opened_leaves_no_other_cases_layers(panel_factory, scored_mni, tmp_path, qtbot,
+                                                                   notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    previous = panel.table.rows[0]["case_id"]
+    wait_case(qtbot, panel, previous)
+    assert previous in viewer.title and "image" in viewer.layers
+    other = copy_subset(MNI, ("mni_000", "mni_003", "mni_006"), tmp_path / "other")  # not scored: mni_000 first
+    (other / "labelsTr" / "mni_000.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    assert panel.open_dataset(other)
+    wait_idle(qtbot, panel)
+    assert any("mni_000.png" in text for text in errors(notifications)), notifications
+    names = [layer.name for layer in viewer.layers]
+    assert not [n for n in names if n in ("image", "annotation", "FM segmentation", "FM box prompt",
+                                         "FM point prompts") or n.startswith(("label issue: ", "uncertainty: "))]
+    assert panel.current is None and panel.session.current is None
+    assert "mni_000" in viewer.title and "cannot be opened" in viewer.title and previous not in viewer.title
+    assert not panel.accept_button.isEnabled() and not panel.save_button.isEnabled()
+    assert panel.revert_original_button.isEnabled()  # what can still be done for it
+    # the next case opens as usual; a case of the same dataset that cannot be opened clears it too
+    panel.select_case("mni_003")
+    wait_case(qtbot, panel, "mni_003")
+    assert viewer.layers["image"].metadata["case_id"] == "mni_003" and "mni_003" in viewer.title
+    (other / "labelsTr" / "mni_006.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    panel.select_case("mni_006")
+    wait_idle(qtbot, panel)
+    assert "image" not in viewer.layers and "annotation" not in viewer.layers and panel.current is None
+
+
+def test_the_viewer_title_names_the_case_shown(panel_factory, scored_mni, qtbot, notifications):
+    """Layer names stay the same from case to case (they are looked up by name); the title and the
+    layers' metadata say which case they show."""
+    viewer, panel = panel_factory()
+    original = viewer.title
+    assert panel.open_dataset(scored_mni)
+    ids = [row["case_id"] for row in panel.table.rows]
+    wait_case(qtbot, panel, ids[0])
+    assert viewer.title.startswith(f"{ids[0]} (unreviewed)") and scored_mni.name in viewer.title
+    panel.next_case()
+    wait_case(qtbot, panel, ids[1])
+    assert viewer.title.startswith(f"{ids[1]} (unreviewed)") and ids[0] not in viewer.title
+    for name in ("image", "annotation", "FM segmentation", f"label issue: {panel.current.worst_class()}"):
+        assert viewer.layers[name].metadata["case_id"] == ids[1], name
+    panel.exclude_case()
+    wait_case(qtbot, panel, ids[2])
+    panel.previous_case()
+    wait_case(qtbot, panel, ids[1])
+    assert viewer.title.startswith(f"{ids[1]} (excluded)")
+    panel.shutdown()
+    assert viewer.title == original  # the panel gives the title back
 
 
 def test_filters(panel_factory, scored_mni, qtbot):

@@ -160,6 +160,38 @@ def test_stop_ends_between_steps_and_keeps_a_loadable_best_checkpoint(panels, qt
     assert not errors(notifications)
 
 
+def test_a_run_stopped_before_its_first_epoch_ended_names_no_model(panels, qtbot, mni_dataset, monkeypatch,
+                                                                    notifications):
+    """The status used to name a best.pt that a run stopped in its first epoch never wrote."""
+    from napari_aleatoric.gui import training_panel
+    from napari_aleatoric.training import TrainingStopped
+
+    real = training_panel.train
+
+    def stopped_after_one_step(root, settings, should_stop=None, **kwargs):  # as if Stop was pressed then
+        calls = {"n": 0}
+
+        def stop() -> bool:
+            calls["n"] += 1
+            return calls["n"] > 1 or (should_stop is not None and should_stop())
+
+        return real(root, settings, should_stop=stop, **kwargs)
+
+    monkeypatch.setattr(training_panel, "train", stopped_after_one_step)
+    viewer, review, training = panels(with_review=False)
+    assert training.set_dataset_folder(mni_dataset)
+    fill(training, epochs=3)
+    assert training.start_training()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=WAIT_MS)
+    stopped = training.last_event
+    assert isinstance(stopped, TrainingStopped) and (stopped.epoch, stopped.step) == (1, 1), stopped
+    assert not (stopped.run_dir / "best.pt").exists() and stopped.model_path is None
+    assert "Stopped" in training.status.text() and "no model yet" in training.status.text()
+    assert "best.pt" not in training.status.text()
+    assert training.selected_run() is None or training.selected_run() != stopped.run_dir  # nothing to predict with
+    assert not errors(notifications)
+
+
 def test_prediction_of_an_image_layer_keeps_its_scale(panels, qtbot, mni_dataset, notifications):
     from napari_aleatoric.data.dataset import load_case, open_dataset
     from napari_aleatoric.gui.training_panel import PREDICTION_PREFIX

@@ -197,6 +197,38 @@ def test_the_whole_workflow_runs_without_a_viewer(session, fresh):
     assert session.store.revision(revision.id).issue_after is not None
 
 
+def test_a_decision_moves_to_the_next_unreviewed_case_and_a_reset_stays(session, scored):
+    """Working down the queue: accept / exclude answer the next unreviewed case below (reviewed ones
+    skipped, in the order the view shows), the end answers ``None``; a reset is recorded and stays."""
+    import sqlite3
+
+    session.open(scored)
+    queue = session.queue()
+    session.accept(queue[2])  # reviewed earlier: skipped when working down
+    assert session.decide(queue[0], "accepted") == queue[1]
+    assert session.decide(queue[1], "excluded") == queue[3]
+    assert session.statuses() == {queue[0]: "accepted", queue[1]: "excluded", queue[2]: "accepted"}
+    # the view's order (sorted by another column, filtered): the next unreviewed case in that order
+    shown = [queue[5], queue[4], queue[2], queue[3]]
+    assert session.decide(queue[4], "accepted", order=shown) == queue[3]
+    assert session.next_case(queue[4], order=shown) == queue[2]  # plain next: every shown case
+    # the case the decision hides (a status filter) still marks the position: taken before the change
+    assert session.decide(queue[3], "accepted", order=[queue[3], queue[5]]) == queue[5]
+    # the last unreviewed case: no next one (the reviewer stays), even with unreviewed cases above
+    session.reset_status(queue[1])
+    assert session.decide(queue[5], "excluded") is None
+    assert session.unreviewed() == [queue[1]] and session.unreviewed(order=[queue[5], queue[3]]) == []
+    assert session.next_to_review(queue[0]) == queue[1]
+    # a reset takes the decision back, stays on the case, and is recorded in the store (who, when)
+    events = recorded(session)
+    assert session.decide(queue[0], "unreviewed") == queue[0]
+    assert events[-1] == StatusChanged(queue[0], "unreviewed") and session.status(queue[0]) == "unreviewed"
+    with sqlite3.connect(session.store.path) as db:
+        status, when, who = db.execute("SELECT status, updated_at, updated_by FROM cases WHERE case_id = ?",
+                                       (queue[0],)).fetchone()
+    assert (status, who) == ("unreviewed", "tester") and when
+
+
 def test_the_rescore_policy_needs_the_model_that_scored_the_dataset(session, fresh, tmp_path):
     session.open(fresh)
     decision = session.rescore_decision()

@@ -25,6 +25,43 @@ def test_train_prints_epochs_and_writes_the_model(tiny, capsys):
     assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 3
 
 
+def _interrupt_at(monkeypatch, epoch: int, step: int) -> None:
+    """Ctrl-C in the terminal when ``train`` has done ``step`` steps of ``epoch``."""
+    from napari_aleatoric.training import loop
+
+    real = loop.train
+
+    def interrupted(*args, **kwargs):
+        events = real(*args, **kwargs)
+        try:
+            for event in events:
+                yield event
+                if isinstance(event, loop.StepDone) and (event.epoch, event.step) == (epoch, step):
+                    raise KeyboardInterrupt
+        finally:
+            events.close()
+
+    monkeypatch.setattr(loop, "train", interrupted)
+
+
+def test_an_interrupted_run_names_its_model_only_once_an_epoch_ended(tiny, capsys, monkeypatch):
+    from napari_aleatoric.cli import EXIT_INTERRUPTED
+
+    _interrupt_at(monkeypatch, 1, 1)
+    assert main(["train", str(tiny), "--epochs", "3", "--keep", "1", "--name", "early", *FAST]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    run = tiny / ".aleatoric" / "models" / "early"
+    assert not (run / "best.pt").exists() and (run / "last.pt").is_file()
+    assert "no model yet" in err and "best.pt" not in err and "--resume" in err
+
+    monkeypatch.undo()
+    _interrupt_at(monkeypatch, 2, 1)
+    assert main(["train", str(tiny), "--epochs", "3", "--keep", "1", "--name", "later", *FAST]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert f"best model so far: {tiny / '.aleatoric' / 'models' / 'later' / 'best.pt'}" in err
+    assert (tiny / ".aleatoric" / "models" / "later" / "best.pt").is_file()
+
+
 def test_out_folder_and_switches_reach_the_settings(tiny, tmp_path):
     out = tmp_path / "elsewhere"
     assert main(["train", str(tiny), "--epochs", "1", "--keep", "1", "--duo", "--no-denoise", "--alpha", "0.25",

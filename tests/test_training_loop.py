@@ -121,6 +121,26 @@ def test_should_stop_saves_and_ends_with_a_stopped_event(tiny):
     assert isinstance(events[-1], TrainingStopped)
     assert (events[-1].epoch, events[-1].step) == (2, 1)
     assert torch.load(events[-1].checkpoint, weights_only=True)["global_step"] == 4
+    assert events[-1].model_path == tiny / ".aleatoric" / "models" / "s" / "best.pt"  # epoch 1's model
+    assert events[-1].model_path.is_file()
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_names_no_model(tiny):
+    """It used to name a best.pt that was never written (written when an epoch ends)."""
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 1  # after one step of epoch 1
+
+    events = run_all(tiny, replace(TINY, name="early"), should_stop=stop)
+    stopped, run = events[-1], tiny / ".aleatoric" / "models" / "early"
+    assert isinstance(stopped, TrainingStopped) and (stopped.epoch, stopped.step) == (1, 1)
+    assert stopped.model_path is None and not (run / "best.pt").exists()
+    assert stopped.checkpoint.is_file()  # the position to resume from
+    assert not list_runs(tiny)[0].has_model
+    resumed = run_all(tiny, None, run_dir=run, resume=True)  # resuming finishes it: then there is a model
+    assert isinstance(resumed[-1], TrainingFinished) and resumed[-1].model_path.is_file()
 
 
 def test_an_interrupted_checkpoint_write_keeps_the_previous_one(tiny, monkeypatch):

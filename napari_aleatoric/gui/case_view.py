@@ -76,8 +76,11 @@ class CaseView:
             case opens cost time and doubled the memory. ``heatmaps`` are the learned label-issue
             maps where they are current, else the model's binary entropy (``heatmap_kind``).
         heatmap_kind: ``"label issue"`` or ``"uncertainty"``, what ``heatmaps`` hold.
-        maps_stale: the cached maps were computed for another image/annotation/model (for example
-            before a correction); they are shown but marked as out of date.
+        maps_stale: the heatmaps shown were computed for another image/annotation/model (for
+            example before a correction); they are shown but marked as out of date. Label-issue
+            maps learned from the annotation as it is now (Refresh priorities) are not.
+        fm_stale: the model's maps (``probabilities``: the FM segmentation, and the AUV) were
+            computed for another annotation/image; a refresh does not run the model, a scoring does.
         row: the case's score-table row, if scored.
         status: review status from the store.
     """
@@ -90,6 +93,7 @@ class CaseView:
     heatmaps: np.ndarray | None = None
     heatmap_kind: str = "uncertainty"
     maps_stale: bool = False
+    fm_stale: bool = False
     row: dict | None = None
     status: str = "unreviewed"
     _image01: np.ndarray | None = field(default=None, repr=False)
@@ -104,6 +108,11 @@ class CaseView:
     @property
     def spacing(self) -> tuple[float, ...]:
         return tuple(float(s) for s in self.case.geometry.spacing)
+
+    @property
+    def outdated(self) -> bool:
+        """Whether a scoring pass would give this case other maps (heatmaps or the model's)."""
+        return self.maps_stale or self.fm_stale
 
     @property
     def is_3d(self) -> bool:
@@ -247,13 +256,14 @@ def load_case_view(dataset: Dataset, case_id: str, settings: ScoringSettings | N
     if arrays is not None:
         view.probabilities = _class_maps(arrays, metadata, names, case.image.shape, "probabilities")
         view.heatmaps = _class_maps(arrays, metadata, names, case.image.shape, "heatmaps")
-        view.maps_stale = stale and view.probabilities is not None
+        view.maps_stale = view.fm_stale = stale and view.probabilities is not None
     issue_maps = None
     if settings is not None and settings.model and case.label is not None:
         issue_maps = load_issue_maps(dataset, case_id, settings.model, case.image, case.label)
     if issue_maps is not None and issue_maps.shape[0] == len(names):
         view.heatmaps = issue_maps.reshape((len(names), *case.image.shape))
         view.heatmap_kind = "label issue"
+        view.maps_stale = False  # learned from the annotation as it is now
     return view.prepare_display()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QEvent, QObject, Qt, Signal
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -123,12 +123,19 @@ class _BulkEdit:
 RANK_BY_CHOICES = {"label issue": "label-issue", "contradicted": "contradicted", "AUV": "auv"}
 
 
+#: keys of the table that move one case (the review panel's next / previous case), not one page
+STEP_KEYS = {Qt.Key.Key_PageDown: +1, Qt.Key.Key_PageUp: -1}
+
+
 class QueueTable(QWidget):
-    """Ranked cases with filters; emits :attr:`case_selected` with the case id and
-    :attr:`rank_by_chosen` with a ``rank_by`` key when the user ranks by another column."""
+    """Ranked cases with filters; emits :attr:`case_selected` with the case id,
+    :attr:`rank_by_chosen` with a ``rank_by`` key when the user ranks by another column, and
+    :attr:`step_requested` (+1 / -1) for PageDown / PageUp in the table: the documented next /
+    previous case keys move one case, as on the canvas, instead of Qt's page jump."""
 
     case_selected = Signal(str)
     rank_by_chosen = Signal(str)
+    step_requested = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -194,6 +201,7 @@ class QueueTable(QWidget):
         self.flagged_only.toggled.connect(self.apply_filters)
         self.rank_by.textActivated.connect(lambda text: self.rank_by_chosen.emit(RANK_BY_CHOICES[text]))
         self.table.itemSelectionChanged.connect(self._on_selection)
+        self.table.installEventFilter(self)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self._on_sort)
 
     def set_rank_by(self, rank_by: str | None) -> None:
@@ -378,15 +386,18 @@ class QueueTable(QWidget):
         if emit and case_id is not None:
             self.case_selected.emit(case_id)
 
-    def neighbour(self, step: int) -> str | None:
-        """The visible case ``step`` rows below (negative: above) the current one."""
-        ids = self.visible_case_ids()
-        if not ids:
-            return None
-        if self._current not in ids:
-            return ids[0] if step > 0 else ids[-1]
-        index = ids.index(self._current) + step
-        return ids[index] if 0 <= index < len(ids) else None
+    @property
+    def selected_case(self) -> str | None:
+        """The case highlighted (the one shown, or being opened), ``None`` when none is."""
+        return self._current
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+        if watched is self.table and event.type() == QEvent.Type.KeyPress and \
+                event.key() in STEP_KEYS and event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                                                   Qt.KeyboardModifier.KeypadModifier):
+            self.step_requested.emit(STEP_KEYS[event.key()])
+            return True
+        return super().eventFilter(watched, event)
 
     def _on_selection(self) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -15,8 +15,13 @@ Layers shown for a case (all with ``scale`` = voxel spacing in mm): ``image``, o
 ``FM point prompts`` / ``FM preview`` for assisted correction. Switching case updates these
 layers in place.
 
+The layer names stay the same from case to case (panels and scripts look layers up by them); the
+viewer's title names the case shown, its status and unsaved edits (:mod:`.case_layers`). Accept and
+Exclude go on to the next unreviewed case below in the queue as shown (the session's rule,
+:meth:`~napari_aleatoric.session.ReviewSession.decide`); Next / Previous step through every case shown.
+
 Keyboard shortcuts on the viewer (canvas focused): PageDown / PageUp next / previous case in the
-queue, Shift-A accept, Shift-X exclude, Shift-S save. (Ctrl-S stays napari's "Save selected
+queue (also in the queue's table), Shift-A accept, Shift-X exclude, Shift-U mark unreviewed, Shift-S save. (Ctrl-S stays napari's "Save selected
 layers": napari's menu owns that shortcut, so binding it here would never fire.) Ctrl-Z undoes
 paint strokes and applied previews on ``annotation`` (napari's labels history).
 """
@@ -24,6 +29,7 @@ paint strokes and applied previews on ``annotation`` (napari's labels history).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +72,7 @@ from ..review.store import ReviewStore
 from ..session import DatasetOpened, RevisionRecorded, ScoresChanged, StatusChanged
 from . import assist, notify, sessions
 from ._compat import guard_triton
+from .case_layers import order_layers, put_layer, remove_case_layers, same_setting, viewer_title
 from .case_view import (
     ANNOTATION,
     ANNOTATION_CONTOUR,
@@ -79,6 +86,7 @@ from .case_view import (
     label_colormap,
     load_case_view,
 )
+from .edits import EditWatch
 from .queue import QueueTable
 from .workers import BackgroundWork, Failure, forward_events, guarded, safe_slot
 
@@ -91,33 +99,9 @@ SHORTCUTS = {
     "PageUp": ("previous_case", "previous case"),
     "Shift-A": ("accept_case", "accept"),
     "Shift-X": ("exclude_case", "exclude"),
+    "Shift-U": ("reset_status", "mark unreviewed"),
     "Shift-S": ("save_case", "save"),
 }
-#: layer attributes updated when a layer is reused for another case (others keep the user's choice)
-_REUSE_ATTRIBUTES = {
-    "image": ("scale", "contrast_limits", "metadata"),
-    "labels": ("scale", "colormap", "features", "metadata"),
-}
-
-
-def _same_setting(layer, attribute: str, value) -> bool:
-    """Whether a reused layer already has this setting (napari updates and re-slices on every set)."""
-    try:
-        current = getattr(layer, attribute)
-        if attribute in ("scale", "contrast_limits"):
-            return np.array_equal(np.asarray(current, dtype=float), np.asarray(value, dtype=float))
-        if attribute == "colormap":
-            mine, theirs = getattr(current, "color_dict", None), getattr(value, "color_dict", None)
-            return mine is not None and theirs is not None and mine.keys() == theirs.keys() and \
-                all(np.array_equal(np.asarray(mine[k]), np.asarray(theirs[k])) for k in mine)
-        if attribute == "features":
-            return list(current.columns) == list(value) and \
-                all(list(current[k]) == list(value[k]) for k in value)
-    except (TypeError, ValueError, AttributeError, KeyError):
-        return False
-    return False  # metadata and anything else: always set (cheap)
-
-
 def _worker_events(what: str, events):
     """A session's event generator run in a worker (a generator function, so napari runs it as a
     generator worker); an exception becomes one :class:`Failure` naming ``what``."""
@@ -182,7 +166,9 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._preview: dict | None = None
         self._skipped_shown = 0
         self._auto_selected = False
-        self._styled: set[int] = set()
+        self._styled: weakref.WeakSet = weakref.WeakSet()  # annotation layers styled and guarded
+        self._edits = EditWatch(self.is_dirty, lambda _dirty: self._update_summary(), self)
+        self._title = napari_viewer.title  # given back when the panel closes
         self._unopened: str | None = None  # the selected case that could not be opened (Revert still works)
 
         self._build_ui(model, device)
@@ -225,6 +211,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             self.queue.set_status(event.case_id, event.status)
             if self.current is not None and self.current.case_id == event.case_id:
                 self._update_summary()
+                self._update_buttons()
         elif isinstance(event, RevisionRecorded):
             if self.current is not None and self.current.case_id == event.case_id:
                 self._update_history()
@@ -344,6 +331,9 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.rescore_check = QCheckBox("re-score after saving")
         self.rescore_check.setChecked(True)
         self.rescore_check.setToolTip("re-score in the background with the model that scored the dataset")
+        self.reset_button = QPushButton("Mark unreviewed")
+        self.reset_button.setToolTip("take the decision back: the case is unreviewed again (Shift-U); "
+                                     "its annotation is not changed")
         self.history = QListWidget()
         self.history.setMaximumHeight(110)
         self.revert_original_button = QPushButton("Revert to original")
@@ -355,7 +345,11 @@ class ReviewPanel(BackgroundWork, QWidget):
         for button in (self.prev_button, self.next_button, self.accept_button, self.exclude_button, self.save_button):
             row.addWidget(button)
         layout.addLayout(row)
-        layout.addWidget(self.rescore_check)
+        row = QHBoxLayout()
+        row.addWidget(self.rescore_check)
+        row.addStretch(1)
+        row.addWidget(self.reset_button)
+        layout.addLayout(row)
         layout.addWidget(QLabel("revisions of this case"))
         layout.addWidget(self.history)
         row = QHBoxLayout()
@@ -420,10 +414,12 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.export_button.clicked.connect(lambda: self.export_maps())
         self.queue.case_selected.connect(self.select_case)
         self.queue.rank_by_chosen.connect(self.rank_by)
+        self.queue.step_requested.connect(self._step)
         self.prev_button.clicked.connect(self.previous_case)
         self.next_button.clicked.connect(self.next_case)
         self.accept_button.clicked.connect(self.accept_case)
         self.exclude_button.clicked.connect(self.exclude_case)
+        self.reset_button.clicked.connect(self.reset_status)
         self.save_button.clicked.connect(lambda: self.save_case())
         self.revert_original_button.clicked.connect(lambda: self.revert_case("original"))
         self.revert_selected_button.clicked.connect(self._revert_selected)
@@ -458,6 +454,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         for button in (self.accept_button, self.exclude_button, self.prev_button, self.next_button,
                        self.preview_button, self.clear_prompts_button):
             button.setEnabled(has_case)
+        self.reset_button.setEnabled(has_case and self.store is not None and self.current.status != "unreviewed")
         saving_now = "save" in self._busy
         self.save_button.setEnabled(has_case and self.store is not None and not saving_now)
         can_revert = (has_case or self._unopened is not None) and self.store is not None and not saving_now
@@ -549,6 +546,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         self._load_token += 1  # a case of the previous dataset still loading is dropped
         self._loading = None
         self.current, self._saved_label, self._preview = None, None, None
+        remove_case_layers(self.viewer)  # the previous dataset's case is not one of this dataset's
+        self.viewer.title = viewer_title(dataset.root.name)
         self._results, self._models = {}, {}
         self._partial_table, self._table_outdated = None, False
         self.path_edit.setText(str(dataset.root))
@@ -785,7 +784,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             if self._score_incremental and self.dataset is not None:
                 self._table_outdated = True
                 if self.current is not None and event.result.case_id == self.current.case_id and \
-                        (self.current.heatmaps is None or self.current.maps_stale):
+                        (self.current.heatmaps is None or self.current.outdated):
                     self._reload_current_maps()
         elif isinstance(event, CaseSkipped):
             self._pending_progress = None
@@ -841,7 +840,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             return
         if self.current is not None:
             self.current.row = event.table.row(self.current.case_id)
-            if self.current.heatmaps is None or self.current.maps_stale or self.current.case_id in rescored or \
+            if self.current.heatmaps is None or self.current.outdated or self.current.case_id in rescored or \
                     self.current.heatmap_kind != "label issue":
                 self._reload_current_maps()  # new maps: the corrected annotation's, or the label-issue maps
             else:
@@ -929,6 +928,8 @@ class ReviewPanel(BackgroundWork, QWidget):
             self._loading = None
             if isinstance(result, Failure):
                 notify.error(f"Cannot open case {case_id}", result.error)
+                if not keep_annotation:  # the case shown is not the one selected: show none (edits were resolved)
+                    self._show_no_case(case_id)
                 self._unopened = case_id
                 self.summary.setText(f"<b>{case_id}</b>: cannot be opened.<br>{notify.describe(result.error)}"
                                      "<br>Revert to original restores its first annotation if one is kept.")
@@ -957,8 +958,8 @@ class ReviewPanel(BackgroundWork, QWidget):
             if stale_map or stale_seg:
                 self.viewer.layers.remove(layer)
         for data, kwargs, layer_type in tuples:
-            self._put_layer(data, kwargs, layer_type)
-        self._order_layers()
+            put_layer(self.viewer, data, kwargs, layer_type)
+        order_layers(self.viewer)
         self.current = view
         if not keep_annotation or self._saved_label is None:
             self._saved_label = None if view.case.label is None else np.array(view.case.label, copy=True)
@@ -970,10 +971,11 @@ class ReviewPanel(BackgroundWork, QWidget):
             self.viewer.dims.set_point(0, view.focus_slice() * view.spacing[0] + self._translate0())
         if ANNOTATION in self.viewer.layers:
             annotation = self.viewer.layers[ANNOTATION]
-            if id(annotation) not in self._styled:
+            if annotation not in self._styled:
                 annotation.contour = ANNOTATION_CONTOUR
                 annotation.events.selected_label.connect(self._guard_selected_label)
-                self._styled.add(id(annotation))
+                self._styled.add(annotation)
+            self._edits.follow(annotation)  # "unsaved edits" follows strokes and undo
             value = self.class_combo.currentData()
             if value is not None:
                 annotation.selected_label = int(value)
@@ -990,33 +992,14 @@ class ReviewPanel(BackgroundWork, QWidget):
     def _translate0(self) -> float:
         return float(self.viewer.layers[IMAGE].translate[0]) if IMAGE in self.viewer.layers else 0.0
 
-    def _put_layer(self, data, kwargs: dict, layer_type: str):
-        name = kwargs["name"]
-        layer = self.viewer.layers[name] if name in self.viewer.layers else None
-        if layer is not None and (type(layer).__name__.lower() != layer_type or layer.ndim != np.ndim(data)):
-            self.viewer.layers.remove(layer)
-            layer = None
-        if layer is None:
-            return getattr(self.viewer, f"add_{layer_type}")(data, **kwargs)
-        layer.data = data
-        for attribute in _REUSE_ATTRIBUTES[layer_type]:
-            if attribute in kwargs and not _same_setting(layer, attribute, kwargs[attribute]):
-                setattr(layer, attribute, kwargs[attribute])
-        if is_heatmap_layer(name) and layer.visible != kwargs.get("visible", True):
-            layer.visible = kwargs.get("visible", True)
-        if layer_type == "labels" and hasattr(layer, "_reset_history"):
-            layer._reset_history()  # undo must not reach back into the previous case
-        return layer
-
-    def _order_layers(self) -> None:
-        """Keep image at the bottom, then maps, segmentation, annotation, prompts on top."""
-        names = [layer.name for layer in self.viewer.layers]
-        bottom = [IMAGE] + sorted(n for n in names if is_heatmap_layer(n)) + [FM_SEGMENTATION, ANNOTATION]
-        order = [n for n in bottom if n in names]
-        for target, name in enumerate(order):
-            index = [layer.name for layer in self.viewer.layers].index(name)
-            if index != target:
-                self.viewer.layers.move(index, target)
+    def _show_no_case(self, case_id: str) -> None:
+        """A case could not be opened: the viewer shows no case (not the previous one as if it were this)."""
+        remove_case_layers(self.viewer)
+        self.current, self._saved_label, self._preview = None, None, None
+        self.viewer.title = viewer_title(self.dataset.root.name if self.dataset else None, case_id,
+                                         problem="cannot be opened")
+        if self.session.current is not None:
+            self.session.set_current(None)  # other views (the retraining panel) follow
 
     def _update_summary(self) -> None:
         view = self.current
@@ -1042,7 +1025,10 @@ class ReviewPanel(BackgroundWork, QWidget):
         else:
             parts.append("not scored")
         parts.append(f"status <b>{status}</b>")
-        if self.is_dirty():
+        dirty = self.is_dirty()
+        self._edits.shown(dirty)
+        self.viewer.title = viewer_title(self.dataset.root.name, view.case_id, status, dirty)
+        if dirty:
             parts.append("<i>unsaved edits</i>")
         lines = [" · ".join(parts)]
         worst = view.worst_class()
@@ -1069,6 +1055,9 @@ class ReviewPanel(BackgroundWork, QWidget):
                          "or Refresh priorities).</i>")
         elif view.maps_stale:
             lines.append("<i>Maps are out of date (the annotation changed since scoring).</i>")
+        elif view.fm_stale:
+            lines.append("<i>Label-issue maps are current; the FM segmentation and AUV are from before the "
+                         "annotation changed (Score updates them).</i>")
         if view.is_3d:
             lines.append(f"Volume {view.case.image.shape[0]} slices; spacing "
                          f"{' × '.join(f'{s:g}' for s in view.spacing)} mm (slider: axis 0).")
@@ -1098,39 +1087,57 @@ class ReviewPanel(BackgroundWork, QWidget):
 
     def next_case(self) -> None:
         """Go to the next case in the queue (as sorted and filtered)."""
-        case_id = self.queue.neighbour(+1)
-        if case_id is None:
-            notify.info("End of the queue")
-            return
-        self.select_case(case_id)
+        self._step(+1)
 
     def previous_case(self) -> None:
         """Go to the previous case in the queue."""
-        case_id = self.queue.neighbour(-1)
+        self._step(-1)
+
+    def _step(self, step: int) -> None:
+        case_id = self.session.next_case(self.queue.selected_case, step=step, order=self.queue.visible_case_ids())
         if case_id is not None:
             self.select_case(case_id)
+        elif step > 0:
+            notify.info("End of the queue")
 
     # ================================================================== status, save, revert
 
-    def _set_status(self, status: str) -> None:
-        if self.current is None or self.store is None:
+    def _decide(self, status: str) -> None:
+        """Record a status through the session and go where its rule says (the next unreviewed case
+        below after accept / exclude, in the queue as shown; the same case after a reset)."""
+        view = self.current
+        if view is None or self.store is None:
             notify.warning("Open a case of a dataset with a usable review store first")
             return
-        if self.is_dirty():
-            notify.warning(f"Case {self.current.case_id} has unsaved edits: save them (or undo) first")
+        if status != "unreviewed" and self.is_dirty():
+            notify.warning(f"Case {view.case_id} has unsaved edits: save them (or undo) first")
             return
-        try:
-            self.session.set_status(self.current.case_id, status)  # the queue follows (StatusChanged)
+        order = self.queue.visible_case_ids()
+        try:  # the queue follows (StatusChanged)
+            following = self.session.decide(view.case_id, status, order)
         except AleatoricError as error:
-            notify.error(f"Cannot mark {self.current.case_id} as {status}", error)
+            notify.error(f"Cannot mark {view.case_id} as {status}", error)
+            return
+        if following is None:
+            left = len(self.session.unreviewed(order))
+            text = (f"{view.case_id} {status}: no unreviewed case below it in the queue as shown; "
+                    + (f"{left} unreviewed above it." if left else "every case shown is reviewed."))
+            self.message.setText(text)
+            notify.info(text)
+        elif following != view.case_id:
+            self.select_case(following)
 
     def accept_case(self) -> None:
-        """Mark the current case accepted (its annotation is right as it is)."""
-        self._set_status("accepted")
+        """Mark the current case accepted (its annotation is right as it is) and go to the next unreviewed case."""
+        self._decide("accepted")
 
     def exclude_case(self) -> None:
-        """Mark the current case excluded (left out of training)."""
-        self._set_status("excluded")
+        """Mark the current case excluded (left out of training) and go to the next unreviewed case."""
+        self._decide("excluded")
+
+    def reset_status(self) -> None:
+        """Mark the current case unreviewed again (the decision taken back; recorded in the store)."""
+        self._decide("unreviewed")
 
     def save_case(self, wait: bool = False) -> bool:
         """Save the annotation layer over the case's label file (original kept, revision recorded).
@@ -1170,7 +1177,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             if self.current is not None and self.current.case_id == view.case_id:
                 self._saved_label = labels
                 if self.current.heatmaps is not None:
-                    self.current.maps_stale = True  # until re-scored
+                    self.current.maps_stale = self.current.fm_stale = True  # until re-scored
             self.session.correction_saved(result)  # status, history and queue follow its events
             notify.info(f"Saved {view.case.ref.label_path.name} (revision {result.id}); "
                         "the original is kept under .aleatoric/originals")
@@ -1323,7 +1330,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             points.feature_defaults = {"positive": not self.negative_check.isChecked()}
             points.current_face_color = "red" if self.negative_check.isChecked() else "lime"
         for name in (assist.BOX_LAYER, assist.POINTS_LAYER):
-            if not _same_setting(self.viewer.layers[name], "scale", scale):
+            if not same_setting(self.viewer.layers[name], "scale", scale):
                 self.viewer.layers[name].scale = scale
         if assist.PREVIEW_LAYER in self.viewer.layers:
             self.viewer.layers.remove(self.viewer.layers[assist.PREVIEW_LAYER])
@@ -1467,4 +1474,6 @@ class ReviewPanel(BackgroundWork, QWidget):
             except (TypeError, ValueError, KeyError):
                 pass
         self._unsubscribe()
+        self._edits.close()
+        self.viewer.title = self._title
         self.session.close()

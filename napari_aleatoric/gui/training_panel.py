@@ -675,9 +675,11 @@ class TrainingPanel(BackgroundWork, QWidget):
                                 f"{dice}; best epoch {event.best_epoch} ({event.best_dice:.3f}); "
                                 f"{event.epoch_seconds:.1f} s")
         elif isinstance(event, TrainingStopped):
+            kept = (f"The best model so far is kept in {event.run_dir.name}/{event.model_path.name}"
+                    if event.model_path is not None else
+                    "No epoch had finished, so there is no model yet (the best model is kept once an epoch ends)")
             self.status.setText(f"Stopped at epoch {event.epoch}, step {event.step} after {event.elapsed:.0f} s. "
-                                f"The best model so far is kept in {event.run_dir.name}/best.pt; "
-                                f"resume with `napari-aleatoric train … --resume`.")
+                                f"{kept}; resume with `napari-aleatoric train … --resume`.")
         elif isinstance(event, TrainingFinished):
             self.progress.setValue(self.progress.maximum())
             self.status.setText(f"Finished {event.run_dir.name}: best epoch {event.best_epoch}, mean validation "

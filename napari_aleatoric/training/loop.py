@@ -39,8 +39,8 @@ from .duo import duo_loss
 from .label_issues import LabelIssuePlan, PreparingLabelIssues, describe, label_issue_problem, plan_label_issues
 from .networks import DuoNet, build_network, size_divisor
 from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LABEL_SNAPSHOT_DIR, LAST_CHECKPOINT, METRICS_FILE,
-                   OUTSIDE_SNAPSHOTS_DIR, SETTINGS_FILE, latest_run, load_checkpoint, models_dir, read_json,
-                   save_checkpoint, write_json)
+                   OUTSIDE_SNAPSHOTS_DIR, SETTINGS_FILE, best_checkpoint, latest_run, load_checkpoint, models_dir,
+                   read_json, save_checkpoint, write_json)
 from .settings import TrainSettings
 
 POLY_EXPONENT = 0.9
@@ -110,13 +110,18 @@ class EpochDone:
 
 @dataclass
 class TrainingStopped:
-    """``should_stop()`` returned true: ``last.pt`` holds the position (``step`` steps of ``epoch`` done)."""
+    """``should_stop()`` returned true: ``last.pt`` holds the position (``step`` steps of ``epoch`` done).
+
+    ``model_path`` is the run's ``best.pt`` (the best epoch so far), or ``None`` when no epoch has
+    finished yet: there is no model to predict with, only the position to resume from.
+    """
 
     run_dir: Path
     epoch: int
     step: int
     checkpoint: Path
     elapsed: float
+    model_path: Path | None = None
 
 
 @dataclass
@@ -496,7 +501,7 @@ def train(
             step = int(state["step"])
             if should_stop is not None and should_stop():
                 save_last()
-                yield TrainingStopped(plan.run_dir, epoch + 1, step, last_path, elapsed())
+                yield TrainingStopped(plan.run_dir, epoch + 1, step, last_path, elapsed(), best_checkpoint(plan.run_dir))
                 return
             x, y, w = make_weighted_batch([loader.get(c) for c in batches[step]], plan.patch,
                                           step_rng(settings.seed, epoch, step), num_fg, augment=settings.augment)

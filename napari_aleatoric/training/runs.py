@@ -68,6 +68,13 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def best_checkpoint(run_dir: str | Path) -> Path | None:
+    """The run's ``best.pt`` if it exists (written when an epoch ends), else ``None``: a run stopped
+    before its first epoch finished has no model yet, only ``last.pt`` to resume from."""
+    path = Path(run_dir) / BEST_CHECKPOINT
+    return path if path.is_file() else None
+
+
 def save_checkpoint(path: Path, payload: dict) -> None:
     """``torch.save`` into memory, then write the bytes to a temporary file beside ``path`` and
     rename it over ``path``.
