@@ -28,3 +28,21 @@ def test_fm_segmentation_is_the_most_probable_class_above_half(shape):
     assert np.array_equal(segmentation, reference_segmentation(probabilities, [1, 4, 2]))
     assert not segmentation[..., 3:5].any()
     assert view.fm_segmentation() is segmentation  # computed once, when the case loads
+
+
+def test_a_volume_opens_on_its_worst_contradicted_region_while_the_maps_are_current():
+    from types import SimpleNamespace
+
+    label = np.zeros((10, 8, 8), np.uint8)
+    label[7, :, :] = 1  # most annotation on slice 7
+    label[3, :2, :2] = 1
+    view = CaseView.__new__(CaseView)  # only what focus_slice reads
+    view.case = SimpleNamespace(image=np.zeros(label.shape, np.float32), label=label)
+    view.class_names, view.heatmaps, view._slice_uncertainty = ["organ"], None, None
+    view.row = {"worst_region_slice": 3.0, "label_issue_organ": 0.9}
+    view.heatmap_kind, view.maps_stale = "label issue", False
+    assert view.focus_slice() == 3
+    view.maps_stale = True  # the region was found on another annotation: not where to look now
+    assert view.focus_slice() == 7
+    view.maps_stale, view.row = False, {"label_issue_organ": 0.9}  # not scored with regions
+    assert view.focus_slice() == 7

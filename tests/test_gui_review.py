@@ -131,6 +131,7 @@ def test_score_fills_queue_and_shows_case_layers(panel_factory, fresh_mni, qtbot
     features = viewer.layers["annotation"].features
     assert list(features["class"]) == ["background", "grey_matter", "white_matter"]
     assert top in panel.summary.text() and "AUV" in panel.summary.text()
+    assert f"worst region {panel.table.rows[0]['worst_region_voxels']:.0f} px" in panel.summary.text()
 
     # switching case reuses the layers (same objects, new data)
     image_layer = viewer.layers["image"]

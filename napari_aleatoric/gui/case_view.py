@@ -174,9 +174,15 @@ class CaseView:
         return self
 
     def focus_slice(self) -> int:
-        """For volumes, the slice with the most uncertainty of the worst class (else the middle)."""
+        """For volumes, the slice of the largest region whose annotation the label quality
+        contradicts (``worst_region_slice`` of the score row, while the maps are current), else the
+        slice with the most heat of the worst class, else the one with the most annotation."""
         if not self.is_3d:
             return 0
+        region = (self.row or {}).get("worst_region_slice", math.nan)
+        if (self.heatmap_kind == "label issue" and not self.maps_stale and isinstance(region, float)
+                and math.isfinite(region) and 0 <= region < self.case.image.shape[0]):
+            return int(region)
         worst = self.worst_class()
         if self.heatmaps is not None and worst in self.class_names:
             per_slice = self.slice_uncertainty()[self.class_names.index(worst)]

@@ -120,7 +120,8 @@ class _BulkEdit:
 
 
 #: the rank-by choices shown → the core's ``rank_by`` keys (``pipelines.table.RANK_BY``)
-RANK_BY_CHOICES = {"label issue": "label-issue", "contradicted": "contradicted", "AUV": "auv"}
+RANK_BY_CHOICES = {"label issue": "label-issue", "contradicted": "contradicted", "worst region": "worst-region",
+                   "AUV": "auv"}
 
 
 #: keys of the table that move one case (the review panel's next / previous case), not one page
@@ -161,7 +162,8 @@ class QueueTable(QWidget):
         self.rank_by.setEnabled(False)
         self.rank_by.setToolTip("The column the rank follows (stored with the scores). label issue: the learned label "
                                 "quality, drawn and missed (the measured best); contradicted: the share of the "
-                                "drawing it doubts (better where many cases are badly over-drawn); AUV: the paper's "
+                                "drawing it doubts (better where many cases are badly over-drawn); worst region: pixels of the "
+                                "largest contradicted region (independent of the case's size); AUV: the paper's "
                                 "difficulty score")
 
         filters = QHBoxLayout()

@@ -1019,6 +1019,10 @@ class ReviewPanel(BackgroundWork, QWidget):
             contradicted = row.get("contradicted", math.nan)
             if isinstance(contradicted, float) and math.isfinite(contradicted):
                 parts.append(f"{100 * contradicted:.1f} % of the drawing contradicted")
+            region = row.get("worst_region_voxels", math.nan)
+            if isinstance(region, float) and math.isfinite(region) and region > 0:
+                where = f" at slice {row['worst_region_slice']:.0f}" if view.is_3d else ""
+                parts.append(f"worst region {region:.0f} {'voxels' if view.is_3d else 'px'}{where}")
             parts.append(f"AUV {row['auv']:.3f}" if math.isfinite(row["auv"]) else "AUV –")
             if row.get("flagged"):
                 parts.append("<span style='color:#ff9d00'><b>flagged</b></span>")
