@@ -395,6 +395,16 @@ def test_overwrite_option_replaces_other_classes(panel_factory, scored_mni, qtbo
     viewer.layers["FM box prompt"].add_rectangles(np.array([[100, 80], [130, 120]]))
     panel.preview()
     wait_idle(qtbot, panel)
+    # without overwrite, the pixels of other classes are kept and the message says why
+    panel.overwrite_check.setChecked(False)
+    others = int(((before[100:131, 80:121] != 0) & (before[100:131, 80:121] != 2)).sum())
+    assert others > 0
+    panel.apply_preview()
+    assert f"{others} pixels of the preview are drawn as other classes and were kept" in panel.message.text()
+    annotation.undo()
+    assert np.array_equal(np.asarray(annotation.data), before)
+    panel.preview()
+    wait_idle(qtbot, panel)
     panel.overwrite_check.setChecked(True)
     panel.apply_preview()
     after = np.asarray(annotation.data)
@@ -831,3 +841,15 @@ def test_rescore_after_saving_keeps_the_settings_the_dataset_was_scored_with(pan
     assert revision.issue_before == pytest.approx(issue_before)
     assert revision.issue_after == pytest.approx(panel.table.row(case_id)["label_issue"])
     assert "label issue" in panel.history.item(0).text()
+
+
+def test_the_review_app_window_fills_the_screen(make_napari_viewer):
+    from qtpy.QtWidgets import QApplication
+
+    from napari_aleatoric.gui.launch import fill_screen
+
+    viewer = make_napari_viewer(show=True)
+    fill_screen(viewer)
+    area = QApplication.primaryScreen().availableGeometry()
+    _left, _top, width, height = viewer.window.geometry()
+    assert (width, height) == (area.width(), area.height())

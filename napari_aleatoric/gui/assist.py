@@ -106,6 +106,12 @@ def box_mask(shape: tuple[int, int], box: np.ndarray | None) -> np.ndarray:
     return inside
 
 
+def kept_other_classes(annotation: np.ndarray, mask: np.ndarray, value: int, box: np.ndarray | None = None) -> int:
+    """Pixels of the preview ``mask`` (inside ``box``) drawn as another class: what applying without
+    ``overwrite`` keeps, so the user can be told why fewer pixels changed than the preview shows."""
+    return int((mask & box_mask(annotation.shape, box) & (annotation != 0) & (annotation != value)).sum())
+
+
 def apply_changes(annotation: np.ndarray, mask: np.ndarray, value: int, *, overwrite: bool = False,
                   box: np.ndarray | None = None, replace_in_box: bool = False
                   ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:

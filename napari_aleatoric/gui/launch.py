@@ -33,8 +33,20 @@ def open_review_app(dataset_path: str | Path, model: str = DEFAULT_MODEL, device
 
     viewer = napari.Viewer(title="napari-aleatoric review")
     panel = dock_panel(viewer, model=model, device=device)
+    fill_screen(viewer)
     if panel.open_dataset(dataset_path) and score_if_needed and panel.table is None:
         panel.start_scoring()
     if run:
         napari.run()
     return viewer, panel
+
+
+def fill_screen(viewer) -> None:
+    """Give the window the whole available screen (a new napari window is about 1090 × 880 px, in
+    which the docked review panel leaves the image canvas a thumbnail)."""
+    from qtpy.QtWidgets import QApplication  # noqa: PLC0415
+
+    screen = QApplication.primaryScreen()
+    if screen is not None:
+        area = screen.availableGeometry()
+        viewer.window.set_geometry(area.x(), area.y(), area.width(), area.height())

@@ -1447,9 +1447,10 @@ class ReviewPanel(BackgroundWork, QWidget):
         index = preview["slice"]
         data = np.asarray(annotation.data)
         slice_data = data[index] if view.is_3d else data
-        (rows, cols), values = assist.apply_changes(slice_data, preview["mask"], value,
-                                                    overwrite=self.overwrite_check.isChecked(), box=preview["box"],
-                                                    replace_in_box=self.replace_check.isChecked())
+        overwrite = self.overwrite_check.isChecked()
+        kept = 0 if overwrite else assist.kept_other_classes(slice_data, preview["mask"], value, preview["box"])
+        (rows, cols), values = assist.apply_changes(slice_data, preview["mask"], value, overwrite=overwrite,
+                                                    box=preview["box"], replace_in_box=self.replace_check.isChecked())
         if len(rows):
             indices = (np.full(len(rows), index), rows, cols) if view.is_3d else (rows, cols)
             annotation.data_setitem(indices, values)
@@ -1457,7 +1458,11 @@ class ReviewPanel(BackgroundWork, QWidget):
             self.viewer.layers.remove(self.viewer.layers[assist.PREVIEW_LAYER])
         self._preview = None
         name = self.class_combo.currentText()
-        self.message.setText(f"Applied: {len(rows)} pixels changed for {name} (Ctrl-Z on 'annotation' undoes).")
+        why = (f" {kept} pixels of the preview are drawn as other classes and were kept: tick 'overwrite other "
+               f"classes' to replace them." if kept else "")
+        self.message.setText(f"Applied: {len(rows)} pixels changed for {name} (Ctrl-Z on 'annotation' undoes).{why}")
+        if kept and not len(rows):
+            notify.warning(f"Nothing applied: the preview lies on other classes.{why}")
         self._update_summary()
         self._update_buttons()
         return int(len(rows))
