@@ -10,8 +10,9 @@ the client after the last case either way):
 3. the scores of 2. are compared with 1. (``compare_scores.py``: ``scores.csv`` and every map).
 
 Reported: cases per second of each and their ratio (the target is ≥ 1.7× with 2 workers on 2
-cores); the scheduler's overhead per case, ``(wall × workers − Σ task seconds) / cases`` (time a
-worker slot was not inside a case: scheduling, transfers, the idle tail), and that as a share of a
+cores); the scheduler's overhead per case as the gaps between one case's task and the next on each
+worker (Dask's task stream), and, coarser, ``(wall × workers − Σ task seconds) / cases`` (time a
+worker slot was not inside a case, the idle tail at the end included), each also as a share of a
 case's model time (forward seconds; target ≤ 2 %).
 
 Usage:  python benchmarks/bench_distributed.py [--model litemedsam] [--cases 20] [--workers 2] [--out results.json]
@@ -37,6 +38,7 @@ from synthetic import make_2d_dataset  # noqa: E402
 import torch  # noqa: E402
 
 from napari_aleatoric.pipelines import distributed  # noqa: E402
+from distributed import get_task_stream  # noqa: E402
 from napari_aleatoric.pipelines.scoring import CaseScored, CaseSkipped, score_dataset  # noqa: E402
 
 
@@ -56,6 +58,23 @@ def timed_run(dataset: Path, model: str, device: str, client=None) -> dict:
             "case_seconds_total": sum(c["seconds"] for c in cases),
             "forward_seconds_per_case": sum(c["forward_seconds"] for c in cases) / n,
             "cached_cases": sum(c["cached"] for c in cases)}
+
+
+def gaps_between_tasks(task_stream: list[dict]) -> float:
+    """Seconds each worker spent between the end of one case's task and the start of its next
+    (Dask's task stream: scheduling, transfers, the client's turn), summed over the workers. The
+    idle time before a worker's first and after its last case (the tail, load imbalance) is not in it."""
+    by_worker: dict[str, list[tuple[float, float]]] = {}
+    for task in task_stream:
+        if not str(task.get("key", "")).startswith("napari-aleatoric-score"):
+            continue
+        spans = [(s["start"], s["stop"]) for s in task.get("startstops", []) if s.get("action") == "compute"]
+        by_worker.setdefault(task["worker"], []).extend(spans)
+    total = 0.0
+    for spans in by_worker.values():
+        spans.sort()
+        total += sum(max(0.0, nxt[0] - prev[1]) for prev, nxt in zip(spans, spans[1:]))
+    return total
 
 
 def main(argv=None) -> int:
@@ -91,7 +110,11 @@ def main(argv=None) -> int:
             results["cluster_warm_up_seconds"] = warm_run["wall_seconds"]
             loaded = client.run(lambda: sorted(distributed._PROCESS_MODELS))
             results["workers_with_a_model"] = sum(bool(models) for models in loaded.values())
-            cluster = timed_run(cluster_ds, args.model, args.device, client)
+            with get_task_stream(client) as stream:
+                cluster = timed_run(cluster_ds, args.model, args.device, client)
+            cluster["gap_seconds_per_case"] = gaps_between_tasks(stream.data) / max(1, cluster["cases"])
+            cluster["gap_share_of_model_time"] = (cluster["gap_seconds_per_case"]
+                                                  / max(1e-9, cluster["forward_seconds_per_case"]))
         slots = args.workers * cluster["wall_seconds"]
         overhead = (slots - cluster["case_seconds_total"]) / max(1, cluster["cases"])
         cluster["overhead_seconds_per_case"] = overhead
