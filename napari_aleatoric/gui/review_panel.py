@@ -102,6 +102,8 @@ SHORTCUTS = {
     "Shift-U": ("reset_status", "mark unreviewed"),
     "Shift-S": ("save_case", "save"),
 }
+
+
 def _worker_events(what: str, events):
     """A session's event generator run in a worker (a generator function, so napari runs it as a
     generator worker); an exception becomes one :class:`Failure` naming ``what``."""
