@@ -853,3 +853,17 @@ def test_the_review_app_window_fills_the_screen(make_napari_viewer):
     area = QApplication.primaryScreen().availableGeometry()
     _left, _top, width, height = viewer.window.geometry()
     assert (width, height) == (area.width(), area.height())
+
+
+def test_an_unscored_dataset_opened_after_a_scored_one_lists_its_cases_in_its_own_order(
+        panel_factory, scored_mni, tmp_path, qtbot, notifications):
+    viewer, panel = panel_factory()
+    assert panel.open_dataset(scored_mni)
+    wait_case(qtbot, panel)
+    ranked = panel.queue.visible_case_ids()
+    fresh = copy_subset(MNI, MNI_CASES, tmp_path / "fresh")  # the same case ids, not scored
+    assert panel.open_dataset(fresh)
+    wait_idle(qtbot, panel)
+    in_order = [ref.case_id for ref in panel.dataset.cases]
+    assert ranked != in_order  # the scored order differs, so the test can tell
+    assert panel.queue.visible_case_ids() == in_order

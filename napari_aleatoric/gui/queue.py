@@ -225,6 +225,12 @@ class QueueTable(QWidget):
                 + [f"contra-\ndicted\n{n}" for n in per_class]
                 + ["AUV"] + [f"AUV\n{n}" for n in per_class] + ["FM\ndisagr.", "status", "flagged"])
 
+    def clear(self) -> None:
+        """Forget the cases shown (another dataset opens): the next :meth:`set_cases` builds its rows
+        anew, in that dataset's order, even when the case ids are the same."""
+        self._rows, self._items, self._shown = {}, {}, {}
+        self.table.setRowCount(0)
+
     def set_cases(self, case_ids: list[str], class_names: list[str], rows: dict[str, dict],
                   statuses: dict[str, str]) -> None:
         """Show every case of the dataset; ``rows`` are the scored ones (case id → table row)."""

@@ -571,6 +571,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.progress.setValue(len(event.table.rows) if event.table else 0)
         self._populate_classes()
         self.queue.select(None)
+        self.queue.clear()
         self._show_rank_by()
         self._refresh_queue()
         self._clear_case_display()
