@@ -21,7 +21,8 @@ from ..models.base import FoundationModel, resolve_device
 from ..models.lazy import LazyModel
 from ..models.registry import DEFAULT_MODEL
 from .label_quality import LabelQualityFinished, LabelQualityProgress, assess_label_quality
-from .table import DEFAULT_RANK_BY, RANK_BY, ScoreTable, ranked, read_scores, table_to_csv, with_label_quality
+from .table import (DEFAULT_RANK_BY, ScoreTable, check_rank_by, ranked, read_scores, table_to_csv,
+                    with_label_quality)
 
 
 @dataclass
@@ -79,7 +80,7 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
 
     Args:
         dataset: a scored dataset.
-        rank_by: a key of :data:`.table.RANK_BY` (``"label-issue"``, ``"contradicted"``, ``"auv"``).
+        rank_by: a key of :data:`.table.RANK_BY` (``"label-issue"``, ``"contradicted"``, ``"worst-region"``, ``"auv"``).
 
     Returns:
         the re-ranked table.
@@ -88,8 +89,7 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
         DatasetError: the dataset has not been scored, or its files are unreadable.
         ValueError: an unknown ``rank_by``.
     """
-    if rank_by not in RANK_BY:
-        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    check_rank_by(rank_by)
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     csv_path = ds.state_dir / "scores.csv"
     settings, table = _read_scored(csv_path)

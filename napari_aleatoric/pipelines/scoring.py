@@ -39,7 +39,7 @@ from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
 from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from .memory import check_scoring_memory
-from .table import DEFAULT_RANK_BY, RANK_BY, ScoreTable, build_table, check_cache_dir, output_paths, write_outputs
+from .table import DEFAULT_RANK_BY, ScoreTable, build_table, check_cache_dir, check_rank_by, output_paths, write_outputs
 
 PIPELINE_VERSION = "1"
 #: Slices per encoder forward on CUDA when no batch size is given.
@@ -460,8 +460,7 @@ def score_dataset(
         AleatoricError: ``out_csv`` would replace a dataset file or one the user did not name.
         ValueError: an unknown ``rank_by``.
     """
-    if rank_by not in RANK_BY:
-        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    check_rank_by(rank_by)
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     if cache_dir is not None:
         ds = replace(ds, cache_root=check_cache_dir(ds.root, cache_dir))

@@ -61,6 +61,12 @@ DEFAULT_RANK_BY = "label-issue"
 REGION_COLUMNS = ("worst_region_voxels", "worst_region_slice", "worst_region_row", "worst_region_col")
 
 
+def check_rank_by(rank_by: str) -> None:
+    """Raise ``ValueError`` naming the choices when ``rank_by`` is not a key of :data:`RANK_BY`."""
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+
+
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
     return (["case_id", "rank", "label_issue", "contradicted", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
@@ -115,8 +121,7 @@ def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT
     Raises:
         ValueError: an unknown ``rank_by``.
     """
-    if rank_by not in RANK_BY:
-        raise ValueError(f"rank by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    check_rank_by(rank_by)
     rows = [dict(row) for row in table.rows]
     column = RANK_BY[rank_by]
     if not any(_finite(row.get(column)) for row in rows):
