@@ -56,28 +56,42 @@ def noisy_aurocs(report: dict, key: str) -> dict[str, float]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("label_error", type=Path, help="results.json of benchmarks/run_all.py")
-    parser.add_argument("noisy_tuning", type=Path, help="case_scores JSON of the tuning seeds")
-    parser.add_argument("noisy_fresh", type=Path, help="case_scores JSON of the fresh seed")
+    parser.add_argument("noisy", type=Path, nargs="+",
+                        help="case_scores JSONs: round 1, the tuning seeds then the fresh seed; round 2, every "
+                             "tuning seed")
+    parser.add_argument("--round", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--fresh", type=Path, default=None, help="round 2: case_scores JSON of the fresh seed")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     results = json.loads(args.label_error.read_text())
-    tuning, fresh = (json.loads(p.read_text()) for p in (args.noisy_tuning, args.noisy_fresh))
+    if args.round == 1:
+        tuning, fresh = (json.loads(p.read_text()) for p in args.noisy)
+    else:
+        tuning = {name: v for p in args.noisy for name, v in json.loads(p.read_text()).items()}
+        fresh = json.loads(args.fresh.read_text()) if args.fresh else None
     table = {}
     for label, (method, key) in CANDIDATES.items():
         errors = label_error_aurocs(results, method)
-        tune = [errors[n][0] for n in LABEL_ERROR_SETS] + [noisy_aurocs(tuning, key)[k] for k in NOISY_SETS]
-        report = [errors[n][1] for n in LABEL_ERROR_SETS] + [noisy_aurocs(fresh, key)[k] for k in NOISY_SETS]
+        if args.round == 1:
+            tune = [errors[n][0] for n in LABEL_ERROR_SETS] + [noisy_aurocs(tuning, key)[k] for k in NOISY_SETS]
+            report = [errors[n][1] for n in LABEL_ERROR_SETS] + [noisy_aurocs(fresh, key)[k] for k in NOISY_SETS]
+        else:
+            tune = ([float(np.mean(errors[n])) for n in LABEL_ERROR_SETS]
+                    + [noisy_aurocs(tuning, key)[k] for k in NOISY_SETS])
+            report = [noisy_aurocs(fresh, key)[k] for k in NOISY_SETS] if fresh else []
         table[label] = {"tuning": tune, "tuning_min": min(tune), "report": report}
     chosen = max(table, key=lambda c: table[c]["tuning_min"])
     columns = "label-error MRI / nuclei / CT, noisy-training MRI / CT"
-    print(f"| case score | tuning: {columns} | worst | reported: {columns} |\n|---|---|---|---|")
+    reported = columns if args.round == 1 else "noisy-training MRI / CT"
+    print(f"| case score | tuning: {columns} | worst | reported: {reported} |\n|---|---|---|---|")
     for label, row in table.items():
         mark = "**" if label == chosen else ""
         print(f"| {mark}{label}{mark} | {' / '.join(f'{v:.3f}' for v in row['tuning'])} | {mark}{row['tuning_min']:.3f}{mark} "
               f"| {' / '.join(f'{v:.3f}' for v in row['report'])} |")
     print(f"chosen by the largest worst tuning AUROC: {chosen}")
     if args.out:
-        args.out.write_text(json.dumps({"chosen": chosen, "columns": columns, "candidates": table}, indent=1) + "\n")
+        args.out.write_text(json.dumps({"round": args.round, "chosen": chosen, "columns": columns, "reported": reported,
+                                        "candidates": table}, indent=1) + "\n")
     return 0
 
 

@@ -85,9 +85,12 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="matrix layout of volumes for the singular values (default D_HW)")
     parser.add_argument("--energy", choices=["sigma2", "sigma"], default="sigma2",
                         help="singular-value energy: sigma2 (default) or sigma (the published snippet)")
-    parser.add_argument("--rank-by", choices=["label-issue", "contradicted", "worst-region", "auv"], default="label-issue",
-                        help="the queue's order: label-issue (default; the learned label quality, the measured best on "
-                             "the label-error benchmark), contradicted (share of the drawing the learned model doubts; "
+    parser.add_argument("--rank-by", choices=["issue-rank", "label-issue", "contradicted", "worst-region", "auv"],
+                        default="issue-rank",
+                        help="the queue's order: issue-rank (default; the mean of each case's percentile ranks of "
+                             "label-issue and contradicted within the dataset, the measured best over both "
+                             "benchmarks), label-issue (the learned label quality, drawn and missed: best where few "
+                             "cases are wrong), contradicted (share of the drawing the learned model doubts; "
                              "better where many cases are badly over-drawn), worst-region (pixels of the largest "
                              "contradicted region: the same error ranks the same in a small and a large volume), auv "
                              "(the paper's score: difficulty). Re-running with another choice on a scored dataset only "

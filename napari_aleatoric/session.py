@@ -71,7 +71,7 @@ class ScoringSettings:
         svd_mode: matrix layout of volumes for the SPS (``"D_HW"``, ``"H_DW"``, ``"W_DH"``).
         energy: ``"sigma2"`` or ``"sigma"``.
         flag_quantile: cases above this quantile of the ranking score are flagged (0–1).
-        rank_by: the column the queue's rank follows (``"label-issue"``, ``"contradicted"``, ``"auv"``).
+        rank_by: the column the queue's rank follows (a key of :data:`.pipelines.table.RANK_BY`).
     """
 
     model: str | None = None
@@ -571,7 +571,7 @@ class ReviewSession:
         yield from self.score(model, device)
 
     def rerank(self, rank_by: str) -> ScoreTable:
-        """Rank the queue by another column (``"label-issue"``, ``"contradicted"``, ``"auv"``) without
+        """Rank the queue by another column (a key of :data:`.pipelines.table.RANK_BY`) without
         the model; the choice is stored with the scores and kept by re-scores. Emits
         :class:`ScoresChanged` (``"reranked"``).
 

@@ -741,7 +741,7 @@ def test_rank_by_reorders_the_queue_and_is_stored(panel_factory, scored_mni, tmp
     assert panel.open_dataset(scored_mni)
     wait_case(qtbot, panel)
     queue = panel.queue
-    assert queue.rank_by.isEnabled() and queue.rank_by.currentText() == "label issue"
+    assert queue.rank_by.isEnabled() and queue.rank_by.currentText() == "issue rank"
     queue.rank_by.textActivated.emit("AUV")  # as a user's choice in the combo box
     by_auv = sorted(panel.table.rows, key=lambda r: -r["auv"])
     assert [r["case_id"] for r in panel.table.rows] == [r["case_id"] for r in by_auv]

@@ -53,10 +53,11 @@ def test_the_reviewed_folder_has_the_clean_labels_and_statuses_of_the_reviewed_c
         store.close()
     assert json.loads((folder / ".aleatoric" / "scores.json").read_text())  # scored: label issues usable
     # the order a reviewer follows: every training case once; AUV order by decreasing AUV
-    from napari_aleatoric.pipelines.table import read_scores
+    from napari_aleatoric.pipelines.table import ranked, read_scores
 
-    rows = {r["case_id"]: r for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
-    for order_name, column in (("auv", "auv"), ("queue", "label_issue"), ("contradicted", "contradicted")):
+    rows = {r["case_id"]: r for r in ranked(read_scores(root / "noisy" / ".aleatoric" / "scores.csv")).rows}
+    for order_name, column in (("auv", "auv"), ("queue", "issue_rank"), ("label-issue", "label_issue"),
+                               ("contradicted", "contradicted")):
         order = strategies.review_order(root, order_name, 0)
         assert sorted(order) == sorted(truth["train"])
         values = [rows[c][column] for c in order]

@@ -39,9 +39,13 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     expected = {"case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"}
     expected |= {f"{p}_{n}" for p in ("label_issue", "auv", "sps", "dice_fm") for n in CLASS_NAMES}
     assert expected <= set(rows[0])
-    # the queue follows the learned label-issue score; the AUV column stays the paper's score
-    issue = [float(r["label_issue"]) for r in rows]
-    assert issue == sorted(issue, reverse=True)
+    # the queue follows the issue rank: the mean percentile rank of the learned label-issue score
+    # and the contradicted share; the AUV column stays the paper's score
+    issue_rank = [float(r["issue_rank"]) for r in rows]
+    assert issue_rank == sorted(issue_rank, reverse=True)
+    issue, contradicted = (np.array([float(r[c]) for r in rows]) for c in ("label_issue", "contradicted"))
+    percentile = [np.array([(v < x).sum() + 0.5 * ((v == x).sum() + 1) for x in v]) / len(v) for v in (issue, contradicted)]
+    assert issue_rank == pytest.approx(list(0.5 * (percentile[0] + percentile[1])), abs=1e-6)
     assert [int(r["rank"]) for r in rows] == list(range(1, 21))
     auv = [float(r["auv"]) for r in rows]
     assert max(auv) == 1.0 and min(auv) == 0.0 and auv != sorted(auv, reverse=True)
@@ -49,7 +53,7 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     assert 1 <= len(flagged) <= 3 and [r["case_id"] for r in flagged] == [r["case_id"] for r in rows[:len(flagged)]]
     summary = json.loads(finished.summary_path.read_text())
     assert summary["scored"] == 20 and summary["skipped"] == [] and summary["settings"]["model"] == "tiny@seed0"
-    assert summary["ranking"] == "label_issue" and summary["settings"]["label_quality"] == "ran"
+    assert summary["ranking"] == "issue_rank" and summary["settings"]["label_quality"] == "ran"
     assert len(summary["label_quality"]["maps"]) == 20
 
 

@@ -156,12 +156,13 @@ def plot_loop(loop: dict, clean: float | None, plain: float | None, path: Path, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    colours = {"queue": "#264653", "contradicted": "#2a9d8f", "random": "#888888", "auv": "#e76f51"}
+    colours = {"queue": "#264653", "label-issue": "#8ab17d", "contradicted": "#2a9d8f", "random": "#888888", "auv": "#e76f51"}
     n = max(loop["n_train"].values()) if loop["n_train"] else 1
     for key, curve in sorted(loop["curves"].items()):
         strategy, order = key.split("/")
         ks = sorted(curve)
-        names = {"queue": "queue order (label_issue)", "contradicted": "contradicted-share order",
+        names = {"queue": "queue order (issue rank)", "label-issue": "label-issue (softmin) order",
+                 "contradicted": "contradicted-share order",
                  "random": "random order", "auv": "AUV order"}
         ax.plot([100 * k / n for k in ks], [curve[k] for k in ks], marker="o", color=colours.get(order),
                 linestyle="-" if strategy == "plain" else "--", label=f"{names.get(order, order)} ({strategy} training)")

@@ -14,9 +14,12 @@ does it at the start of the run; validation labels are never read).
 Closed loop (``loop``): a simulated reviewer corrects the top-k training cases of an order (their
 labels become the clean ones and they are marked *corrected* in the review store; a clean case
 reviewed is marked *accepted*), then the network is retrained. Orders: ``queue`` (the review
-queue as shipped: ``label_issue`` of the noisy folder's ``scores.csv``, the softmin from the
-out-of-fold pass over the whole dataset, highest first), ``contradicted`` (the same pass's
-``contradicted`` column, the queue's order from QUALITY_VERSION 3 until 4), ``random`` (drawn per
+queue as shipped: ``issue_rank``, the mean percentile rank of ``label_issue`` and
+``contradicted`` in the noisy folder's ``scores.csv``, highest first), ``label-issue`` (the
+softmin from the out-of-fold pass over the whole dataset, the queue's order from QUALITY_VERSION 4
+until the second round of the choice; the seed-2 runs named ``queue`` then were renamed to it),
+``contradicted`` (the same pass's ``contradicted`` column, the queue's order from QUALITY_VERSION 3
+until 4), ``random`` (drawn per
 training seed), ``auv`` (highest AUV first). The scores must come from the current label-quality version
 (``napari-aleatoric score`` again, or :func:`~napari_aleatoric.pipelines.priorities.refresh_priorities`).
 
@@ -51,9 +54,11 @@ BASE = {
 }
 ROWS = ("plain", "auv-filter", "duo", "auv-filter+duo", "issue-filter", "issue-weight", "issue-relabel",
         "issue-filter+relabel", "oracle-filter", "clean")
-ORDERS = ("queue", "contradicted", "random", "auv")
-#: the ``scores.csv`` column each score-based review order follows, highest first
-ORDER_COLUMNS = {"queue": "label_issue", "contradicted": "contradicted", "auv": "auv"}
+ORDERS = ("queue", "label-issue", "contradicted", "random", "auv")
+#: the column each score-based review order follows, highest first: ``queue`` is the queue's
+#: default order as shipped (``issue_rank`` since the second round of the choice, recomputed from
+#: ``scores.csv``); ``label-issue`` the softmin (the default from QUALITY_VERSION 4 until then)
+ORDER_COLUMNS = {"queue": "issue_rank", "label-issue": "label_issue", "contradicted": "contradicted", "auv": "auv"}
 
 
 def dataset_kind(root: Path) -> str:
@@ -170,14 +175,14 @@ def run_row(job: dict) -> dict:
 
 def review_order(root: Path, order: str, seed: int) -> list[str]:
     """The training cases in the order a reviewer following ``order`` would open them."""
-    from napari_aleatoric.pipelines.table import read_scores
+    from napari_aleatoric.pipelines.table import ranked, read_scores
 
     train_ids = sorted(truth(root)["train"])
     if order == "random":
         return [train_ids[i] for i in np.random.default_rng([seed, 7]).permutation(len(train_ids))]
     if order in ORDER_COLUMNS:
         column = ORDER_COLUMNS[order]
-        rows = {r["case_id"]: r for r in read_scores(root / "noisy" / ".aleatoric" / "scores.csv").rows}
+        rows = {r["case_id"]: r for r in ranked(read_scores(root / "noisy" / ".aleatoric" / "scores.csv")).rows}
         return sorted(train_ids, key=lambda c: (-rows[c][column], c))
     raise ValueError(f"unknown order {order!r}")
 

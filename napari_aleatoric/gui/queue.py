@@ -120,7 +120,8 @@ class _BulkEdit:
 
 
 #: the rank-by choices shown → the core's ``rank_by`` keys (``pipelines.table.RANK_BY``)
-RANK_BY_CHOICES = {"label issue": "label-issue", "contradicted": "contradicted", "worst region": "worst-region",
+RANK_BY_CHOICES = {"issue rank": "issue-rank", "label issue": "label-issue", "contradicted": "contradicted",
+                   "worst region": "worst-region",
                    "AUV": "auv"}
 
 
@@ -160,8 +161,10 @@ class QueueTable(QWidget):
         self.rank_by = QComboBox()
         self.rank_by.addItems(list(RANK_BY_CHOICES))
         self.rank_by.setEnabled(False)
-        self.rank_by.setToolTip("The column the rank follows (stored with the scores). label issue: the learned label "
-                                "quality, drawn and missed (the measured best); contradicted: the share of the "
+        self.rank_by.setToolTip("The column the rank follows (stored with the scores). issue rank: the mean of the "
+                                "case's percentile ranks of label issue and contradicted (the default, the measured "
+                                "best over both benchmarks); label issue: the learned label "
+                                "quality, drawn and missed; contradicted: the share of the "
                                 "drawing it doubts (better where many cases are badly over-drawn); worst region: pixels of the "
                                 "largest contradicted region (independent of the case's size); AUV: the paper's "
                                 "difficulty score")

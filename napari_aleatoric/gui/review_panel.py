@@ -598,7 +598,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             return {}
 
     def rank_by(self, rank_by: str) -> bool:
-        """Rank the queue by another column (``"label-issue"``, ``"contradicted"``, ``"auv"``) through
+        """Rank the queue by another column (a key of ``pipelines.table.RANK_BY``) through
         the session; the choice is stored with the scores. Returns whether it was applied."""
         if self.is_busy():  # a scoring or refresh pass would overwrite the new ranking when it ends
             notify.warning("Background work is running: rank the queue when it has finished")

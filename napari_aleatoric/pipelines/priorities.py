@@ -80,7 +80,7 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
 
     Args:
         dataset: a scored dataset.
-        rank_by: a key of :data:`.table.RANK_BY` (``"label-issue"``, ``"contradicted"``, ``"worst-region"``, ``"auv"``).
+        rank_by: a key of :data:`.table.RANK_BY` .
 
     Returns:
         the re-ranked table.

@@ -428,8 +428,9 @@ def score_dataset(
         energy: ``"sigma2"`` or ``"sigma"``.
         flag_quantile: cases above this quantile of the ranking column are flagged.
         rank_by: the column the queue's rank follows (a key of :data:`.table.RANK_BY`:
-            ``"label-issue"``, the default and the measured best on the label-error benchmark;
-            ``"contradicted"``; ``"auv"``, the paper's order). Without label quality: AUV.
+            ``"issue-rank"``, the default and the measured best over both benchmarks;
+            ``"label-issue"``; ``"contradicted"``; ``"worst-region"``; ``"auv"``, the paper's order).
+            Without label quality: AUV.
         out_csv: where to write the CSV (default ``<dataset>/.aleatoric/scores.csv``); refused
             inside the dataset folder outside ``.aleatoric/`` (see :func:`.table.output_paths`).
         case_ids: score only these cases (default all labelled training cases).

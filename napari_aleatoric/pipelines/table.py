@@ -26,7 +26,10 @@ class ScoreTable:
     """Rows sorted by rank (most uncertain first) and the column order of the CSV.
 
     Each row maps a column name to a value: ``case_id`` (str), ``rank`` (int, 1 = review first),
-    ``label_issue`` (float in [0, 1], the learned label-issue score that orders the queue: 1 − softmin
+    ``issue_rank`` (float in (0, 1], the queue's default order: the mean of the case's percentile
+    ranks, among the dataset's judged cases, of ``label_issue`` and ``contradicted``; NaN where
+    either is unknown; see :func:`issue_ranks`),
+    ``label_issue`` (float in [0, 1], the learned label-issue score: 1 − softmin
     of the out-of-fold probability of each pixel's annotated class, higher = more likely
     mislabelled; NaN when label quality did not run), ``contradicted`` (the share of the case's
     drawn annotation whose annotated class that probability is below 0.5),
@@ -44,7 +47,7 @@ class ScoreTable:
 
     columns: list[str]
     rows: list[dict]
-    ranking: str = "label_issue"  #: the column the rank follows (``"auv"`` where the chosen one is empty)
+    ranking: str = "issue_rank"  #: the column the rank follows (``"auv"`` where the chosen one is empty)
 
     def row(self, case_id: str) -> dict | None:
         """The row of ``case_id``, or ``None``."""
@@ -52,9 +55,10 @@ class ScoreTable:
 
 
 #: ``rank_by`` choice → the column the queue's rank follows (highest first)
-RANK_BY = {"label-issue": "label_issue", "contradicted": "contradicted", "worst-region": "worst_region_voxels",
+RANK_BY = {"issue-rank": "issue_rank", "label-issue": "label_issue", "contradicted": "contradicted",
+           "worst-region": "worst_region_voxels",
            "auv": "auv"}
-DEFAULT_RANK_BY = "label-issue"
+DEFAULT_RANK_BY = "issue-rank"
 
 
 #: where the largest contradicted region of a case is: its pixels and its centre (index space)
@@ -69,7 +73,7 @@ def check_rank_by(rank_by: str) -> None:
 
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "label_issue", "contradicted", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
+    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
              "fm_disagreement"] + list(REGION_COLUMNS)
             + [f"label_issue_{n}" for n in class_names] + [f"contradicted_{n}" for n in class_names]
             + [f"wrong_voxels_{n}" for n in class_names]
@@ -123,6 +127,8 @@ def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT
     """
     check_rank_by(rank_by)
     rows = [dict(row) for row in table.rows]
+    for row, value in zip(rows, issue_ranks(rows)):
+        row["issue_rank"] = value
     column = RANK_BY[rank_by]
     if not any(_finite(row.get(column)) for row in rows):
         column = "auv"
@@ -133,6 +139,31 @@ def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return ScoreTable(list(table.columns), rows, column)
+
+
+def issue_ranks(rows: list[dict]) -> list[float]:
+    """The queue's default score of each row: the mean of its percentile ranks of ``label_issue``
+    and ``contradicted`` among the rows where both are known.
+
+    A percentile rank is the rank (1 = lowest, ties averaged) divided by the number of judged
+    rows, so the result lies in (0, 1]; 1 = highest in both. It is relative to the dataset: adding
+    or re-scoring cases moves the others. Chosen over each score alone on both benchmarks
+    (docs/label_quality.md, "second round"). NaN where either score is unknown.
+    """
+    from scipy.stats import rankdata  # noqa: PLC0415 (scipy comes with scikit-image)
+
+    values = np.array([[_number(row.get("label_issue")), _number(row.get("contradicted"))] for row in rows],
+                      dtype=np.float64).reshape(-1, 2)
+    judged = np.isfinite(values).all(axis=1)
+    out = np.full(len(rows), math.nan)
+    if judged.any():
+        known = values[judged]
+        out[judged] = 0.5 * (rankdata(known[:, 0]) + rankdata(known[:, 1])) / len(known)
+    return [float(v) for v in out]
+
+
+def _number(value) -> float:
+    return float(value) if _finite(value) else math.nan
 
 
 def _finite(value) -> bool:
