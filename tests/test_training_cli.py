@@ -163,4 +163,4 @@ def _other_value(spec):
     if spec.choices:
         return spec.choices[-1] if spec.default != spec.choices[-1] else spec.choices[0]
     return {"bool": not spec.default, "sizes": (32, 48), "int": (spec.default or 0) + 3,
-            "float": (spec.default or 0.0) / 2 + 0.125, "str": "cuda:1" if spec.name == "device" else "run-7"}[spec.kind]
+            "float": round((spec.default or 0.0) / 2 + 0.3, 2), "str": "cuda:1" if spec.name == "device" else "run-7"}[spec.kind]
