@@ -83,6 +83,7 @@ def test_training_runs_in_a_worker_with_progress_plot_and_then_predicts(panels, 
     assert set(training.plot.dice) == {"grey_matter", "white_matter"}
     assert all(len(v) == 2 for v in training.plot.dice.values()) and training.plot.redraws >= 4
     assert list(training.plot.loss_line.get_xdata()) == training.plot.loss_steps
+    assert training.plot.loss_axes.get_xlim()[1] >= max(training.plot.loss_steps)  # the curve is in view
     assert "Finished" in training.status.text()
     assert training.selected_run() == finished.run_dir and training.predict_button.isEnabled()
     # Predict: the trained model's segmentation of the case shown in the review panel

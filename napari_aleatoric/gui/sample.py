@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from . import docking, notify
@@ -31,8 +32,10 @@ def dock_panel(viewer, **kwargs) -> ReviewPanel:
 
 def _training_panel(viewer):
     """The retraining panel docked in ``viewer``, if any (the review panel docks beside it, not under it)."""
-    from .training_panel import TrainingPanel  # noqa: PLC0415 (it imports this module)
-
+    module = sys.modules.get(f"{__package__}.training_panel")  # not imported: no retraining panel (and
+    if module is None:                                        # importing it would load torch and MONAI)
+        return None
+    TrainingPanel = module.TrainingPanel  # noqa: N806
     return next((w for w in list(viewer.window.dock_widgets.values()) if isinstance(w, TrainingPanel)), None)
 
 

@@ -49,7 +49,7 @@ class TrainingPlot(QWidget):
         for axes in (self.loss_axes, self.dice_axes):  # few ticks: the panel may be 300 px wide
             axes.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
             axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        self.loss_axes.set_xlim(0, 1)
+        self.loss_axes.set_xlim(0, 1)  # set again on every redraw (a fixed limit switches autoscaling off)
         (self.loss_line,) = self.loss_axes.plot([], [], color="#ff9f40", linewidth=1.0)
         self.dice_lines: dict = {}
         layout.addWidget(self.canvas)
@@ -91,8 +91,9 @@ class TrainingPlot(QWidget):
         self.loss_line.set_data(self.loss_steps, self.losses)
         for name, line in self.dice_lines.items():
             line.set_data(self.dice_epochs[:len(self.dice.get(name, []))], self.dice.get(name, []))
+        self.loss_axes.set_xlim(0, max(1, self.loss_steps[-1] if self.loss_steps else 1))
         self.loss_axes.relim()
-        self.loss_axes.autoscale_view()
+        self.loss_axes.autoscale_view(scalex=False)
         self.dice_axes.set_xlim(0.5, max(2, len(self.dice_epochs)) + 0.5)
         self.dice_axes.set_ylim(0.0, 1.0)
         self.canvas.draw_idle()
