@@ -321,19 +321,12 @@ def _command_demo(args) -> int:
 
 # ------------------------------------------------------------------------------------- train
 
-def _patch(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in text.replace("x", ",").split(","))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected sizes like 32,64,64 or 240x208, got {text!r}") from error
-
-
 def _add_train_parser(commands) -> None:
-    """The ``train`` sub-command; every setting defaults to ``None`` = the run's stored or default value
-    (the defaults named in the help are :class:`~napari_aleatoric.training.settings.TrainSettings`'s)."""
-    from .training.settings import STRATEGIES, TrainSettings  # noqa: PLC0415
-
-    d = TrainSettings()  # the one definition of the defaults (the retraining panel's form reads it too)
+    """The ``train`` sub-command. Its setting options are made from
+    :func:`~napari_aleatoric.training.settings.setting_specs` (one per :class:`TrainSettings` field:
+    name, type, choices, help and the default the help names); every one defaults to ``None`` = the
+    run's stored value with ``--resume``, else :class:`TrainSettings`'s default."""
+    from .training.settings import STRATEGIES  # noqa: PLC0415
 
     train = commands.add_parser(
         "train", help="train a segmentation network guided by the label issues (docs/training.md)",
@@ -349,59 +342,48 @@ def _add_train_parser(commands) -> None:
                             "auv-filter+duo; issue-filter (drop label issue above the 0.8 quantile); issue-weight "
                             "(contradicted pixels weigh less); issue-relabel (contradicted pixels learn the label-quality model's "
                             "classes where it is at least 80 %% sure, else weigh less); issue-filter+relabel. The options below override it.")
-    train.add_argument("--network", help=f"unet, segresnet or swinunetr (default {d.network})")
-    train.add_argument("--epochs", type=int, help=f"passes over the training cases (default {d.epochs})")
-    train.add_argument("--keep", type=float, help=f"keep cases with AUV at or below this quantile (default {d.keep:g}; "
-                                                  "1 = no AUV filtering)")
-    train.add_argument("--issue-keep", type=float, help="keep cases with label issue at or below this quantile "
-                                                        f"(default {d.issue_keep:g}; 1 = no label-issue filtering)")
-    train.add_argument("--label-issues", choices=("auto", "relabel", "weight", "off"),
-                       help="what pixels the label-quality model contradicts do: relabel (learn its classes where it is "
-                            "sure, else weigh less), "
-                            f"weight (weigh less), off; default {d.label_issues} (auto: the measured best when the "
-                            "dataset is scored)")
-    train.add_argument("--classwise", action="store_const", const=True, help="filter with per-class AUV quantiles")
-    train.add_argument("--duo", dest="duo", action="store_const", const=True,
-                       help="the paper's DUO loss (default off: beta*Dice + (1-beta)*BCE)")
-    train.add_argument("--no-duo", dest="duo", action="store_const", const=False,
-                       help="plain beta*Dice + (1-beta)*BCE loss, no DUO weights or denoising")
-    train.add_argument("--no-denoise", dest="denoise", action="store_const", const=False,
-                       help="DUO weights without the label denoising")
-    train.add_argument("--alpha", type=float, help=f"DUO weight 1/(1 + alpha*S) (default {d.alpha:g}; 0 = no weights)")
-    train.add_argument("--beta", type=float, help=f"Dice share of the loss (default {d.beta:g})")
-    train.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr:g}, poly decay)")
-    train.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA if available, else CPU)")
-    train.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     train.add_argument("--out", type=Path, help="run folder (default <dataset>/.aleatoric/models/<name>; "
                                                 "with --resume: the run to continue, default the latest)")
     train.add_argument("--resume", action="store_true", help="continue a run from its last checkpoint")
-    train.add_argument("--name", help="run name (default <network>-<UTC time>-<random>)")
-    train.add_argument("--batch-size", type=int, help="patches per step (default 4 for 2D, 2 for 3D)")
-    train.add_argument("--patch", type=_patch, help="patch size, e.g. 32,64,64 (default from the case sizes)")
-    train.add_argument("--width", type=int, help=f"channels of the first network level (default {d.width})")
-    train.add_argument("--depth", type=int, help=f"resolution levels (default {d.depth})")
-    train.add_argument("--val-fraction", type=float, help=f"share of cases held out for validation (default {d.val_fraction:g})")
-    train.add_argument("--noise-training", help=f"how the DUO noise head learns: target, disagreement, none (default {d.noise_training})")
-    train.add_argument("--epsilon", help=f"DUO label noise: gaussian or noise-map (default {d.epsilon}; docs/training.md)")
     train.add_argument("--scores", type=Path, help="AUV table (default <dataset>/.aleatoric/scores.csv)")
+    settings = train.add_argument_group("training settings (default: the stored run's with --resume)")
+    for spec in _train_specs():
+        help_text = f"{spec.help} (default {spec.default_text()})".replace("%", "%%")
+        if spec.kind == "bool":
+            settings.add_argument(spec.option, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
+                                  help=help_text)
+        else:
+            settings.add_argument(spec.option, dest=spec.name, type=_option_type(spec), default=None,
+                                  choices=spec.choices, metavar=None if spec.choices else spec.name.upper(),
+                                  help=help_text)
 
 
-_TRAIN_SETTING_ARGS = ("network", "epochs", "keep", "issue_keep", "label_issues", "classwise", "duo", "denoise", "alpha", "beta", "lr", "device",
-                       "seed", "name", "batch_size", "patch", "width", "depth", "val_fraction", "noise_training",
-                       "epsilon")
+def _train_specs():
+    from .training.settings import setting_specs  # noqa: PLC0415
+
+    return setting_specs()
+
+
+def _option_type(spec):
+    """``text → value`` for argparse (its error names the option)."""
+    def convert(text: str):
+        try:
+            return spec.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = spec.kind  # argparse names the type in its message
+    return convert
 
 
 def _train_settings(args):
     """Settings from the command line; with ``--resume``, the stored run's settings updated by them."""
     from dataclasses import replace  # noqa: PLC0415
 
-    from .training.runs import latest_run  # noqa: PLC0415
-    from .training.runs import SETTINGS_FILE, read_json  # noqa: PLC0415
-    from .training.settings import TrainSettings  # noqa: PLC0415
+    from .training.runs import SETTINGS_FILE, latest_run, read_json  # noqa: PLC0415
+    from .training.settings import STRATEGIES, TrainSettings  # noqa: PLC0415
 
-    from .training.settings import STRATEGIES  # noqa: PLC0415
-
-    given = {name: getattr(args, name) for name in _TRAIN_SETTING_ARGS if getattr(args, name) is not None}
+    given = {spec.name: getattr(args, spec.name) for spec in _train_specs() if getattr(args, spec.name) is not None}
     if args.strategy is not None:
         given = {**STRATEGIES[args.strategy], **given}
     if not args.resume:

@@ -9,7 +9,8 @@ Run under a display, for example headless::
     xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshots.py --model litemedsam
 
 Writes ``docs/images/review_panel_mri.png`` and ``docs/images/review_panel_ct.png``, and with
-``--only training`` ``docs/images/training_panel.png``: the retraining panel beside the review panel
+``--only training`` ``docs/images/both_panels.png`` (the retraining panel docked beside the review
+panel on the queue's top case, as it opens) and ``docs/images/training_panel.png``: the same
 after "Show weights" (the issue-relabel strategy's distrust map, shown on the training case
 with the highest label issue) and a short run on the MNI slices (UNet width 8, depth 3,
 ``--epochs`` epochs) and "Predict" on that case. With
@@ -98,14 +99,22 @@ def shoot_training(out: Path, model: str, device: str | None, size: tuple[int, i
     viewer, panel = open_review_app(root, model=model, device=device, score_if_needed=False, run=False)
     training = TrainingPanel(viewer)
     try:
-        viewer.window.add_dock_widget(training, name="Retraining", area="right", tabify=True)
         window = panel.window()  # the main window the docked panel sits in (public Qt API)
         window.resize(*size)
         window.show()
+        # docked as napari docks a plugin's widget; the panel places itself beside the review panel
+        viewer.window.add_dock_widget(training, name="Retraining", area="right")
         if not (root / ".aleatoric" / "scores.csv").is_file():
             assert panel.start_scoring(), "scoring did not start"
             wait_until(lambda: not panel.is_busy())
         training.refresh()
+        top = panel.top_case()
+        panel.select_case(top)
+        wait_until(lambda: panel.current is not None and panel.current.case_id == top and not panel.is_busy())
+        settle(1.5)
+        both = out / "both_panels.png"
+        viewer.screenshot(str(both), canvas_only=False)
+        print(f"{both} (window {window.width()}x{window.height()}, canvas {window.centralWidget().width()} px)")
         form = training.form
         form["strategy"].value = "issue-relabel"
         for key, value in {"epochs": epochs, "width": 8, "depth": 3, "device": device or "auto"}.items():

@@ -83,6 +83,7 @@ def test_training_runs_in_a_worker_with_progress_plot_and_then_predicts(panels, 
     assert set(training.plot.dice) == {"grey_matter", "white_matter"}
     assert all(len(v) == 2 for v in training.plot.dice.values()) and training.plot.redraws >= 4
     assert list(training.plot.loss_line.get_xdata()) == training.plot.loss_steps
+    assert training.plot.loss_axes.get_xlim()[1] >= max(training.plot.loss_steps)  # the curve is in view
     assert "Finished" in training.status.text()
     assert training.selected_run() == finished.run_dir and training.predict_button.isEnabled()
     # Predict: the trained model's segmentation of the case shown in the review panel
@@ -342,22 +343,106 @@ def test_the_manifest_offers_the_retraining_panel():
     assert "Retraining panel" in [w.display_name for w in manifest.contributions.widgets]
 
 
-def test_the_form_defaults_are_the_cli_defaults_and_train_settings(panels, tmp_path):
-    """One definition of the training defaults: the form, the CLI and TrainSettings() agree
-    (the form once opened with 50 epochs, the CLI with 100)."""
+def test_every_train_setting_is_a_form_row_with_its_default_choices_and_help(panels, tmp_path):
+    """One definition of the settings: the form has a row per TrainSettings field, with the field's
+    default, choices and help, like the CLI's options (the form once opened with 50 epochs, the CLI
+    with 100); a value set in any row reaches TrainSettings."""
     import dataclasses
 
+    from magicgui import widgets as mg
+    from test_training_cli import _other_value
+
     from napari_aleatoric.cli import _train_settings, build_parser
-    from napari_aleatoric.training.settings import STRATEGIES, TrainSettings
+    from napari_aleatoric.training.settings import STRATEGIES, TrainSettings, setting_specs
 
     _, _, training = panels(with_review=False)
+    specs = setting_specs()
+    assert [spec.name for spec in specs] == [f.name for f in dataclasses.fields(TrainSettings)]
     defaults = TrainSettings()
-    fields = {f.name for f in dataclasses.fields(TrainSettings)}
-    shown = [w.name for w in training.form if w.name in fields and w.name != "device"]
-    assert len(shown) >= 12
-    for name in shown:
-        assert training.form[name].value == pytest.approx(getattr(defaults, name)), name
-    assert training.form["device"].value == "auto" and defaults.device is None
+    for spec in specs:
+        widget = training.form[spec.name]  # KeyError: a field without a row
+        assert widget.tooltip == spec.help and widget.label == spec.label, spec.name
+        if spec.choices:
+            assert isinstance(widget, mg.ComboBox) and tuple(widget.choices) == spec.choices, spec.name
+            assert widget.value == getattr(defaults, spec.name), spec.name
+        elif spec.suggestions:
+            assert tuple(widget.choices) == ("auto", *spec.suggestions) and widget.value == "auto", spec.name
+        elif isinstance(widget, mg.LineEdit):
+            assert widget.value == ("" if spec.default is None else str(spec.default)), spec.name
+        else:
+            assert widget.value == pytest.approx(getattr(defaults, spec.name)), spec.name
     cli, _ = _train_settings(build_parser().parse_args(["train", str(tmp_path)]))
     assert training.settings() == cli == defaults
     assert training.form["strategy"].value in STRATEGIES  # the defaults are a named strategy
+    expected = {}
+    for spec in specs:
+        value = expected[spec.name] = _other_value(spec)
+        if isinstance(training.form[spec.name], mg.LineEdit):
+            value = ",".join(map(str, value)) if spec.kind == "sizes" else str(value)
+        elif spec.suggestions and value not in spec.suggestions:
+            value = expected[spec.name] = spec.suggestions[-1]
+        training.form[spec.name].value = value
+    assert training.settings() == TrainSettings(**expected)
+    training.form["patch"].value = "64,wide"
+    with pytest.raises(ValueError, match="patch: expected sizes like"):
+        training.settings()
+
+
+@pytest.mark.parametrize("first", ["review", "retraining"])
+def test_both_panels_fit_a_1600x1000_window_side_by_side_with_every_button_visible(make_napari_viewer, qtbot,
+                                                                                   first):
+    """Opened one after the other (in either order), the retraining panel docks beside the review
+    panel, not under it: the window stays 1000 px tall (it grew to 1837 px and pushed Start, the
+    plot and Predict off the screen), every push button of both panels is on screen, and the image
+    canvas keeps at least 40 % of the width."""
+    from qtpy.QtCore import QPoint, QRect
+    from qtpy.QtWidgets import QPushButton
+
+    from napari_aleatoric.gui.sample import dock_panel
+    from napari_aleatoric.gui.training_panel import TrainingPanel
+
+    viewer = make_napari_viewer(show=True)
+    panels = {}
+
+    def open_panel(name):
+        if name == "review":
+            panels[name] = dock_panel(viewer, model="tiny", device="cpu")
+        else:
+            panels[name] = TrainingPanel(viewer)
+            viewer.window.add_dock_widget(panels[name], name="Retraining", area="right")
+        return panels[name]
+
+    window = open_panel(first).window()  # the QMainWindow (Qt's public API)
+    window.resize(1600, 1000)
+    qtbot.waitExposed(window)
+    open_panel("retraining" if first == "review" else "review")
+    review, training = panels["review"], panels["retraining"]
+    try:
+        def box(panel) -> QRect:
+            return QRect(panel.mapTo(window, QPoint(0, 0)), panel.size())
+
+        def side_by_side() -> bool:  # the retraining panel on the right of the review panel
+            return review.isVisible() and training.isVisible() and box(training).left() > box(review).right()
+
+        qtbot.waitUntil(side_by_side, timeout=10_000)  # the docks are placed once the event loop runs
+        qtbot.wait(100)
+        assert (window.width(), window.height()) == (1600, 1000)
+        assert box(review).height() > 800 and box(training).height() > 800 and side_by_side()
+        for name, panel in panels.items():
+            buttons = [b for b in panel.findChildren(QPushButton) if b.isVisibleTo(panel)]
+            assert len(buttons) >= 5, name
+            for button in buttons:
+                where = QRect(button.mapTo(window, QPoint(0, 0)), button.size())
+                assert button.isVisible() and window.rect().contains(where), (name, button.text(), where)
+                assert button.visibleRegion().boundingRect().size() == button.size(), (name, button.text())
+                if panel is training:  # not squeezed below its text either
+                    assert button.width() >= button.minimumSizeHint().width(), button.text()
+        canvas = window.centralWidget()
+        assert canvas.width() >= 0.4 * window.width(), canvas.width()
+        # More settings unfolded: the panel scrolls, the window does not grow past the screen
+        training.settings_form.show_more(True)
+        qtbot.wait(100)
+        assert window.height() == 1000 and training.form["beta"].visible
+    finally:
+        training.shutdown()
+        review.shutdown()

@@ -72,7 +72,6 @@ def test_out_folder_and_switches_reach_the_settings(tiny, tmp_path):
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["--network", "vnet"], "unknown network 'vnet'"),
     (["--epochs", "0"], "epochs must be an integer ≥ 1"),
     (["--keep", "1.5"], "keep must be a quantile in (0, 1]"),
     (["--alpha", "-0.5"], "alpha must be ≥ 0"),
@@ -95,32 +94,73 @@ def test_missing_dataset_exits_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_non_numeric_option_is_a_usage_error(tiny, capsys):
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--epochs", "many"], "--epochs: expected an integer, got 'many'"),
+    (["--network", "vnet"], "--network: invalid choice: 'vnet' (choose from"),
+    (["--patch", "64,big"], "--patch: expected sizes like 32,64,64"),
+])
+def test_non_numeric_option_or_unknown_choice_is_a_usage_error(tiny, capsys, arguments, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(tiny), "--epochs", "many"])
+        main(["train", str(tiny), *arguments])
     assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
-def test_the_train_defaults_are_train_settings_defaults(tmp_path, capsys):
-    """One definition of the defaults: the parser leaves every setting unset (``None``) and
-    ``TrainSettings`` fills it; the help names the same values."""
+def train_options() -> dict:
+    """The ``train`` sub-command's options: dest → argparse action."""
+    import argparse
+
+    from napari_aleatoric.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest: action for action in commands.choices["train"]._actions}
+
+
+def test_every_train_setting_is_a_cli_option_with_its_default_choices_and_help(tmp_path, capsys):
+    """One definition of the settings: every TrainSettings field is an option that leaves it unset
+    (``None``: TrainSettings or the stored run fills it), with the field's choices, and the help
+    names the field's default; the choices are the ones the core accepts."""
     import dataclasses
 
-    from napari_aleatoric.cli import _TRAIN_SETTING_ARGS, _train_settings, build_parser
-    from napari_aleatoric.training.settings import TrainSettings
+    from napari_aleatoric.cli import _train_settings, build_parser
+    from napari_aleatoric.training.settings import TrainSettings, setting_specs
 
-    args = build_parser().parse_args(["train", str(tmp_path)])
-    assert all(getattr(args, name) is None for name in _TRAIN_SETTING_ARGS)
-    settings, _ = _train_settings(args)
-    assert settings == TrainSettings()
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["train", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    options = train_options()
     defaults = TrainSettings()
-    for name in ("epochs", "width", "depth", "seed"):
-        option = "--" + name.replace("_", "-")
-        assert f"(default {getattr(defaults, name)})" in text.split(option, 2)[2].split(" --", 1)[0], name
-    for name in ("alpha", "beta", "lr", "val_fraction"):
-        option = "--" + name.replace("_", "-")
-        assert f"(default {getattr(defaults, name):g}" in text.split(option, 2)[2].split(" --", 1)[0], name
-    assert {f.name for f in dataclasses.fields(TrainSettings)} >= set(_TRAIN_SETTING_ARGS)
+    specs = {spec.name: spec for spec in setting_specs()}
+    assert list(specs) == [f.name for f in dataclasses.fields(TrainSettings)]
+    for name, spec in specs.items():
+        assert name in options, f"TrainSettings.{name} has no --option"
+        action = options[name]
+        assert action.default is None, name
+        assert spec.default == getattr(defaults, name), name
+        assert action.option_strings[0] == "--" + name.replace("_", "-"), name
+        assert (tuple(action.choices) if action.choices else None) == spec.choices, name
+        assert f"(default {spec.default_text()})" in " ".join(action.help.split()).replace("%%", "%"), name
+        for choice in spec.choices or ():  # every offered choice is one the core accepts, and only those
+            dataclasses.replace(defaults, **{name: choice}).validated()
+        if spec.choices:
+            with pytest.raises(ValueError, match="must be one of|unknown"):
+                dataclasses.replace(defaults, **{name: "not-a-choice"}).validated()
+    args = build_parser().parse_args(["train", str(tmp_path)])
+    settings, _ = _train_settings(args)
+    assert settings == defaults
+    # a value given on the command line reaches TrainSettings, for every field
+    argv, expected = ["train", str(tmp_path)], {}
+    for name, spec in specs.items():
+        value = _other_value(spec)
+        expected[name] = value
+        if spec.kind == "bool":
+            argv.append(spec.option if value else "--no-" + spec.option[2:])
+        else:
+            argv += [spec.option, ",".join(map(str, value)) if spec.kind == "sizes" else str(value)]
+    settings, _ = _train_settings(build_parser().parse_args(argv))
+    assert settings == TrainSettings(**expected)
+
+
+def _other_value(spec):
+    """A value of ``spec`` that is not its default."""
+    if spec.choices:
+        return spec.choices[-1] if spec.default != spec.choices[-1] else spec.choices[0]
+    return {"bool": not spec.default, "sizes": (32, 48), "int": (spec.default or 0) + 3,
+            "float": round((spec.default or 0.0) / 2 + 0.3, 2), "str": "cuda:1" if spec.name == "device" else "run-7"}[spec.kind]

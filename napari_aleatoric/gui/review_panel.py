@@ -227,7 +227,7 @@ class ReviewPanel(BackgroundWork, QWidget):
     # ================================================================== UI construction
 
     def _build_ui(self, model: str, device: str | None) -> None:
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(300)  # two panels side by side leave the canvas ~40 % of a 1600-px window
         # dataset
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("dataset folder with dataset.json (nnU-Net v2 or Decathlon)")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from . import notify
+from . import docking, notify
 from .case_view import ANNOTATION, FM_SEGMENTATION, IMAGE, case_layer_data, is_heatmap_layer, load_case_view
 from .review_panel import PANEL_NAME, ReviewPanel
 
@@ -23,8 +24,19 @@ def dock_panel(viewer, **kwargs) -> ReviewPanel:
     if panel is None:
         panel = ReviewPanel(viewer, **kwargs)
         dock = viewer.window.add_dock_widget(panel, name=PANEL_NAME, area="right")
-        _give_width(viewer, dock, panel.sizeHint().width())
+        training = _training_panel(viewer)
+        if training is None or not training.isVisible() or not docking.side_by_side(panel, training):
+            _give_width(viewer, dock, panel.sizeHint().width())
     return panel
+
+
+def _training_panel(viewer):
+    """The retraining panel docked in ``viewer``, if any (the review panel docks beside it, not under it)."""
+    module = sys.modules.get(f"{__package__}.training_panel")  # not imported: no retraining panel (and
+    if module is None:                                        # importing it would load torch and MONAI)
+        return None
+    TrainingPanel = module.TrainingPanel  # noqa: N806
+    return next((w for w in list(viewer.window.dock_widgets.values()) if isinstance(w, TrainingPanel)), None)
 
 
 def _give_width(viewer, dock, width: int) -> None:

@@ -26,7 +26,8 @@ _EXPORTS = {
     ".runs": ("RunInfo", "list_runs", "models_dir"),
     ".label_issues": ("LabelIssuePlan", "PreparingLabelIssues", "describe", "plan_label_issues",
                       "preview_label_issues"),
-    ".settings": ("NETWORKS", "STRATEGIES", "TrainSettings", "strategy_of", "with_strategy"),
+    ".settings": ("NETWORKS", "STRATEGIES", "SettingSpec", "TrainSettings", "setting_specs", "strategy_of",
+                  "with_strategy"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -44,5 +45,5 @@ __all__ = [
     "standardise_over_batch", "train", "TrainingEvent", "TrainingStarted", "StepDone", "EpochDone",
     "TrainingStopped", "TrainingFinished", "predict", "load_trained_model", "TrainedModel", "list_runs",
     "RunInfo", "models_dir", "STRATEGIES", "with_strategy", "strategy_of", "LabelIssuePlan", "PreparingLabelIssues",
-    "plan_label_issues", "preview_label_issues", "describe",
+    "plan_label_issues", "preview_label_issues", "describe", "SettingSpec", "setting_specs",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 NETWORKS = ("unet", "segresnet", "swinunetr")
@@ -27,6 +27,21 @@ LABEL_ISSUE_MODES = ("auto", "relabel", "weight", "off")
 RESUMABLE_CHANGES = frozenset({"epochs", "device", "name"})
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _setting(default, help: str, *, label: str | None = None, choices: tuple | None = None,  # noqa: A002
+             auto: str | None = None, suggestions: tuple | None = None, minimum=None, maximum=None,
+             step=None, decimals: int | None = None):
+    """A :class:`TrainSettings` field and what the CLI and the retraining panel's form make of it.
+
+    ``help``: one line for ``--help`` and the form's tooltip; ``label``: the form's label (default
+    the name); ``choices``: the allowed values; ``auto``: what ``None`` means (optional fields);
+    ``suggestions``: values the form offers besides ``auto`` (the CLI takes any text);
+    ``minimum``/``maximum``/``step``/``decimals``: the form's number range (the core validates).
+    """
+    return field(default=default, metadata={
+        "help": help, "label": label, "choices": choices, "auto": auto, "suggestions": suggestions,
+        "minimum": minimum, "maximum": maximum, "step": step, "decimals": decimals})
 
 
 @dataclass(frozen=True)
@@ -77,31 +92,47 @@ class TrainSettings:
         name: run name (folder under ``<dataset>/.aleatoric/models/``); ``None`` = generated.
     """
 
-    network: str = "unet"
-    epochs: int = 100
-    batch_size: int | None = None
-    patch: tuple[int, ...] | None = None
-    width: int = 16
-    depth: int = 4
-    lr: float = 1e-3
-    seed: int = 0
-    val_fraction: float = 0.2
-    augment: bool = True
-    keep: float = 1.0
-    classwise: bool = False
-    issue_keep: float = 1.0
-    label_issues: str = "auto"
-    duo: bool = False
-    denoise: bool = True
-    alpha: float = 0.5
-    beta: float = 0.5
-    noise_training: str = "target"
-    noise_weight: float = 1.0
-    epsilon: str = "gaussian"
-    svd_mode: str = "D_HW"
-    energy: str = "sigma2"
-    device: str | None = None
-    name: str | None = None
+    network: str = _setting("unet", "task network (swinunetr needs einops)", choices=NETWORKS)
+    epochs: int = _setting(100, "passes over the training cases", minimum=0, maximum=100_000)
+    batch_size: int | None = _setting(None, "patches per step", auto="4 for 2D, 2 for 3D", label="batch size")
+    patch: tuple[int, ...] | None = _setting(None, "patch size, e.g. 32,64,64 or 240x208", auto="from the case sizes")
+    width: int = _setting(16, "channels of the first network level", minimum=1, maximum=512)
+    depth: int = _setting(4, "resolution levels (UNet / SegResNet)", minimum=1, maximum=8)
+    lr: float = _setting(1e-3, "Adam learning rate (poly decay)", label="learning rate", minimum=0.0, maximum=1.0,
+                         step=1e-4, decimals=5)
+    seed: int = _setting(0, "random seed (initialisation, patches, augmentation)", minimum=0, maximum=2**31 - 1)
+    val_fraction: float = _setting(0.2, "share of the cases held out for validation", label="validation share",
+                                   minimum=0.0, maximum=1.0, step=0.05)
+    augment: bool = _setting(True, "light augmentation (patch placement, intensity scale/shift)")
+    keep: float = _setting(1.0, "the paper's AUV filtering: keep training cases with AUV at or below this quantile "
+                                "(1 = no filtering; needs the dataset's scores otherwise)",
+                           label="AUV keep quantile", minimum=0.0, maximum=1.0, step=0.05)
+    classwise: bool = _setting(False, "filter with per-class AUV quantiles", label="class-wise AUV filter")
+    issue_keep: float = _setting(1.0, "keep training cases with label issue at or below this quantile "
+                                      "(1 = no filtering; reviewed cases are always kept)",
+                                 label="label-issue keep", minimum=0.0, maximum=1.0, step=0.05)
+    label_issues: str = _setting("auto", "what pixels the label-quality model contradicts do: relabel (learn its "
+                                         "classes where it is sure, else weigh less), weight (weigh less), off; "
+                                         "auto: the measured best when the dataset is scored",
+                                 choices=LABEL_ISSUE_MODES)
+    duo: bool = _setting(False, "the paper's DUO loss (off: beta*Dice + (1-beta)*BCE)", label="DUO loss")
+    denoise: bool = _setting(True, "DUO label denoising with the noise head", label="label denoising")
+    alpha: float = _setting(0.5, "DUO weight 1/(1 + alpha*S) (0 = no weights)", label="α (DUO weight)",
+                            minimum=0.0, maximum=100.0, step=0.1)
+    beta: float = _setting(0.5, "Dice share of the loss: beta*Dice + (1-beta)*BCE", label="β (Dice share)",
+                           minimum=0.0, maximum=1.0, step=0.05)
+    noise_training: str = _setting("target", "how the DUO noise head learns (docs/training.md)",
+                                   choices=NOISE_TRAINING)
+    noise_weight: float = _setting(1.0, "weight of the noise head's own loss (disagreement only)",
+                                   minimum=0.0, maximum=100.0, step=0.1)
+    epsilon: str = _setting("gaussian", "DUO label noise (docs/training.md)", choices=EPSILONS)
+    svd_mode: str = _setting("D_HW", "matrix layout of 3D class maps for the SPS", label="SVD mode",
+                             choices=SVD_MODES)
+    energy: str = _setting("sigma2", "singular-value energy for the SPS", choices=ENERGIES)
+    device: str | None = _setting(None, "cpu, cuda, cuda:N", auto="CUDA if available, else CPU",
+                                  suggestions=("cpu", "cuda"))
+    name: str | None = _setting(None, "run name (folder under .aleatoric/models/)",
+                                auto="<network>-<UTC time>-<random>", label="run name")
 
     # ------------------------------------------------------------------ validation
 
@@ -222,6 +253,91 @@ class TrainSettings:
             if mine != theirs:
                 out.append(f"{f.name}: {theirs!r} in the stored run vs {mine!r} now")
         return out
+
+
+# ---------------------------------------------------------------------- one description for the CLI and the form
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """How one :class:`TrainSettings` field is offered: ``napari-aleatoric train``'s option and the
+    retraining panel's form row are both made from these (:func:`setting_specs`), so a field added
+    to :class:`TrainSettings` appears in both with its default, choices and help.
+
+    ``kind``: ``"int"``, ``"float"``, ``"bool"``, ``"str"`` or ``"sizes"`` (a tuple of ints);
+    ``optional``: ``None`` is allowed and means :attr:`auto`.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    optional: bool
+    help: str
+    label: str
+    choices: tuple | None = None
+    auto: str | None = None
+    suggestions: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    decimals: int | None = None
+
+    @property
+    def option(self) -> str:
+        """The command-line option, ``--issue-keep`` for ``issue_keep``."""
+        return "--" + self.name.replace("_", "-")
+
+    def default_text(self) -> str:
+        """The default as ``--help`` names it."""
+        if self.default is None:
+            return self.auto or "none"
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    def parse(self, text: str):
+        """A value of this setting from text (the CLI and the form's text fields); ``""`` is ``None``
+        for an optional setting. Raises :class:`ValueError` saying what was expected."""
+        text = text.strip()
+        if text == "" and self.optional:
+            return None
+        if self.kind == "sizes":
+            return parse_sizes(text)
+        convert, expected = {"int": (int, "an integer"), "float": (float, "a number")}.get(self.kind, (str, ""))
+        try:
+            return convert(text)
+        except ValueError:
+            raise ValueError(f"expected {expected}, got {text!r}") from None
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"32,64,64"`` or ``"240x208"`` → a tuple of ints (ValueError otherwise)."""
+    try:
+        return tuple(int(p) for p in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise ValueError(f"expected sizes like 32,64,64 or 240x208, got {text!r}") from None
+
+
+_KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
+
+
+def setting_specs() -> tuple[SettingSpec, ...]:
+    """One :class:`SettingSpec` per :class:`TrainSettings` field, in field order."""
+    import typing  # noqa: PLC0415
+
+    hints = typing.get_type_hints(TrainSettings)
+    specs = []
+    for f in fields(TrainSettings):
+        args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+        optional = type(None) in typing.get_args(hints[f.name])
+        base = args[0] if optional and len(args) == 1 else hints[f.name]
+        kind = "sizes" if typing.get_origin(base) is tuple else _KINDS[base]
+        meta = f.metadata
+        specs.append(SettingSpec(
+            name=f.name, kind=kind, default=f.default, optional=optional, help=meta["help"],
+            label=meta["label"] or f.name.replace("_", " "), choices=meta["choices"], auto=meta["auto"],
+            suggestions=meta["suggestions"], minimum=meta["minimum"], maximum=meta["maximum"], step=meta["step"],
+            decimals=meta["decimals"]))
+    return tuple(specs)
 
 
 #: Named strategies (CLI ``--strategy``, the retraining panel, the benchmark): the settings each one sets.
