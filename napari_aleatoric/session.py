@@ -6,10 +6,12 @@ A :class:`ReviewSession` owns what reviewing a dataset needs: the opened
 :class:`~napari_aleatoric.pipelines.table.ScoreTable` and the scoring settings the dataset was
 scored with (:class:`ScoringSettings`, from ``scores.json``). Every scoring it starts reuses those
 settings (input mode, SVD layout, energy, flag quantile); only the model and the device are chosen.
-It applies the review rules: status changes, saving and reverting through
-:mod:`napari_aleatoric.review.saving` (the original is always kept), reconcile-on-open, the
-re-score policy, and the revision record with the queue's score (``label_issue``) and the AUV before
-and after a correction.
+It applies the review rules: status changes (a decision is refused while the view has unsaved
+edits), saving and reverting through :mod:`napari_aleatoric.review.saving` (the original is always
+kept), reconcile-on-open, the re-score policy and what follows a correction (re-score now, after
+the running pass, or not), which case comes next (after a decision, after a scoring pass), when
+the maps a view shows are out of date, and the revision record with the queue's score
+(``label_issue``) and the AUV before and after a correction.
 
 The napari panels are views of one session per viewer (``gui/sessions.py``); a script uses the
 same object::
@@ -50,7 +52,7 @@ from .data.dataset import Case, Dataset, open_dataset
 from .data.errors import AleatoricError
 from .models import registry
 from .pipelines.priorities import PrioritiesRefreshed, refresh_priorities, rerank_scores
-from .pipelines.scoring import ScoringFinished, score_dataset
+from .pipelines.scoring import CaseScored, ScoringFinished, score_dataset
 from .pipelines.table import DEFAULT_RANK_BY, ScoreTable, read_scores
 from .review import saving
 from .review.store import STATUSES, ReviewStore, Revision
@@ -158,6 +160,24 @@ class RescoreDecision:
 
     ok: bool
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class RescorePlan:
+    """What follows a saved correction or revert (:meth:`ReviewSession.rescore_after_correction`).
+
+    Attributes:
+        when: ``"now"`` (start a re-score), ``"after the running pass"`` (start one when the scoring
+            running now ends; it did not cover the correction) or ``"no"``.
+        reason: why there is no re-score, when the reviewer would expect one ("" otherwise).
+    """
+
+    when: str
+    reason: str = ""
+
+
+class DecisionRefused(AleatoricError):
+    """A review decision the workflow does not take now; the message says what to do first."""
 
 
 def _finite(value) -> float | None:
@@ -370,7 +390,8 @@ class ReviewSession:
         return [c for c in (list(order) if order is not None else self.queue())
                 if statuses.get(c, "unreviewed") == "unreviewed"]
 
-    def decide(self, case_id: str, status: str, order: Sequence[str] | None = None) -> str | None:
+    def decide(self, case_id: str, status: str, order: Sequence[str] | None = None, *,
+               unsaved_edits: bool = False) -> str | None:
         """Record a review decision and return the case to review next.
 
         ``"accepted"`` and ``"excluded"`` are decisions: the answer is :meth:`next_to_review` after
@@ -379,9 +400,16 @@ class ReviewSession:
         reset is recorded in the store (who and when) like any status. ``order``: the queue as a
         view shows it, taken before the status changes (a status filter may hide the case after).
 
+        ``unsaved_edits``: the view's annotation of the case differs from its label file. A decision
+        is about the annotation on disk, so accepting or excluding is refused until the edits are
+        saved or undone; taking a decision back is not.
+
         Raises:
-            AleatoricError: no usable store; ValueError: unknown status.
+            DecisionRefused: unsaved edits (nothing recorded). AleatoricError: no usable store;
+            ValueError: unknown status.
         """
+        if unsaved_edits and status != "unreviewed":
+            raise DecisionRefused(None, f"Case {case_id} has unsaved edits: save them (or undo) first")
         self.set_status(case_id, status)
         if status == "unreviewed":
             return case_id
@@ -484,6 +512,59 @@ class ReviewSession:
             return RescoreDecision(False, f"the dataset was scored with {self.settings.model}, the model chosen is "
                                           f"{spec}. Score again to re-score everything with it")
         return RescoreDecision(True)
+
+    def rescore_after_correction(self, wanted: bool = True, model: str | None = None,
+                                 scoring_running: bool = False) -> RescorePlan:
+        """What follows a saved correction or revert: re-score it (``wanted``: the reviewer asked
+        for it) under the re-score policy (:meth:`rescore_decision`), now or, when a scoring pass is
+        running (``scoring_running``; it did not cover the correction), after that pass. Not
+        re-scored: ``reason`` says why only when the dataset was scored (with another model); an
+        unscored dataset has nothing to re-score."""
+        if not wanted:
+            return RescorePlan("no")
+        decision = self.rescore_decision(model)
+        if not decision.ok:
+            scored = self.settings is not None and bool(self.settings.model)
+            return RescorePlan("no", decision.reason if scored else "")
+        return RescorePlan("after the running pass" if scoring_running else "now")
+
+    def maps_outdated(self, event, case_id: str, *, has_maps: bool, outdated: bool, label_issue_maps: bool) -> bool:
+        """Whether ``event`` leaves the maps a view shows for ``case_id`` out of date.
+
+        Args:
+            has_maps: the view shows maps of the case (``False``: none were cached).
+            outdated: the maps shown are marked out of date (computed for another annotation).
+            label_issue_maps: the maps shown are the learnt label-issue maps, not the model's
+                uncertainty.
+
+        The rules: a correction saved (:class:`RevisionRecorded` ``"saved"``) outdates the maps
+        shown until it is re-scored (a revert is shown by reading the case again, whose maps are
+        checked against the restored file); a case scored during a pass (:class:`CaseScored`) has
+        new maps if it had none or out-of-date ones; when a pass ends (:class:`ScoresChanged`
+        ``"scored"``) the maps are new if they were missing, out of date, re-scored after a
+        correction or only the model's uncertainty (label quality ran since); Refresh priorities
+        (``"refreshed"``) re-learns the label-issue maps of every case. Other events change no maps.
+        """
+        if isinstance(event, RevisionRecorded):
+            return event.case_id == case_id and event.kind == "saved" and has_maps
+        if isinstance(event, CaseScored):
+            return event.result.case_id == case_id and (not has_maps or outdated)
+        if isinstance(event, ScoresChanged) and event.reason == "scored":
+            rescored = {revision.case_id for revision in event.completed}
+            return not has_maps or outdated or case_id in rescored or not label_issue_maps
+        return isinstance(event, ScoresChanged) and event.reason == "refreshed"
+
+    def case_after_scoring(self, order: Sequence[str], shown: str | None, *, chosen: bool,
+                           unsaved_edits: bool, after_correction: bool = False) -> str | None:
+        """The case to show when a scoring pass ends: the top of the queue as the view shows it
+        (``order``; the most doubtful case) when the reviewer had not chosen a case (``chosen``:
+        the case shown was picked by the reviewer, not shown on opening), has no unsaved edits and
+        another case is ``shown``. A re-score after a correction (``after_correction``) never moves
+        the reviewer. ``None``: stay on the case shown."""
+        top = order[0] if len(order) else None
+        if chosen or unsaved_edits or after_correction or top is None or top == shown:
+            return None
+        return top
 
     def scoring_events(self, model: str | None = None, device: str | None = None,
                        case_ids: list[str] | None = None) -> Iterator:

@@ -20,6 +20,7 @@ from napari_aleatoric.sample_data import dataset_path
 from napari_aleatoric.session import (
     CaseChanged,
     DatasetOpened,
+    DecisionRefused,
     ReviewSession,
     RevisionRecorded,
     ScoresChanged,
@@ -227,6 +228,79 @@ def test_a_decision_moves_to_the_next_unreviewed_case_and_a_reset_stays(session,
         status, when, who = db.execute("SELECT status, updated_at, updated_by FROM cases WHERE case_id = ?",
                                        (queue[0],)).fetchone()
     assert (status, who) == ("unreviewed", "tester") and when
+
+
+def test_a_decision_on_a_case_with_unsaved_edits_is_refused_but_a_reset_is_not(session, scored):
+    session.open(scored)
+    queue = session.queue()
+    events = recorded(session)
+    for status in ("accepted", "excluded"):
+        with pytest.raises(DecisionRefused, match=f"Case {queue[0]} has unsaved edits"):
+            session.decide(queue[0], status, unsaved_edits=True)
+    assert events == [] and session.status(queue[0]) == "unreviewed"  # nothing recorded
+    session.exclude(queue[0])
+    assert session.decide(queue[0], "unreviewed", unsaved_edits=True) == queue[0]  # taking it back is allowed
+    assert session.status(queue[0]) == "unreviewed"
+    assert session.decide(queue[0], "accepted", unsaved_edits=False) == queue[1]
+
+
+def test_what_follows_a_correction_is_a_rescore_now_after_the_running_pass_or_none(session, fresh, tmp_path):
+    session.open(fresh)
+    assert session.rescore_after_correction(True).when == "no"
+    assert session.rescore_after_correction(True).reason == ""  # not scored: nothing to re-score, nothing to say
+    list(session.score())
+    assert session.rescore_after_correction(True, "tiny").when == "now"
+    assert session.rescore_after_correction(True, "tiny", scoring_running=True).when == "after the running pass"
+    assert session.rescore_after_correction(False, "tiny").when == "no"  # the reviewer did not ask for it
+    other = tmp_path / "other.pth"
+    other.write_bytes(b"not the tiny model")
+    plan = session.rescore_after_correction(True, f"sam-vit-b:{other}", scoring_running=True)
+    assert plan.when == "no" and "tiny@seed0" in plan.reason  # scored with another model: say so
+
+
+def test_which_events_leave_the_maps_shown_out_of_date(session, scored):
+    session.open(scored)
+    case_id, other = session.queue()[:2]
+    events = recorded(session)
+    revision = session.save(case_id, corrected(session, case_id))
+    saved = next(e for e in events if isinstance(e, RevisionRecorded))
+
+    def outdated(event, case=case_id, has_maps=True, stale=False, label_issue=True):
+        return session.maps_outdated(event, case, has_maps=has_maps, outdated=stale, label_issue_maps=label_issue)
+
+    assert outdated(saved) and not outdated(saved, has_maps=False) and not outdated(saved, case=other)
+    reverted = RevisionRecorded(case_id, session.revert(case_id), "reverted")
+    assert not outdated(reverted)  # a revert is shown by reading the case again
+    scored_events = list(session.score())
+    finished = next(e for e in events if isinstance(e, ScoresChanged) and e.reason == "scored")
+    assert {r.case_id for r in finished.completed} == {case_id} and revision.id in {r.id for r in finished.completed}
+    case_scored = next(e for e in scored_events if isinstance(e, CaseScored) and e.result.case_id == other)
+    assert not outdated(case_scored, case=other)  # current maps stay
+    assert outdated(case_scored, case=other, has_maps=False) and outdated(case_scored, case=other, stale=True)
+    assert not outdated(case_scored, case=case_id, has_maps=False)  # another case was scored
+    assert outdated(finished)  # re-scored after its correction
+    assert not outdated(finished, case=other)
+    assert outdated(finished, case=other, label_issue=False) and outdated(finished, case=other, stale=True)
+    assert outdated(finished, case=other, has_maps=False)
+    list(session.refresh())
+    refreshed = next(e for e in events if isinstance(e, ScoresChanged) and e.reason == "refreshed")
+    assert outdated(refreshed, case=other)  # label-issue maps re-learnt for every case
+    session.rerank("auv")
+    assert events[-1].reason == "reranked" and not outdated(events[-1], case=other)  # the order changed, no map
+    assert not outdated(StatusChanged(case_id, "accepted"))
+
+
+def test_a_scoring_pass_ends_on_the_top_case_unless_the_reviewer_chose_one(session, scored):
+    session.open(scored)
+    order = session.queue()
+    assert session.case_after_scoring(order, order[3], chosen=False, unsaved_edits=False) == order[0]
+    assert session.case_after_scoring(order, None, chosen=False, unsaved_edits=False) == order[0]
+    assert session.case_after_scoring(order, order[3], chosen=True, unsaved_edits=False) is None
+    assert session.case_after_scoring(order, order[3], chosen=False, unsaved_edits=True) is None
+    assert session.case_after_scoring(order, order[3], chosen=False, unsaved_edits=False,
+                                      after_correction=True) is None
+    assert session.case_after_scoring(order, order[0], chosen=False, unsaved_edits=False) is None  # shown already
+    assert session.case_after_scoring([], None, chosen=False, unsaved_edits=False) is None
 
 
 def test_the_rescore_policy_needs_the_model_that_scored_the_dataset(session, fresh, tmp_path):

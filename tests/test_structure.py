@@ -1,4 +1,4 @@
-"""Structure rules checked on the source: no private napari attribute access, a Qt-free session."""
+"""Structure rules checked on the source: no private napari attribute access, a Qt-free session, short GUI modules."""
 
 from __future__ import annotations
 
@@ -56,3 +56,14 @@ def test_the_review_session_imports_no_qt_or_napari():
             " or m == 'napari']; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: the most lines a module of the GUI may have: a longer one does more than one thing
+GUI_MAX_LINES = 600
+GUI = ROOT / "napari_aleatoric" / "gui"
+
+
+@pytest.mark.parametrize("name", [path.name for path in sorted(GUI.glob("*.py"))])
+def test_every_gui_module_is_under_600_lines(name):
+    lines = len((GUI / name).read_text(encoding="utf-8").splitlines())
+    assert lines < GUI_MAX_LINES, f"gui/{name} has {lines} lines: split it into views that do one thing each"

@@ -1,4 +1,4 @@
-"""The review panel's case layers in the viewer: put (reuse by name), order, remove, and the title.
+"""The review panel's case layers in the viewer: show a case (layers reused by name), order, remove, the title.
 
 The layer names stay the same from case to case (``image``, ``annotation``, ``label issue: <class>``,
 ``FM segmentation``; the panels and scripts look layers up by them); what case they show is in
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import assist
-from .case_view import ANNOTATION, FM_SEGMENTATION, IMAGE, is_heatmap_layer
+from .case_view import ANNOTATION, FM_SEGMENTATION, IMAGE, CaseView, case_layer_data, is_heatmap_layer
 
 #: layer attributes updated when a layer is reused for another case (others keep the user's choice)
 REUSE_ATTRIBUTES = {
@@ -70,6 +70,29 @@ def order_layers(viewer) -> None:
         index = [layer.name for layer in viewer.layers].index(name)
         if index != target:
             viewer.layers.move(index, target)
+
+
+def show_case_layers(viewer, view: CaseView, labels: dict[str, int], previous: CaseView | None = None,
+                     keep_annotation: bool = False) -> bool:
+    """Show a loaded case in the viewer's case layers (reused by name, see :func:`put_layer`); the
+    maps and segmentation layers the case has none for are removed. ``keep_annotation``: the case
+    shown (``previous``) is this one and its annotation layer stays as it is (its edits).
+    Returns whether the image's shape changed (the view is to be reset)."""
+    shape_changed = previous is None or previous.case.image.shape != view.case.image.shape or \
+        IMAGE not in viewer.layers
+    layer_data = case_layer_data(view, labels)
+    if keep_annotation and previous is not None and previous.case_id == view.case_id:
+        layer_data = [t for t in layer_data if t[1]["name"] != ANNOTATION]
+    wanted = {t[1]["name"] for t in layer_data}
+    for layer in list(viewer.layers):
+        stale_map = is_heatmap_layer(layer.name) and layer.name not in wanted
+        stale_segmentation = layer.name == FM_SEGMENTATION and FM_SEGMENTATION not in wanted
+        if stale_map or stale_segmentation:
+            viewer.layers.remove(layer)
+    for data, kwargs, layer_type in layer_data:
+        put_layer(viewer, data, kwargs, layer_type)
+    order_layers(viewer)
+    return shape_changed
 
 
 def is_case_layer(name: str) -> bool:
