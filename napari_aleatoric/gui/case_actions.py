@@ -77,15 +77,14 @@ class CaseActions(QWidget):
         self.revert_selected_button = _button("Revert to selected")
         layout = QVBoxLayout(self)
         layout.addWidget(summary.label)
-        row = QHBoxLayout()
-        for button in (self.prev_button, self.next_button, self.accept_button, self.exclude_button, self.save_button):
-            row.addWidget(button)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(self.rescore_check)
-        row.addStretch(1)
-        row.addWidget(self.reset_button)
-        layout.addLayout(row)
+        # three buttons a row: the panel may be ~300 px wide beside the retraining panel
+        for buttons in ((self.prev_button, self.next_button, self.save_button),
+                        (self.accept_button, self.exclude_button, self.reset_button)):
+            row = QHBoxLayout()
+            for button in buttons:
+                row.addWidget(button)
+            layout.addLayout(row)
+        layout.addWidget(self.rescore_check)
         layout.addWidget(QLabel("revisions of this case"))
         layout.addWidget(summary.history)
         row = QHBoxLayout()

@@ -169,16 +169,16 @@ class QueueTable(QWidget):
                                 "largest contradicted region (independent of the case's size); AUV: the paper's "
                                 "difficulty score")
 
-        filters = QHBoxLayout()
+        # two short rows: the panel may be ~300 px wide beside the retraining panel
+        filters = QVBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
-        filters.addWidget(QLabel("rank by"))
-        filters.addWidget(self.rank_by)
-        filters.addWidget(QLabel("status"))
-        filters.addWidget(self.status_filter)
-        filters.addWidget(QLabel("class"))
-        filters.addWidget(self.class_filter)
-        filters.addWidget(self.flagged_only)
-        filters.addStretch(1)
+        for widgets in ((QLabel("rank by"), self.rank_by, QLabel("status"), self.status_filter),
+                        (QLabel("class"), self.class_filter, self.flagged_only)):
+            row = QHBoxLayout()
+            for widget in widgets:
+                row.addWidget(widget)
+            row.addStretch(1)
+            filters.addLayout(row)
 
         self.table = QTableWidget(0, 0)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -190,7 +190,7 @@ class QueueTable(QWidget):
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(False)
-        self.table.setMinimumHeight(140)
+        self.table.setMinimumHeight(110)
         self._sort = (0, Qt.SortOrder.AscendingOrder)  # rank, most doubtful first
         self.table.setToolTip("Cases ranked by label issue, most likely mislabelled first (rank 1 = review first). Click a header to "
                               "sort; flagged cases are highlighted.")

@@ -159,9 +159,11 @@ class ScoringBox(QWidget):
         self.message.setWordWrap(True)
         scoring_box = QGroupBox("Model and scoring")
         grid = QVBoxLayout(scoring_box)
-        grid.addLayout(_row(QLabel("model"), self.model_edit, 1, self.checkpoint_button, self.export_button))
-        grid.addLayout(_row(QLabel("device"), self.device_combo, self.score_button, self.cancel_button,
-                            self.refresh_button, self.progress, 1))
+        # short rows: the panel may be ~300 px wide beside the retraining panel, and no button may be clipped
+        grid.addLayout(_row(QLabel("model"), self.model_edit, 1, self.checkpoint_button))
+        grid.addLayout(_row(QLabel("device"), self.device_combo, 1, self.score_button, self.cancel_button))
+        grid.addLayout(_row(self.refresh_button, 1, self.export_button, 1))
+        grid.addWidget(self.progress)
         grid.addLayout(_row(QLabel("Dask scheduler"), self.scheduler_edit, 1))
         grid.addWidget(self.message)
 
