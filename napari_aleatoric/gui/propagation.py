@@ -67,7 +67,8 @@ class VolumePropagation(QObject):
 
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        """Whether a propagation runs (its worker is among the panel's busy jobs)."""
+        return self._worker is not None or JOB in self.panel._busy
 
     def update_button(self, has_case: bool) -> None:
         """Enable the button for a volume case (the panel's ``_update_buttons`` calls it)."""

@@ -87,6 +87,8 @@ from .case_view import (
     load_case_view,
 )
 from .edits import EditWatch
+from .hot_slices import HotSlices
+from .propagation import VolumePropagation
 from .queue import QueueTable
 from .workers import BackgroundWork, Failure, forward_events, guarded, safe_slot
 
@@ -343,6 +345,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         case_tab = QWidget()
         layout = QVBoxLayout(case_tab)
         layout.addWidget(self.summary)
+        self.hot_slices = HotSlices(self)  # per-slice issue strip, next / previous hot slice (volumes)
+        layout.addWidget(self.hot_slices)
         row = QHBoxLayout()
         for button in (self.prev_button, self.next_button, self.accept_button, self.exclude_button, self.save_button):
             row.addWidget(button)
@@ -373,6 +377,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.preview_button.setToolTip("run the foundation model on the current slice with the box / points")
         self.apply_button = QPushButton("Apply to class")
         self.clear_prompts_button = QPushButton("Clear prompts")
+        self.propagation = VolumePropagation(self)  # "Propagate through volume" (volumes)
         correct_tab = QWidget()
         form = QFormLayout(correct_tab)
         form.addRow("class", self.class_combo)
@@ -382,6 +387,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         form.addRow(self.negative_check)
         row = QHBoxLayout()
         row.addWidget(self.preview_button)
+        row.addWidget(self.propagation.button)
         row.addWidget(self.apply_button)
         row.addWidget(self.clear_prompts_button)
         form.addRow(row)
@@ -464,6 +470,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.revert_selected_button.setEnabled(has_case and self.store is not None and not saving_now)
         self.preview_button.setEnabled(has_case and "preview" not in self._busy)
         self.apply_button.setEnabled(has_case and self._preview is not None)
+        self.propagation.update_button(has_case)
+        self.hot_slices.follow(self.current)
 
     def _browse_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Foundation-model checkpoint", str(Path.home()),
@@ -1442,6 +1450,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         Returns the number of changed pixels (see :mod:`.assist` for the rules).
         """
         view, preview = self.current, self._preview
+        if preview is not None and preview.get("kind") == "volume":
+            return self.propagation.apply()  # a preview propagated through the volume: every slice
         if view is None or preview is None or preview["case_id"] != view.case_id or ANNOTATION not in self.viewer.layers:
             notify.warning("Run Preview first")
             return 0
@@ -1480,6 +1490,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         """Stop background work and close the store (called when the panel closes)."""
         if self._score_worker is not None:
             self._score_worker.quit()
+        self.propagation.cancel()
+        self.hot_slices.shutdown()
         for key in SHORTCUTS:
             try:
                 self.viewer.bind_key(key, None)
