@@ -21,7 +21,8 @@ Exclude go on to the next unreviewed case below in the queue as shown (the sessi
 :meth:`~napari_aleatoric.session.ReviewSession.decide`); Next / Previous step through every case shown.
 
 Keyboard shortcuts on the viewer (canvas focused): PageDown / PageUp next / previous case in the
-queue (also in the queue's table), Shift-A accept, Shift-X exclude, Shift-U mark unreviewed, Shift-S save. (Ctrl-S stays napari's "Save selected
+queue (also in the queue's table), Shift-PageDown / Shift-PageUp next / previous hot slice of a volume
+(:mod:`.hot_slices`), Shift-A accept, Shift-X exclude, Shift-U mark unreviewed, Shift-S save. (Ctrl-S stays napari's "Save selected
 layers": napari's menu owns that shortcut, so binding it here would never fire.) Ctrl-Z undoes
 paint strokes and applied previews on ``annotation`` (napari's labels history).
 """
