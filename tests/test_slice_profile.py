@@ -16,7 +16,7 @@ DEPTH, SIZE = 30, 32
 
 def case_with_two_wrong_places(seed: int = 0):
     """Two classes; the annotation is right except a region drawn as class 1 that the model calls
-    background (slices 4..8, largest on 6) and a missed class-2 blob (slices 19..21, largest on 20)."""
+    background (slices 4..8, centred on 6) and a missed class-2 blob (slices 19..21, centred on 20)."""
     rng = np.random.default_rng(seed)
     index = np.zeros((DEPTH, SIZE, SIZE), np.int64)
     index[:, 4:12, 4:12] = 1  # class 1, everywhere right

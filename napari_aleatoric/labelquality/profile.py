@@ -9,7 +9,8 @@ the model's uncertainty before label quality ran) and gives:
 - ``contradicted``: per slice, the pixels the label-quality model contradicts, recovered from the
   issue maps and the annotation (:func:`contradicted_from_issue_maps`; only for label-issue maps);
 - ``hot``: the slices worth a look, in z order: for each sizeable contradicted region (3D,
-  26-connected) the slice where it is largest, and the local maxima of the mass profile that
+  26-connected) the slice of its centre (where :func:`~.regions.wrong_regions` puts the worst
+  region, the slice a volume opens on), and the local maxima of the mass profile that
   rise above its median (the heat every slice has) by a share of the highest such excess; slices closer than ``min_gap`` to a more important one are merged
   into it. Region slices come before peaks, bigger regions and higher peaks first.
 
@@ -78,7 +79,8 @@ def contradicted_from_issue_maps(issue_maps: np.ndarray, index: np.ndarray) -> n
 
 def _region_slices(contradicted: np.ndarray, min_voxels: int, min_share: float,
                    max_regions: int) -> list[tuple[int, int]]:
-    """``(slice, voxels)`` of the contradicted regions worth a look: each at its largest slice."""
+    """``(slice, voxels)`` of the contradicted regions worth a look, each at the slice of its centre
+    (as :func:`~.regions.wrong_regions` places the worst region, where a volume opens)."""
     if not contradicted.any():
         return []
     regions, _count = ndimage.label(contradicted, structure=np.ones((3, 3, 3), bool))
@@ -86,13 +88,8 @@ def _region_slices(contradicted: np.ndarray, min_voxels: int, min_share: float,
     sizes[0] = 0
     least = max(min_voxels, int(np.ceil(min_share * sizes.max())))
     keep = [int(i) for i in np.argsort(sizes)[::-1][:max_regions] if sizes[i] >= least]
-    objects = ndimage.find_objects(regions)
-    out = []
-    for label in keep:
-        box = objects[label - 1]
-        per_slice = (regions[box] == label).sum(axis=(1, 2))
-        out.append((int(box[0].start + np.argmax(per_slice)), int(sizes[label])))
-    return out
+    centres = ndimage.center_of_mass(contradicted, regions, keep) if keep else []
+    return [(int(round(centre[0])), int(sizes[label])) for label, centre in zip(keep, centres)]
 
 
 def _peaks(mass: np.ndarray, share: float, window: int) -> list[int]:
