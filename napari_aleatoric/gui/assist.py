@@ -15,7 +15,9 @@ Applying a preview for class ``k`` (value ``v``):
 - with ``replace_in_box`` on, pixels of ``v`` inside the box but outside the mask become background
   (so the class is *replaced* inside the box, not only grown); other classes are never touched.
 
-Nothing outside the current slice (3D) or the box changes.
+Nothing outside the current slice (3D) or the box changes. A preview propagated through a volume
+(:mod:`..models.propagation`) is applied slice by slice with the same rules, each slice limited to
+the box it was predicted with, as one edit (:func:`apply_volume_changes`).
 """
 
 from __future__ import annotations
@@ -131,3 +133,37 @@ def apply_changes(annotation: np.ndarray, mask: np.ndarray, value: int, *, overw
     cols = np.concatenate([cols_set, cols_clear])
     values = np.concatenate([np.full(len(rows_set), value), np.zeros(len(rows_clear))]).astype(annotation.dtype)
     return (rows, cols), values
+
+
+def apply_volume_changes(annotation: np.ndarray, masks: np.ndarray, boxes: dict[int, np.ndarray | None],
+                         value: int, *, overwrite: bool = False, replace_in_box: bool = False
+                         ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, int]:
+    """:func:`apply_changes` on every slice of a propagated preview, as one edit.
+
+    Args:
+        annotation: ``(Z, H, W)`` annotation.
+        masks: ``(Z, H, W)`` bool preview (a :class:`~napari_aleatoric.models.propagation.Propagation`'s masks).
+        boxes: the slices to write, each with its prompt box (``None``: no box limit on that slice).
+        value / overwrite / replace_in_box: as for :func:`apply_changes`, on each slice.
+
+    Returns:
+        ``((slices, rows, cols), new_values, kept)``: the changed voxels and how many preview voxels
+        were kept because they are drawn as another class (:func:`kept_other_classes`).
+    """
+    parts_z, parts_r, parts_c, parts_v, kept = [], [], [], [], 0
+    for index in sorted(boxes):
+        box = boxes[index]
+        slice_data = annotation[index]
+        if not overwrite:
+            kept += kept_other_classes(slice_data, masks[index], value, box)
+        (rows, cols), values = apply_changes(slice_data, masks[index], value, overwrite=overwrite, box=box,
+                                             replace_in_box=replace_in_box)
+        parts_z.append(np.full(len(rows), index, dtype=np.intp))
+        parts_r.append(rows)
+        parts_c.append(cols)
+        parts_v.append(values)
+    if not parts_z:
+        empty = np.zeros(0, dtype=np.intp)
+        return (empty, empty, empty), np.zeros(0, dtype=annotation.dtype), 0
+    return ((np.concatenate(parts_z), np.concatenate(parts_r), np.concatenate(parts_c)),
+            np.concatenate(parts_v).astype(annotation.dtype), kept)

@@ -59,6 +59,7 @@ class AssistBox(QWidget):
         row.addWidget(self.apply_button)
         row.addWidget(self.clear_prompts_button)
         form.addRow(row)
+        self._form = form
         form.addRow(self.overwrite_check)
         form.addRow(self.replace_check)
 
@@ -259,12 +260,19 @@ class AssistBox(QWidget):
             self.viewer.layers.selection.active = self.viewer.layers[ANNOTATION]
         self.panel._update_buttons()
 
+    def add_row(self, widget) -> None:
+        """Put ``widget`` on its own row under Preview / Apply / Clear prompts (e.g. volume propagation)."""
+        self._form.insertRow(4, widget)
+
     def apply_preview(self) -> int:
         """Write the preview into the annotation for the chosen class (undoable with Ctrl-Z).
 
-        Returns the number of changed pixels (see :mod:`.assist` for the rules).
+        Returns the number of changed pixels (see :mod:`.assist` for the rules). A preview
+        propagated through a volume is written on every slice it covers (:mod:`.propagation`).
         """
         view, preview = self.panel.current, self.preview_state
+        if preview is not None and preview.get("kind") == "volume":
+            return self.panel.propagation.apply()
         if view is None or preview is None or preview["case_id"] != view.case_id or ANNOTATION not in self.viewer.layers:
             notify.warning("Run Preview first")
             return 0

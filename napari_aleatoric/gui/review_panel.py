@@ -19,7 +19,8 @@ place; their names stay the same (panels and scripts look layers up by them) and
 names the case shown, its status and unsaved edits (:mod:`.case_layers`).
 
 Keyboard shortcuts on the viewer (:data:`SHORTCUTS`, canvas focused): PageDown / PageUp next /
-previous case (also in the queue's table), Shift-A accept, Shift-X exclude, Shift-U mark
+previous case (also in the queue's table), Shift-PageDown / Shift-PageUp next / previous hot slice
+of a volume (:mod:`.hot_slices`), Shift-A accept, Shift-X exclude, Shift-U mark
 unreviewed, Shift-S save. (Ctrl-S stays napari's "Save selected layers": napari's menu owns that
 shortcut.) Ctrl-Z undoes paint strokes and applied previews on ``annotation`` (napari's history).
 """
@@ -46,8 +47,10 @@ from .case_actions import CaseActions, ask_unsaved_changes
 from .case_display import CaseDisplay
 from .case_layers import viewer_title
 from .case_summary import CaseSummary
-from .case_view import CaseView, ScoringSettings, load_case_view
+from .case_view import IMAGE, CaseView, ScoringSettings, load_case_view
 from .edits import EditWatch
+from .hot_slices import HotSlices
+from .propagation import VolumePropagation
 from .queue import QueueTable
 from .scoring_box import ScoringBox
 from .workers import BackgroundWork, Failure, guarded, safe_slot
@@ -120,6 +123,10 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.actions = CaseActions(self, self.case_summary)
         self.assist = AssistBox(self)
         self.display = CaseDisplay(self.viewer, self.assist, self._edits)
+        self.hot_slices = HotSlices(self)  # per-slice issue strip, next / previous hot slice (volumes)
+        self.actions.layout().insertWidget(1, self.hot_slices)  # below the case summary
+        self.propagation = VolumePropagation(self)  # "Propagate through volume" (volumes)
+        self.assist.add_row(self.propagation.button)
         for part, names in ((self.scoring, SCORING_WIDGETS), (self.actions, CASE_WIDGETS),
                             (self.assist, CORRECTION_WIDGETS)):
             for name in names:
@@ -167,6 +174,8 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.scoring.update_buttons()
         self.actions.update_buttons(has_case)
         self.assist.update_buttons(has_case)
+        self.propagation.update_button(has_case)
+        self.hot_slices.follow(self.current)
 
     # ================================================================== the session and the parts
 
@@ -539,6 +548,10 @@ class ReviewPanel(BackgroundWork, QWidget):
         """Remove the box, the points and the preview."""
         self.assist.clear_prompts()
 
+    def image_offset(self) -> float:
+        """World coordinate of slice 0 along axis 0 (the image layer's translation; 0 without one)."""
+        return float(self.viewer.layers[IMAGE].translate[0]) if IMAGE in self.viewer.layers else 0.0
+
     def current_slice(self) -> int:
         """Index (axis 0) of the slice shown, for volumes; 0 for 2D cases."""
         return self.assist.current_slice()
@@ -559,6 +572,8 @@ class ReviewPanel(BackgroundWork, QWidget):
     def shutdown(self) -> None:
         """Stop background work and close the store (called when the panel closes)."""
         self.scoring.shutdown()
+        self.propagation.cancel()
+        self.hot_slices.shutdown()
         for key in SHORTCUTS:
             try:
                 self.viewer.bind_key(key, None)
