@@ -56,7 +56,8 @@ class CaseActions(QWidget):
             shown), ``unopened``, ``queue``, ``message``, ``scoring`` (re-score), ``is_dirty``,
             ``select_case``, ``mark_saved``, ``_show_case``, ``_load`` and its workers (``_start``,
             ``_busy``, ``_workers``).
-        summary: the summary and history widgets placed in the tab.
+        summary: the summary widget placed in the tab, and the history widget placed in
+            :attr:`history_tab` (the revisions and the revert buttons).
     """
 
     def __init__(self, panel, summary: CaseSummary, parent=None):
@@ -85,13 +86,17 @@ class CaseActions(QWidget):
                 row.addWidget(button)
             layout.addLayout(row)
         layout.addWidget(self.rescore_check)
-        layout.addWidget(QLabel("revisions of this case"))
-        layout.addWidget(summary.history)
+        layout.addStretch(1)
+        # the revisions and the revert buttons: a tab of their own (the panel puts it beside this
+        # one), so the queue keeps its rows on a 1000-px screen
+        self.history_tab = QWidget()
+        history = QVBoxLayout(self.history_tab)
+        history.addWidget(QLabel("revisions of this case"))
+        history.addWidget(summary.history, 1)
         row = QHBoxLayout()
         row.addWidget(self.revert_original_button)
         row.addWidget(self.revert_selected_button)
-        layout.addLayout(row)
-        layout.addStretch(1)
+        history.addLayout(row)
 
         self.prev_button.clicked.connect(panel.previous_case)
         self.next_button.clicked.connect(panel.next_case)

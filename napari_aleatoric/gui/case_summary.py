@@ -120,7 +120,7 @@ class CaseSummary:
         self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.history = QListWidget()
-        self.history.setMaximumHeight(110)
+        self.history.setMinimumHeight(60)
 
     def show(self, view: CaseView, status: str, total: int, dirty: bool) -> None:
         """Show the summary of ``view`` (see :func:`summary_html`)."""

@@ -134,6 +134,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.actions, "Case")
         self.tabs.addTab(self.assist, "Correct")
+        self.tabs.addTab(self.actions.history_tab, "History")
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.queue)
         splitter.addWidget(self.tabs)
