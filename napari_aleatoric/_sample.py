@@ -1,4 +1,5 @@
-"""npe2 sample-data contributions and the writable working copies of the bundled datasets.
+"""The writable working copies of the bundled datasets (the npe2 sample-data commands that open
+them in the review panel are in :mod:`napari_aleatoric.gui.sample`).
 
 The bundled datasets (:mod:`napari_aleatoric.sample_data`) live inside the installed package,
 which may be read-only and must stay pristine; scoring and reviewing write ``.aleatoric/`` and
@@ -7,7 +8,7 @@ corrected labels beside the data. So every GUI entry point works on a *working c
 ``<platformdirs user data dir>/napari-aleatoric/samples/<dataset>``. The copy is made once and
 then reused (so scores, reviews and corrections persist between sessions); delete it to start over.
 
-No Qt here: the napari sample-data commands import :mod:`napari_aleatoric.gui` only when called.
+No Qt here, and no import of :mod:`napari_aleatoric.gui`.
 """
 
 from __future__ import annotations
@@ -75,18 +76,3 @@ def writable_dataset(path: str | Path) -> Path:
         return working_copy(path.resolve().name)
     return path
 
-
-def _open_sample(name: str) -> list:
-    from .gui.sample import open_sample  # noqa: PLC0415 (Qt only when napari asks for the sample)
-
-    return open_sample(name)
-
-
-def mni_brain_slices() -> list:
-    """File > Open Sample: the MNI brain-slice dataset, opened in the review panel."""
-    return _open_sample("Dataset001_MNIBrainSlices")
-
-
-def synthetic_ct() -> list:
-    """File > Open Sample: the synthetic abdominal CT dataset, opened in the review panel."""
-    return _open_sample("Dataset002_SyntheticCT")
