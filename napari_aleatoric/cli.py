@@ -136,7 +136,7 @@ def run_scoring(dataset, args, stream=None):
 def _run_scoring(dataset, args, stream=None, client=None):
     from tqdm import tqdm  # noqa: PLC0415
 
-    from .pipelines.label_quality import LabelQualityProgress  # noqa: PLC0415
+    from .labelquality.assess import LabelQualityProgress  # noqa: PLC0415
     from .pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset  # noqa: PLC0415
 
     stream = stream or sys.stderr

@@ -10,7 +10,7 @@ Files (under ``<dataset>/.aleatoric/``):
                                     image and label content, model and preprocessing.
     ``cache/embeddings/*.npz``      slice embeddings of the foundation model (float16).
     ``cache/quality/<case_id>.npz`` per case: the learned label-issue maps ``(C, D, H, W)`` float16
-                                    (see :mod:`.label_quality`), valid for one whole pass.
+                                    (see :mod:`napari_aleatoric.labelquality.assess`), valid for one whole pass.
     ``scores.csv``, ``scores.json`` the ranked table and a summary (settings, skipped cases, timing).
 """
 
@@ -28,16 +28,16 @@ from ..data.arraycache import ArrayCache, content_key
 from ..data.dataset import Dataset, image_channel, load_case, open_dataset, validate_case_files
 from ..data.errors import AleatoricError, CaseError
 from ..data.medio import probe
+from ..labelquality.assess import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from ..models.base import FoundationModel, resolve_device
-from ..models.preprocess import InputMode, normalise_intensity
 from ..models.lazy import LazyModel
+from ..models.preprocess import InputMode, normalise_intensity
 from ..models.prompting import slice_embeddings
 from ..models.registry import DEFAULT_MODEL
 from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.prompts import component_boxes
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
-from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from .memory import check_scoring_memory
 from .table import DEFAULT_RANK_BY, ScoreTable, build_table, check_cache_dir, check_rank_by, output_paths, write_outputs
 
@@ -449,7 +449,7 @@ def score_dataset(
             are those of a serial run. Without a client, Dask is never imported.
 
     After the cases, the learned label quality of the whole dataset is assessed (at least
-    ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and the column ``rank_by`` names orders the table.
+    ``MIN_CASES`` scored cases; see :mod:`napari_aleatoric.labelquality.assess`), and the column ``rank_by`` names orders the table.
 
     Yields:
         :class:`ScoringStarted`, then :class:`CaseScored` / :class:`CaseSkipped` per case, then

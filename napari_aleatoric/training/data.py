@@ -40,8 +40,8 @@ from ..data.atomic import full_suffix
 from ..data.dataset import CaseRef, Dataset, check_declared_values, load_case, validate_case_files
 from ..data.errors import AleatoricError, CaseError, DatasetError
 from ..data.medio import read_label
+from ..data.scores_file import read_scores
 from ..models.preprocess import normalise_intensity
-from ..pipelines.table import read_scores
 from ..uncertainty.auv import keep_mask, keep_mask_classwise
 from .settings import TrainSettings
 

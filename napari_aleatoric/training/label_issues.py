@@ -28,7 +28,6 @@ same labels (other seeds, networks, strategies, a resume) reuse it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,12 +38,13 @@ import numpy as np
 from ..data.arraycache import ArrayCache
 from ..data.dataset import Dataset, load_case
 from ..data.errors import AleatoricError, CaseError, DatasetError
+from ..data.scores_file import read_summary
+from ..labelquality.assess import (MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality,
+                                  quality_key)
+from ..labelquality.scores import label_index
 from ..models.base import resolve_device
 from ..models.lazy import LazyModel
 from ..models.registry import DEFAULT_MODEL
-from ..labelquality.scores import label_index
-from ..pipelines.label_quality import (MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality,
-                                       quality_key)
 from .settings import TrainSettings
 
 #: A pixel keeps full weight while the label-quality model gives its annotated class at least
@@ -317,7 +317,7 @@ def scoring_record(ds: Dataset) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8"))["settings"])
+        return dict(read_summary(path)["settings"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DatasetError(path, f"cannot read the scoring summary ({error}); score the dataset again") from error
 
