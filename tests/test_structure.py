@@ -56,3 +56,133 @@ def test_the_review_session_imports_no_qt_or_napari():
             " or m == 'napari']; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- import graph of the package
+
+import ast  # noqa: E402
+
+PACKAGE = "napari_aleatoric"
+#: top-level modules that start the GUI on request (the CLI's `demo`, npe2's reader): they may import
+#: `gui`; everything else outside `gui/` is core and must not
+GUI_ENTRY_POINTS = {"cli", "__main__", "readers"}
+
+
+def module_names(package_dir: Path) -> dict[str, Path]:
+    """Dotted module name → file, for every ``.py`` file of the package (a package is its ``__init__``)."""
+    names = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = (package_dir.name, *path.relative_to(package_dir).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names[".".join(parts)] = path
+    return names
+
+
+def imported_modules(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The package's modules that ``name`` imports anywhere in its file (top level, inside functions,
+    under ``TYPE_CHECKING``): ``from a import b`` counts as importing ``a.b`` where that is a module."""
+    found = set()
+    here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = (here[: len(here) - node.level + 1] if node.level else [])
+            prefix = ".".join(base + ([node.module] if node.module else []))
+            targets = [f"{prefix}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def part_of(module: str) -> str:
+    """The part a module belongs to: its subpackage (``training``) or, at the top level, itself (``cli``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def part_graph(package_dir: Path) -> dict[str, dict[str, list[str]]]:
+    """``{part: {imported part: ["module -> module", ...]}}`` between the package's parts."""
+    known = module_names(package_dir)
+    graph: dict[str, dict[str, list[str]]] = {}
+    for name, path in known.items():
+        for target in imported_modules(name, path, known):
+            a, b = part_of(name), part_of(target)
+            if a and b and a != b:
+                graph.setdefault(a, {}).setdefault(b, []).append(f"{name} -> {target}")
+    return graph
+
+
+def import_cycles(graph: dict[str, dict[str, list[str]]]) -> list[list[str]]:
+    """The strongly connected groups of more than one part (each an import circle), with their edges."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, {}):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(set(graph) | {b for edges in graph.values() for b in edges}):
+        if node not in index:
+            visit(node)
+    return [[f"{a}: {edge}" for a in group for b in group for edge in graph.get(a, {}).get(b, [])]
+            for group in groups]
+
+
+def test_no_import_circle_between_the_parts_of_the_package():
+    assert import_cycles(part_graph(ROOT / PACKAGE)) == []
+
+
+def test_core_never_imports_the_gui():
+    graph = part_graph(ROOT / PACKAGE)
+    core = set(graph) - {"gui"} - GUI_ENTRY_POINTS
+    assert [edge for part in sorted(core) for edge in graph[part].get("gui", [])] == []
+
+
+def test_the_scores_file_format_is_below_pipelines_and_training():
+    graph = part_graph(ROOT / PACKAGE)
+    assert "pipelines" not in graph["training"]
+    assert {"pipelines", "training"}.isdisjoint(graph.get("data", {}))
+
+
+def test_the_import_check_finds_circles_through_function_level_imports(tmp_path):
+    package = tmp_path / PACKAGE
+    for folder in ("data", "gui", "pipelines", "training"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "_sample.py").write_text("def open_sample():\n    from .gui.sample import open_sample\n")
+    (package / "gui" / "sample.py").write_text("from .._sample import working_copy\n")
+    (package / "pipelines" / "unlabelled.py").write_text("from ..training.prediction import load\n")
+    (package / "training" / "prediction.py").write_text("load = 1\n")
+    (package / "training" / "data.py").write_text("from napari_aleatoric.pipelines import table\n")
+    (package / "pipelines" / "table.py").write_text("if False:\n    from ..data import x\n")
+    (package / "data" / "x.py").write_text("")
+    cycles = import_cycles(part_graph(package))
+    assert sorted(sorted({line.split(":")[0] for line in cycle}) for cycle in cycles) == [
+        ["_sample", "gui"], ["pipelines", "training"]]
+    assert "training: napari_aleatoric.training.data -> napari_aleatoric.pipelines.table" in cycles[1] + cycles[0]
+
