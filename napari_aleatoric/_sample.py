@@ -17,6 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .data.state_layout import STATE_DIR_NAME
+
 #: Environment variable naming the folder that holds the working copies of the sample datasets.
 DATA_ENV = "NAPARI_ALEATORIC_DATA"
 
@@ -62,7 +64,7 @@ def working_copy(name: str, home: str | Path | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(".aleatoric", "__pycache__"))
+        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(STATE_DIR_NAME, "__pycache__"))
         if target.exists():
             shutil.rmtree(target)
         os.replace(partial, target)

@@ -48,6 +48,7 @@ import numpy as np
 from .data.dataset import Case, Dataset, open_dataset
 from .data.errors import AleatoricError
 from .data.scores_file import ScoreTable, read_scores, read_summary, summary_path
+from .data.state_layout import scores_csv
 from .models import registry
 from .pipelines.priorities import PrioritiesRefreshed, refresh_priorities, rerank_scores
 from .pipelines.scoring import ScoringFinished, score_dataset
@@ -246,7 +247,7 @@ class ReviewSession:
         self.close()
         self.dataset, self.store, self.store_error = dataset, store, store_error
         self.table, self.settings, self.scores_error = None, None, None
-        csv_path = dataset.state_dir / "scores.csv"
+        csv_path = scores_csv(dataset.state_dir)
         if csv_path.is_file():
             try:
                 self.table = read_scores(csv_path)

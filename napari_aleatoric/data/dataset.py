@@ -30,11 +30,11 @@ from .errors import AleatoricError, CaseError, DatasetError
 from .formats import ENDINGS, LABEL_ENDINGS, ImageInfo, detect_format
 from .geometry import Geometry
 from .medio import probe, read_image, read_label
+from .state_layout import STATE_DIR_NAME, cache_dir, state_dir
 
 __all__ = ["CaseRef", "Dataset", "Case", "open_dataset", "validate_case_files", "validate_dataset",
            "load_case", "STATE_DIR_NAME", "check_declared_values", "declared_labels", "undeclared_values"]
 
-STATE_DIR_NAME = ".aleatoric"
 
 #: relative tolerance on spacing (mm) between an image and its label
 SPACING_RTOL = 1e-3
@@ -93,7 +93,7 @@ class Dataset:
     def cache_dir(self) -> Path:
         """Where scoring keeps its caches: ``cache_root`` if set (a read-only dataset scored with
         ``--cache DIR``), else ``<root>/.aleatoric/cache``."""
-        return Path(self.cache_root) if self.cache_root is not None else self.state_dir / "cache"
+        return Path(self.cache_root) if self.cache_root is not None else cache_dir(self.state_dir)
 
     @property
     def foreground(self) -> dict[str, int]:
@@ -109,7 +109,7 @@ class Dataset:
     @property
     def state_dir(self) -> Path:
         """``<root>/.aleatoric``, where the project keeps its own state (not created here)."""
-        return self.root / STATE_DIR_NAME
+        return state_dir(self.root)
 
     @property
     def num_channels(self) -> int:

@@ -32,6 +32,7 @@ import numpy as np
 from ..data.arraycache import ArrayCache, content_key
 from ..data.dataset import Dataset, load_case
 from ..data.errors import CaseError
+from ..data.state_layout import embeddings_cache, quality_cache
 from .case_source import EmbeddedCase
 from .classifier import CasePredicted, CaseSampled, FoldsFitted, out_of_fold_probabilities
 from .regions import WrongRegions, wrong_regions
@@ -138,7 +139,7 @@ def run_key(model_name: str, folds: int, seed: int, case_keys: dict[str, str]) -
 
 def quality_cache_dir(dataset: Dataset) -> Path:
     """``<cache>/quality`` (``<dataset>/.aleatoric/cache/quality`` by default): the review queue's issue maps."""
-    return dataset.cache_dir / "quality"
+    return quality_cache(dataset.cache_dir)
 
 
 def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[str, str], key: str,
@@ -206,7 +207,7 @@ def assess_label_quality(
     started = time.perf_counter()
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
-    embeddings = ArrayCache(dataset.cache_dir / "embeddings")
+    embeddings = ArrayCache(embeddings_cache(dataset.cache_dir))
     cache_dir = Path(cache_dir) if cache_dir is not None else quality_cache_dir(dataset)
     quality_cache = ArrayCache(cache_dir)
     label_paths = label_paths or {}

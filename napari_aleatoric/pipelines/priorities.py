@@ -16,6 +16,7 @@ import torch
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import DatasetError
 from ..data.scores_file import read_summary, summary_path, write_scores
+from ..data.state_layout import scores_csv
 from ..labelquality.assess import LabelQualityFinished, LabelQualityProgress, assess_label_quality
 from ..models.base import FoundationModel, resolve_device
 from ..models.lazy import LazyModel
@@ -50,7 +51,7 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
         DatasetError: the dataset has not been scored, or its summary is unreadable.
     """
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
-    csv_path = ds.state_dir / "scores.csv"
+    csv_path = scores_csv(ds.state_dir)
     settings, table = _read_scored(csv_path)
     lazy = LazyModel(model if model is not None else settings.get("model_spec", DEFAULT_MODEL), resolve_device(device))
     if lazy.identity() != settings["model"]:
@@ -88,7 +89,7 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
     """
     check_rank_by(rank_by)
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
-    csv_path = ds.state_dir / "scores.csv"
+    csv_path = scores_csv(ds.state_dir)
     settings, table = _read_scored(csv_path)
     reranked = ranked(table, float(settings.get("flag_quantile", 0.9)), rank_by)
     _write_ranking(csv_path, reranked, rank_by)

@@ -15,6 +15,7 @@ import numpy as np
 from ..data.errors import AleatoricError
 from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
                                 table_to_csv, write_scores)
+from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
 from ..uncertainty.auv import auv_from_sps, flagged
 
 if TYPE_CHECKING:
@@ -164,8 +165,6 @@ def ranking_key(row: dict, column: str = "label_issue") -> tuple:
     return (descending(row.get(column, math.nan)), descending(row.get("auv", math.nan)), row["case_id"])
 
 
-#: folders of ``.aleatoric/`` that hold the project's own state: no score table may be written there
-RESERVED_STATE_FOLDERS = frozenset({"originals", "revisions", "cache", "models"})
 def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, Path]:
     """Check where a score table asked for may be written; returns ``(csv path, summary path)``.
 
@@ -191,9 +190,9 @@ def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, P
         if not resolved.is_relative_to(root):
             continue
         rel = resolved.relative_to(root).parts
-        if not rel or rel[0] != ".aleatoric" or len(rel) < 2 or (len(rel) > 2 and rel[1] in RESERVED_STATE_FOLDERS):
+        if not rel or rel[0] != STATE_DIR_NAME or len(rel) < 2 or (len(rel) > 2 and rel[1] in RESERVED_STATE_FOLDERS):
             raise AleatoricError(path, f"is inside the dataset folder {root}; scores may only be written under "
-                                 f"{root / '.aleatoric'} (not its originals/, revisions/, cache/ or models/) or "
+                                 f"{state_dir(root)} (not its originals/, revisions/, cache/ or models/) or "
                                  "outside the dataset; nothing was written")
     if summary.exists() and not is_summary(summary):
         raise AleatoricError(summary, f"already exists and is not a scoring summary; the summary of "
@@ -210,7 +209,7 @@ def check_cache_dir(dataset_root: str | Path, cache_dir: str | Path) -> Path:
         raise AleatoricError(folder, "the cache must be a folder, not a file")
     root = Path(dataset_root).resolve()
     resolved = folder.resolve()
-    if resolved.is_relative_to(root) and (resolved == root or resolved.relative_to(root).parts[0] != ".aleatoric"):
+    if resolved.is_relative_to(root) and (resolved == root or resolved.relative_to(root).parts[0] != STATE_DIR_NAME):
         raise AleatoricError(folder, f"is inside the dataset folder {root}; put the cache outside it (or under "
                              ".aleatoric/)")
     return folder

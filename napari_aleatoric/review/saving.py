@@ -63,6 +63,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from napari_aleatoric.data.errors import AleatoricError
+from napari_aleatoric.data.state_layout import STATE_DIR_NAME, originals_dir, revisions_dir
 from napari_aleatoric.review.store import ReviewStore, Revision
 
 #: Environment variable that overrides the user name recorded with revisions and statuses.
@@ -126,7 +127,7 @@ def original_path(dataset_root: str | Path, label_path: str | Path, store: Revie
     Raises:
         AleatoricError: the label file is not inside the dataset root.
     """
-    return store.state_dir / "originals" / _relative_to_root(dataset_root, label_path)
+    return originals_dir(store.state_dir) / _relative_to_root(dataset_root, label_path)
 
 
 def _relative_to_root(dataset_root: str | Path, label_path: str | Path) -> Path:
@@ -138,7 +139,7 @@ def _relative_to_root(dataset_root: str | Path, label_path: str | Path) -> Path:
         raise AleatoricError(
             label, f"the label file is not inside the dataset folder {root}; it cannot be corrected here"
         ) from None
-    if not rel.parts or rel.parts[0] == ".aleatoric":
+    if not rel.parts or rel.parts[0] == STATE_DIR_NAME:
         raise AleatoricError(label, "not a label file of the dataset")
     return rel
 
@@ -158,7 +159,7 @@ def _check_case_id(case_id: str, label_path: Path) -> None:
 def _revision_dir(store: ReviewStore, case_id: str) -> Path:
     if not case_id or case_id in (".", "..") or "/" in case_id or "\\" in case_id or "\0" in case_id:
         raise ValueError(f"case id {case_id!r} cannot be used as a folder name")
-    return store.state_dir / "revisions" / case_id
+    return revisions_dir(store.state_dir, case_id)
 
 
 def _case_lock(store: ReviewStore, case_id: str) -> threading.Lock:

@@ -27,13 +27,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from napari_aleatoric.data.errors import AleatoricError
+from napari_aleatoric.data.state_layout import REVIEW_STORE, review_store, state_dir
 
 #: Schema version written to ``PRAGMA user_version`` (2: revisions carry the queue's score,
 #: ``issue_before`` / ``issue_after``; a version-1 store is upgraded in place on opening).
 SCHEMA_VERSION = 2
 
 #: File name of the store inside the dataset's state folder.
-STORE_NAME = "review.sqlite"
+STORE_NAME = REVIEW_STORE
 
 #: The review states a case can be in; cases never seen are ``"unreviewed"``.
 STATUSES = ("unreviewed", "accepted", "corrected", "excluded")
@@ -168,7 +169,7 @@ class ReviewStore:
     @classmethod
     def for_dataset(cls, dataset_root: str | Path) -> "ReviewStore":
         """Open (or create) the store of a dataset, ``<dataset_root>/.aleatoric/review.sqlite``."""
-        return cls(Path(dataset_root) / ".aleatoric" / STORE_NAME)
+        return cls(review_store(state_dir(dataset_root)))
 
     @property
     def state_dir(self) -> Path:

@@ -41,6 +41,7 @@ from ..data.dataset import CaseRef, Dataset, check_declared_values, load_case, v
 from ..data.errors import AleatoricError, CaseError, DatasetError
 from ..data.medio import read_label
 from ..data.scores_file import read_scores
+from ..data.state_layout import review_store, scores_csv as default_scores_csv
 from ..models.preprocess import normalise_intensity
 from ..uncertainty.auv import keep_mask, keep_mask_classwise
 from .settings import TrainSettings
@@ -98,9 +99,9 @@ def split_cases(case_ids: list[str], val_fraction: float) -> tuple[list[str], li
 
 def review_statuses(ds: Dataset) -> dict[str, str]:
     """Recorded review statuses; ``{}`` when the dataset has no review store (none is created)."""
-    from ..review.store import STORE_NAME, ReviewStore  # noqa: PLC0415
+    from ..review.store import ReviewStore  # noqa: PLC0415
 
-    if not (ds.state_dir / STORE_NAME).is_file():
+    if not review_store(ds.state_dir).is_file():
         return {}
     store = ReviewStore.for_dataset(ds.root)
     try:
@@ -174,7 +175,7 @@ def select_cases(ds: Dataset, settings: TrainSettings, scores_csv: str | Path | 
     val = [c for c in val if c not in left_out]
     summary: dict = {"keep": settings.keep, "classwise": settings.classwise, "applied": False}
     if settings.filtering:
-        path = Path(scores_csv) if scores_csv is not None else ds.state_dir / "scores.csv"
+        path = Path(scores_csv) if scores_csv is not None else default_scores_csv(ds.state_dir)
         train, reasons, summary = _filter(ds, train, settings, path)
         summary["applied"] = True
         left_out.update(reasons)

@@ -32,6 +32,7 @@ import torch
 from ..data.atomic import full_suffix
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError, DatasetError, ModelError
+from ..data.state_layout import label_snapshots_dir
 from ..models.base import resolve_device
 from .data import (CaseLoader, case_shapes, default_patch, epoch_batches, make_weighted_batch, noise_seed,
                    review_statuses, select_cases, snapshot_labels, step_rng)
@@ -39,7 +40,7 @@ from .duo import duo_loss
 from .label_issues import LabelIssuePlan, PreparingLabelIssues, describe, label_issue_problem, plan_label_issues
 from .networks import DuoNet, build_network, size_divisor
 from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LABEL_SNAPSHOT_DIR, LAST_CHECKPOINT, METRICS_FILE,
-                   OUTSIDE_SNAPSHOTS_DIR, SETTINGS_FILE, best_checkpoint, latest_run, load_checkpoint, models_dir,
+                   SETTINGS_FILE, best_checkpoint, latest_run, load_checkpoint, models_dir,
                    read_json, save_checkpoint, write_json)
 from .settings import TrainSettings
 
@@ -236,7 +237,7 @@ def snapshot_folder(ds: Dataset, run_dir: Path, name: str) -> Path:
     inside the dataset folder)."""
     if Path(run_dir).resolve().is_relative_to(ds.root):
         return Path(run_dir) / LABEL_SNAPSHOT_DIR
-    return ds.state_dir / OUTSIDE_SNAPSHOTS_DIR / name
+    return label_snapshots_dir(ds.state_dir, name)
 
 
 def _snapshot_paths(ds: Dataset, plan: _Plan) -> dict[str, Path]:
