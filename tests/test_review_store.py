@@ -92,11 +92,11 @@ def test_revisions_round_trip_in_order_with_auv_after(store):
     assert store.latest_revision("nope") is None
     assert store.revisions("nope") == []
 
-    store.set_auv_after(r1.id, 0.21)
+    store.set_scores_after(r1.id, auv=0.21, label_issue=None)
     assert store.revision(r1.id).auv_after == pytest.approx(0.21)
     assert store.revision(r2.id).auv_after is None
     with pytest.raises(KeyError):
-        store.set_auv_after(9999, 0.5)
+        store.set_scores_after(9999, auv=0.5, label_issue=None)
     with pytest.raises(KeyError):
         store.revision(9999)
     assert store.revision_file(r1) == store.state_dir / "revisions" / "case_1" / "x_aaaaaaaa.png"

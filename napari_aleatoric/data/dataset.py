@@ -495,11 +495,8 @@ def _present_values(label: np.ndarray) -> np.ndarray:
     return np.unique(label)
 
 
-def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> Case:
+def load_case(ds: Dataset, ref: CaseRef) -> Case:
     """Load one case: channel 0 of the image (float32) and the label (integer), same shape.
-
-    ``label_file`` is read instead of ``ref.label_path`` (a training run's snapshot of it, which
-    may live outside the dataset folder); it gets the same checks.
 
     Raises:
         CaseError: naming the file, for files outside the dataset folder or missing, unreadable
@@ -510,7 +507,7 @@ def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> C
     image, image_geometry = read_image(ref.image_paths[0], channel=_image_channel(ds))
     if ref.label_path is None:
         return Case(ref, image, None, image_geometry, image_geometry)
-    label_path = Path(label_file) if label_file is not None else ref.label_path
+    label_path = ref.label_path
     label, geometry = read_label(label_path)
     _compare(ref.image_paths[0], ImageInfo(image.shape, image_geometry.spacing, image_geometry.affine,
                                            "nifti" if image_geometry.header is not None else ""),

@@ -432,22 +432,6 @@ class ReviewStore:
         )
         return Revision(*rows[0]) if rows else None
 
-    def set_auv_after(self, revision_id: int, value: float | None) -> None:
-        """Record the AUV score (dimensionless) of a revision after re-scoring it.
-
-        Raises:
-            KeyError: no such revision.
-        """
-
-        def update(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "UPDATE revisions SET auv_after = ? WHERE id = ?",
-                (None if value is None else float(value), int(revision_id)),
-            ).rowcount
-
-        if self._write(update) == 0:
-            raise KeyError(f"{self.path}: no revision with id {revision_id}")
-
     def set_scores_after(self, revision_id: int, *, auv: float | None, label_issue: float | None) -> None:
         """Record a revision's scores after re-scoring it: the AUV (dimensionless) and the queue's
         ``label_issue`` (share of the drawing contradicted, 0–1); ``None`` leaves that value unknown.

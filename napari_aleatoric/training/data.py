@@ -72,9 +72,6 @@ class CaseSelection:
     left_out: dict[str, str] = field(default_factory=dict)
     filter: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return {"train": self.train, "val": self.val, "left_out": self.left_out, "filter": self.filter}
-
 
 def _hash_unit(case_id: str) -> float:
     digest = hashlib.sha256(case_id.encode("utf-8")).digest()
@@ -393,21 +390,9 @@ def _axis_window(size: int, patch: int, centre: int | None, rng: np.random.Gener
     return 0, size, offset
 
 
-def sample_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Generator, *,
-                 augment: bool = True, foreground_probability: float = FOREGROUND_PROBABILITY):
-    """One ``patch``-sized ``(image, label)`` pair from a case.
-
-    Returns:
-        float32 image and uint8 label arrays of shape ``patch`` (zero outside the case).
-    """
-    image, label, _ = sample_weighted_patch(case, patch, rng, augment=augment,
-                                            foreground_probability=foreground_probability)
-    return image, label
-
-
 def sample_weighted_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Generator, *,
                           augment: bool = True, foreground_probability: float = FOREGROUND_PROBABILITY):
-    """:func:`sample_patch` plus the patch of the case's loss weights (same random draws).
+    """One ``patch``-sized ``(image, label)`` pair from a case and the patch of its loss weights.
 
     Returns:
         ``(image, label, weight)``: float32 image, uint8 label and float32 weights (1 outside the

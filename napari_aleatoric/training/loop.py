@@ -346,7 +346,6 @@ def train(
     resume: bool = False,
     scores_csv: str | Path | None = None,
     should_stop: Callable[[], bool] | None = None,
-    cache_bytes: int = 1 << 30,
 ) -> Iterator[TrainingEvent]:
     """Train a task network, guided by the label issues and/or the paper's AUV filtering and DUO;
     yield progress events.
@@ -367,7 +366,6 @@ def train(
         should_stop: polled before every step (and between cases of the label-issue pass); when it
             returns true the position is saved, a :class:`TrainingStopped` is yielded and the
             generator ends.
-        cache_bytes: memory budget of prepared cases kept in RAM.
 
     Raises (before the first event):
         ValueError: invalid settings (message names them).
@@ -453,7 +451,7 @@ def train(
             "train": plan.train, "val": plan.val, "left_out": plan.left_out, "filter": filter_summary,
             "label_issues": issues.summary(),
             "labels_snapshot": plan.snapshot.resolve().relative_to(ds.root).as_posix()})
-    loader = CaseLoader(ds, cache_bytes, label_paths=label_paths, guidance=issues.guidance)
+    loader = CaseLoader(ds, label_paths=label_paths, guidance=issues.guidance)
     started = time.perf_counter()
     seconds_before = float(state["seconds"])
 
