@@ -1,4 +1,5 @@
-"""npe2 sample-data contributions and the writable working copies of the bundled datasets.
+"""The writable working copies of the bundled datasets (the npe2 sample-data commands that open
+them in the review panel are in :mod:`napari_aleatoric.gui.sample`).
 
 The bundled datasets (:mod:`napari_aleatoric.sample_data`) live inside the installed package,
 which may be read-only and must stay pristine; scoring and reviewing write ``.aleatoric/`` and
@@ -7,7 +8,7 @@ corrected labels beside the data. So every GUI entry point works on a *working c
 ``<platformdirs user data dir>/napari-aleatoric/samples/<dataset>``. The copy is made once and
 then reused (so scores, reviews and corrections persist between sessions); delete it to start over.
 
-No Qt here: the napari sample-data commands import :mod:`napari_aleatoric.gui` only when called.
+No Qt here, and no import of :mod:`napari_aleatoric.gui`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+from .data.state_layout import STATE_DIR_NAME
 
 #: Environment variable naming the folder that holds the working copies of the sample datasets.
 DATA_ENV = "NAPARI_ALEATORIC_DATA"
@@ -61,7 +64,7 @@ def working_copy(name: str, home: str | Path | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(".aleatoric", "__pycache__"))
+        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(STATE_DIR_NAME, "__pycache__"))
         if target.exists():
             shutil.rmtree(target)
         os.replace(partial, target)
@@ -75,18 +78,3 @@ def writable_dataset(path: str | Path) -> Path:
         return working_copy(path.resolve().name)
     return path
 
-
-def _open_sample(name: str) -> list:
-    from .gui.sample import open_sample  # noqa: PLC0415 (Qt only when napari asks for the sample)
-
-    return open_sample(name)
-
-
-def mni_brain_slices() -> list:
-    """File > Open Sample: the MNI brain-slice dataset, opened in the review panel."""
-    return _open_sample("Dataset001_MNIBrainSlices")
-
-
-def synthetic_ct() -> list:
-    """File > Open Sample: the synthetic abdominal CT dataset, opened in the review panel."""
-    return _open_sample("Dataset002_SyntheticCT")

@@ -1,4 +1,4 @@
-"""Command line: ``napari-aleatoric score | train | demo``.
+"""Command line: ``napari-aleatoric score | train | demo | history``.
 
 Exit status: 0 success, 2 bad arguments, an unusable dataset / model or an operating-system
 fault such as a full disk or a read-only folder (one ``error: <path>: <cause>`` line on stderr),
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true", help="do not open a window even if a display exists")
     _add_scoring_options(demo)
     _add_train_parser(commands)
+
+    history = commands.add_parser("history", help="print the review status changes of a dataset, oldest first "
+                                                  "(who set which status when, and why)")
+    history.add_argument("dataset", type=Path, help="the dataset folder")
+    history.add_argument("--case", default=None, help="only this case")
     return parser
 
 
@@ -139,7 +144,7 @@ def run_scoring(dataset, args, stream=None):
 def _run_scoring(dataset, args, stream=None, client=None):
     from tqdm import tqdm  # noqa: PLC0415
 
-    from .pipelines.label_quality import LabelQualityProgress  # noqa: PLC0415
+    from .labelquality.assess import LabelQualityProgress  # noqa: PLC0415
     from .pipelines.scoring import CaseScored, CaseSkipped, ScoringFinished, ScoringStarted, score_dataset  # noqa: PLC0415
 
     stream = stream or sys.stderr
@@ -498,6 +503,29 @@ def _previous_run(runs, run_dir: Path, started):
     return None
 
 
+def _command_history(args: argparse.Namespace) -> int:
+    """Print the status log of the dataset's review store (never creates a store)."""
+    from .data.state_layout import review_store, state_dir  # noqa: PLC0415
+    from .review.store import ReviewStore  # noqa: PLC0415
+
+    path = review_store(state_dir(args.dataset))
+    if not path.is_file():
+        if not Path(args.dataset).is_dir():
+            raise AleatoricError(args.dataset, "no such dataset folder")
+        print(f"no review yet: {path} does not exist")
+        return EXIT_OK
+    with ReviewStore(path) as store:
+        changes = store.status_history(args.case)
+    if not changes:
+        print("no status changes" + (f" of case {args.case}" if args.case else ""))
+    for change in changes:
+        before = change.old_status if change.old_status is not None else "(before the log)"
+        why = f"  ({change.reason})" if change.reason else ""
+        print(f"{change.changed_at}  {change.case_id}  {before} -> {change.new_status}  "
+              f"by {change.changed_by or 'unknown'}{why}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``napari-aleatoric`` console script."""
     parser = build_parser()
@@ -509,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
             return _command_demo(args)
         if args.command == "train":
             return _command_train(args)
+        if args.command == "history":
+            return _command_history(args)
     except AleatoricError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -39,7 +39,6 @@ dataclasses below.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -50,10 +49,12 @@ import numpy as np
 
 from .data.dataset import Case, Dataset, open_dataset
 from .data.errors import AleatoricError
+from .data.scores_file import ScoreTable, read_scores, read_summary, summary_path
+from .data.state_layout import scores_csv
 from .models import registry
 from .pipelines.priorities import PrioritiesRefreshed, refresh_priorities, rerank_scores
 from .pipelines.scoring import CaseScored, ScoringFinished, score_dataset
-from .pipelines.table import DEFAULT_RANK_BY, ScoreTable, read_scores
+from .pipelines.table import DEFAULT_RANK_BY
 from .review import saving
 from .review.store import STATUSES, ReviewStore, Revision
 
@@ -88,7 +89,7 @@ class ScoringSettings:
     def read(cls, summary_path: Path) -> "ScoringSettings | None":
         """Settings from a ``scores.json`` summary, or ``None`` if it is missing or unreadable."""
         try:
-            settings = json.loads(Path(summary_path).read_text())["settings"]
+            settings = read_summary(summary_path)["settings"]
             return cls(model=settings.get("model"), input_mode=settings.get("input_mode", "raw"),
                        model_spec=settings.get("model_spec"), svd_mode=settings.get("svd_mode", "D_HW"),
                        energy=settings.get("energy", "sigma2"),
@@ -266,12 +267,11 @@ class ReviewSession:
         self.close()
         self.dataset, self.store, self.store_error = dataset, store, store_error
         self.table, self.settings, self.scores_error = None, None, None
-        csv_path = dataset.state_dir / "scores.csv"
-        summary_path = csv_path.with_suffix(".json")
+        csv_path = scores_csv(dataset.state_dir)
         if csv_path.is_file():
             try:
                 self.table = read_scores(csv_path)
-                self.settings = ScoringSettings.read(summary_path)
+                self.settings = ScoringSettings.read(summary_path(csv_path))
             except (OSError, ValueError, KeyError, TypeError, AleatoricError) as error:
                 self.table, self.scores_error = None, error
         self._emit(DatasetOpened(dataset, self.table, self.settings))

@@ -20,6 +20,7 @@ import numpy as np
 
 from .data.errors import AleatoricError
 from .data.geometry import Geometry
+from .data.state_layout import STATE_DIR_NAME
 
 
 def _geometry(path: Path, data: np.ndarray, attributes: dict) -> Geometry:
@@ -62,7 +63,7 @@ def _save_in_dataset(root: Path, destination: Path, labels: np.ndarray) -> None:
 
     target = destination.resolve()
     rel = target.relative_to(root)
-    if rel.parts and rel.parts[0] == ".aleatoric":
+    if rel.parts and rel.parts[0] == STATE_DIR_NAME:
         raise AleatoricError(destination, "is inside the dataset's .aleatoric state folder; save outside it")
     dataset = open_dataset(root)
     ref = next((r for r in dataset.cases if r.label_path is not None and r.label_path.resolve() == target), None)

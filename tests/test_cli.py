@@ -74,3 +74,24 @@ def test_headless_demo_scores_a_working_copy_not_the_bundle(tmp_path, monkeypatc
     assert "No display found" in completed.stderr
     assert "20 cases scored" in completed.stdout
     assert (tmp_path / "home" / "Dataset001_MNIBrainSlices" / ".aleatoric" / "scores.csv").is_file()
+
+
+def test_history_prints_the_status_changes_in_order(tmp_path, capsys):
+    from napari_aleatoric.review.store import ReviewStore
+
+    assert main(["history", str(tmp_path)]) == 0
+    assert "no review yet" in capsys.readouterr().out
+    assert not (tmp_path / ".aleatoric").exists()  # reading the history creates no store
+    with ReviewStore.for_dataset(tmp_path) as store:
+        store.set_status("case_1", "accepted", "ann")
+        revision = store.add_revision("case_2", label_sha256="a" * 64, stored_path="p", user="bob")
+        store.set_status("case_1", "unreviewed", "ann")
+    assert main(["history", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ", 1)[1] for line in lines] == [
+        "case_1  unreviewed -> accepted  by ann", f"case_2  unreviewed -> corrected  by bob  (revision {revision.id})",
+        "case_1  accepted -> unreviewed  by ann"]
+    assert main(["history", str(tmp_path), "--case", "case_2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert main(["history", str(tmp_path / "missing")]) == 2
+    assert "no such dataset folder" in capsys.readouterr().err

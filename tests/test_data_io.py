@@ -17,7 +17,8 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from napari_aleatoric.data import medio
-from napari_aleatoric.data.atomic import atomic_write_bytes, atomic_writer, full_suffix, temp_path_for
+from napari_aleatoric.data.atomic import (atomic_create, atomic_write_bytes, atomic_writer, full_suffix, temp_name_pattern,
+                                          temp_path_for)
 from napari_aleatoric.data.errors import CaseError
 from napari_aleatoric.data.geometry import Geometry
 
@@ -338,6 +339,24 @@ def test_full_suffix_and_temp_names(tmp_path):
     assert full_suffix("a.b.c.tif") == ".tif"
     tmp = temp_path_for(tmp_path / "case_001.nii.gz")
     assert tmp.parent == tmp_path and tmp.name.startswith(".case_001.") and tmp.name.endswith(".partial.nii.gz")
+    assert temp_name_pattern(tmp_path / "case_001.nii.gz").fullmatch(tmp.name)
+    assert not temp_name_pattern(tmp_path / "case_002.nii.gz").fullmatch(tmp.name)
+
+
+def test_atomic_create_never_replaces_a_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "kept.png"
+    assert atomic_create(target, b"first") is True
+    assert atomic_create(target, b"second") is False
+    assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["kept.png"]
+
+    def no_hard_links(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)  # FAT, some network shares: renamed instead
+    assert atomic_create(tmp_path / "other.png", b"third") is True
+    assert atomic_create(tmp_path / "other.png", b"fourth") is False
+    assert (tmp_path / "other.png").read_bytes() == b"third"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.png", "other.png"]
 
 
 def test_atomic_write_bytes_replaces_and_keeps_mode(tmp_path):

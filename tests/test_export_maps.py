@@ -28,7 +28,7 @@ from napari_aleatoric.pipelines.export_maps import (
     export_paths,
     write_case_maps,
 )
-from napari_aleatoric.pipelines.label_quality import load_issue_maps
+from napari_aleatoric.labelquality.assess import load_issue_maps
 from napari_aleatoric.pipelines.scoring import load_class_maps, score_dataset
 
 MODEL = "tiny@seed0"

@@ -8,7 +8,7 @@ import pytest
 
 from napari_aleatoric.data.dataset import load_case, open_dataset
 from napari_aleatoric.models.base import FoundationModel
-from napari_aleatoric.pipelines.label_quality import LabelQualityProgress, load_issue_maps
+from napari_aleatoric.labelquality.assess import LabelQualityProgress, load_issue_maps
 from napari_aleatoric.pipelines.priorities import PrioritiesRefreshed, refresh_priorities
 from napari_aleatoric.pipelines.scoring import ScoringFinished, score_dataset
 from napari_aleatoric.pipelines.table import read_scores
@@ -112,7 +112,7 @@ def test_label_quality_features_never_see_the_annotation_even_after_masknorm_sco
     label-quality features must not, or a spurious blob would shift every pixel's features and the
     annotation would be judged by features that depend on it."""
     from napari_aleatoric.models.preprocess import normalise_intensity
-    from napari_aleatoric.pipelines import label_quality
+    from napari_aleatoric.labelquality import assess as label_quality
 
     seen: dict[str, list[np.ndarray]] = {}
     original = label_quality.EmbeddedCase

@@ -421,7 +421,8 @@ def test_reconcile_removes_only_stale_temporaries(case):
     stale = [
         temp_path_for(label),  # left by a killed atomic write of the label file
         revisions / ".pending-20240101T000000.000000Z-abcd1234.png",
-        originals / f".keep-0123456789ab-{label.name}",
+        originals / f".keep-0123456789ab-{label.name}",  # (the name older versions gave it)
+        temp_path_for(original_path(root, label, store)),  # left by a killed copy of the original
     ]
     fresh = [temp_path_for(label), revisions / ".pending-20990101T000000.000000Z-ffff0000.png"]
     unrelated = label.parent / ".hidden_user_file"
@@ -432,5 +433,5 @@ def test_reconcile_removes_only_stale_temporaries(case):
         os.utime(path, (two_hours_ago, two_hours_ago))
 
     assert reconcile_case(root, "case_001", label, store, "ann") is None
-    assert [p.exists() for p in stale] == [False, False, False]
+    assert [p.exists() for p in stale] == [False, False, False, False]
     assert all(p.exists() for p in fresh) and unrelated.exists()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -92,11 +93,11 @@ def test_revisions_round_trip_in_order_with_auv_after(store):
     assert store.latest_revision("nope") is None
     assert store.revisions("nope") == []
 
-    store.set_auv_after(r1.id, 0.21)
+    store.set_scores_after(r1.id, auv=0.21, label_issue=None)
     assert store.revision(r1.id).auv_after == pytest.approx(0.21)
     assert store.revision(r2.id).auv_after is None
     with pytest.raises(KeyError):
-        store.set_auv_after(9999, 0.5)
+        store.set_scores_after(9999, auv=0.5, label_issue=None)
     with pytest.raises(KeyError):
         store.revision(9999)
     assert store.revision_file(r1) == store.state_dir / "revisions" / "case_1" / "x_aaaaaaaa.png"
@@ -251,6 +252,65 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(tmp_path):
         assert upgraded.revision(old.id).issue_after == pytest.approx(0.1)
     check = sqlite3.connect(path)
     try:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    finally:
+        check.close()
+
+
+# -- status log --------------------------------------------------------------------------------
+
+
+def test_every_status_change_is_logged_in_order(store):
+    store.set_status("case_1", "accepted", "ann")
+    store.set_status("case_1", "accepted", "ann")  # no change: nothing logged
+    store.set_status("case_1", "unreviewed", "bob", reason="reset in the queue")
+    history = store.status_history("case_1")
+    assert [(c.old_status, c.new_status, c.changed_by, c.reason) for c in history] == [
+        ("unreviewed", "accepted", "ann", None), ("accepted", "unreviewed", "bob", "reset in the queue")]
+    assert history[0].id < history[1].id and history[0].changed_at <= history[1].changed_at
+    assert datetime.fromisoformat(history[0].changed_at).utcoffset() == timezone.utc.utcoffset(None)
+    assert store.status_history("case_2") == []
+
+
+def test_a_revision_logs_its_status_change_in_the_same_transaction(store):
+    r1 = store.add_revision("case_1", label_sha256=SHA_A, stored_path="p", user="ann")
+    r2 = store.add_revision("case_1", label_sha256=SHA_B, stored_path="q", user="ann")  # still corrected
+    store.add_revision("case_2", label_sha256=SHA_A, stored_path="p", user="ann", status=None)
+    store.set_status("case_3", "excluded", "cy")
+    assert [(c.case_id, c.old_status, c.new_status, c.reason) for c in store.status_history()] == [
+        ("case_1", "unreviewed", "corrected", f"revision {r1.id}"), ("case_3", "unreviewed", "excluded", None)]
+    assert r2.id > r1.id
+
+    def failing_insert(conn):  # a transaction that fails after the status row: nothing of it stays
+        store._upsert_status(conn, "case_4", "accepted", "ann", "2024-01-01T00:00:00+00:00")
+        raise RuntimeError("crash inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        store._write(failing_insert)
+    assert store.status("case_4") == "unreviewed" and store.status_history("case_4") == []
+
+
+def test_a_version_2_store_made_by_the_previous_release_keeps_its_data_and_gains_the_log(tmp_path):
+    path = tmp_path / ".aleatoric" / "review.sqlite"
+    path.parent.mkdir()
+    path.write_bytes((Path(__file__).parent / "data" / "review_store_v2.sqlite").read_bytes())
+    with ReviewStore(path) as upgraded:
+        assert upgraded.statuses() == {"case_a": "corrected", "case_b": "excluded", "case_c": "corrected"}
+        [revision] = upgraded.revisions("case_c")
+        assert (revision.auv_before, revision.auv_after, revision.issue_before, revision.issue_after) == (
+            pytest.approx(0.7), pytest.approx(0.2), pytest.approx(0.4), pytest.approx(0.05))
+        assert (revision.user, revision.model, revision.note) == ("ann", "litemedsam", "first")
+        before = upgraded.status_history()
+        assert sorted((c.case_id, c.old_status, c.new_status, c.changed_by) for c in before) == [
+            ("case_a", None, "corrected", "ann"), ("case_b", None, "excluded", "bob"),
+            ("case_c", None, "corrected", "ann")]
+        upgraded.set_status("case_b", "unreviewed", "cy")
+        assert [(c.old_status, c.new_status) for c in upgraded.status_history("case_b")] == [
+            (None, "excluded"), ("excluded", "unreviewed")]
+    with ReviewStore(path) as reopened:  # opened again: nothing migrated twice
+        assert len(reopened.status_history()) == 4 and reopened.status("case_b") == "unreviewed"
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     finally:
         check.close()

@@ -1,5 +1,9 @@
 """Atomic file writes: a temporary file in the same folder, fsync, ``os.replace``, fsync the folder.
 
+The one module that writes files durably: :func:`atomic_write_bytes` / :func:`atomic_writer` replace
+a file, :func:`atomic_create` creates one that must never be replaced, :func:`write_new_file` and
+:func:`fsync_dir` are the steps of both (used by ``review.saving`` for its revision copies).
+
 The temporary file is named ``.<name>.<random>.partial<suffixes>``: it starts with a dot (dataset
 listings ignore dot-files) and keeps the real suffixes (``.nii.gz``, ``.png``...) so that writers
 which choose their format or compression from the file name (nibabel, Pillow, tifffile) still do
@@ -10,6 +14,7 @@ is left byte-for-byte intact.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -37,8 +42,17 @@ def temp_path_for(path: str | Path) -> Path:
     return path.with_name(f".{stem}.{secrets.token_hex(6)}.partial{suffix}")
 
 
-def _fsync_dir(folder: Path) -> None:
-    """fsync a folder so that a rename in it is durable (no-op where unsupported)."""
+def temp_name_pattern(path: str | Path) -> re.Pattern:
+    """The names of the temporaries :func:`temp_path_for` gives ``path`` (to find those a killed
+    process left: ``.<stem>.<12 hex digits>.partial<ending>``)."""
+    path = Path(path)
+    suffix = full_suffix(path)
+    stem = (path.name[: len(path.name) - len(suffix)] if suffix else path.name)[:150]
+    return re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{12}}\.partial{re.escape(suffix)}")
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """fsync a folder so that a rename or a new file in it is durable (no-op where unsupported)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # pragma: no cover - e.g. Windows
@@ -90,7 +104,7 @@ def atomic_writer(path: str | Path) -> Iterator[Path]:
             # a write through a file object names no file: name the one being written
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -105,3 +119,62 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     """Replace the content of ``path`` with ``text`` atomically (see :func:`atomic_writer`)."""
     atomic_write_bytes(path, text.encode(encoding))
+
+
+def write_new_file(path: str | Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist: ``FileExistsError``), write all of ``data``, fsync it.
+
+    Not atomic by itself: a crash can leave a part; write a temporary name and publish it with
+    ``os.replace`` (or :func:`atomic_create`). The folder is not fsynced.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_create(path: str | Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` atomically, unless it exists: an existing file is never
+    replaced, not even one another process creates meanwhile.
+
+    ``data`` goes to a temporary file beside ``path`` (named by :func:`temp_path_for`), fsynced,
+    then hard-linked to ``path`` (``os.link`` refuses to overwrite); on file systems without hard
+    links (FAT, some network shares) it is renamed there if ``path`` still does not exist. The
+    folder is fsynced; the temporary file is always removed.
+
+    Returns:
+        whether this call created ``path``.
+    Raises:
+        OSError: the write failed (nothing is left behind; ``path`` is untouched).
+    """
+    path = Path(path)
+    if path.exists():
+        return False
+    tmp = temp_path_for(path)
+    try:
+        write_new_file(tmp, data)
+        try:
+            os.link(tmp, path)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError:
+            created = not path.exists()
+            if created:
+                os.replace(tmp, path)
+        fsync_dir(path.parent if str(path.parent) else Path("."))
+        return created
+    finally:
+        _unlink_quietly(tmp)

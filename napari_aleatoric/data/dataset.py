@@ -30,11 +30,11 @@ from .errors import AleatoricError, CaseError, DatasetError
 from .formats import ENDINGS, LABEL_ENDINGS, ImageInfo, detect_format
 from .geometry import Geometry
 from .medio import probe, read_image, read_label
+from .state_layout import STATE_DIR_NAME, cache_dir, state_dir
 
 __all__ = ["CaseRef", "Dataset", "Case", "open_dataset", "validate_case_files", "validate_dataset",
            "load_case", "STATE_DIR_NAME", "check_declared_values", "declared_labels", "undeclared_values"]
 
-STATE_DIR_NAME = ".aleatoric"
 
 #: relative tolerance on spacing (mm) between an image and its label
 SPACING_RTOL = 1e-3
@@ -93,7 +93,7 @@ class Dataset:
     def cache_dir(self) -> Path:
         """Where scoring keeps its caches: ``cache_root`` if set (a read-only dataset scored with
         ``--cache DIR``), else ``<root>/.aleatoric/cache``."""
-        return Path(self.cache_root) if self.cache_root is not None else self.state_dir / "cache"
+        return Path(self.cache_root) if self.cache_root is not None else cache_dir(self.state_dir)
 
     @property
     def foreground(self) -> dict[str, int]:
@@ -109,7 +109,7 @@ class Dataset:
     @property
     def state_dir(self) -> Path:
         """``<root>/.aleatoric``, where the project keeps its own state (not created here)."""
-        return self.root / STATE_DIR_NAME
+        return state_dir(self.root)
 
     @property
     def num_channels(self) -> int:
@@ -495,11 +495,8 @@ def _present_values(label: np.ndarray) -> np.ndarray:
     return np.unique(label)
 
 
-def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> Case:
+def load_case(ds: Dataset, ref: CaseRef) -> Case:
     """Load one case: channel 0 of the image (float32) and the label (integer), same shape.
-
-    ``label_file`` is read instead of ``ref.label_path`` (a training run's snapshot of it, which
-    may live outside the dataset folder); it gets the same checks.
 
     Raises:
         CaseError: naming the file, for files outside the dataset folder or missing, unreadable
@@ -510,7 +507,7 @@ def load_case(ds: Dataset, ref: CaseRef, *, label_file: Path | None = None) -> C
     image, image_geometry = read_image(ref.image_paths[0], channel=_image_channel(ds))
     if ref.label_path is None:
         return Case(ref, image, None, image_geometry, image_geometry)
-    label_path = Path(label_file) if label_file is not None else ref.label_path
+    label_path = ref.label_path
     label, geometry = read_label(label_path)
     _compare(ref.image_paths[0], ImageInfo(image.shape, image_geometry.spacing, image_geometry.affine,
                                            "nifti" if image_geometry.header is not None else ""),

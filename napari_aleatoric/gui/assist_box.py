@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabe
 import numpy as np
 
 from ..data.arraycache import ArrayCache
+from ..data.state_layout import embeddings_cache
 from ..models import registry
 from ..models.base import resolve_device
 from . import assist, notify
@@ -216,7 +217,7 @@ class AssistBox(QWidget):
             return
         index = self.current_slice()
         spec, device = panel.scoring.model_spec(), panel.scoring.device()
-        cache = ArrayCache(panel.session.dataset.cache_dir / "embeddings")
+        cache = ArrayCache(embeddings_cache(panel.session.dataset.cache_dir))
 
         def job():
             resolve_device(device)

@@ -17,9 +17,9 @@ import numpy as np
 
 from ..data.arraycache import ArrayCache
 from ..data.dataset import Case, Dataset, load_case
+from ..labelquality.assess import load_issue_maps
 from ..models.preprocess import is_ct, normalise_intensity
 from ..pipelines.class_maps import fm_segmentation
-from ..pipelines.label_quality import load_issue_maps
 from ..session import ScoringSettings  # noqa: F401 (re-exported: the panels import it from here)
 
 IMAGE = "image"

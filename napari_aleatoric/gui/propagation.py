@@ -24,6 +24,7 @@ from qtpy.QtCore import QObject
 from qtpy.QtWidgets import QPushButton
 
 from ..data.arraycache import ArrayCache
+from ..data.state_layout import embeddings_cache
 from ..models import registry
 from ..models.base import resolve_device
 from ..models.propagation import Propagation, SlicePropagated, propagate_prompts
@@ -104,7 +105,7 @@ class VolumePropagation(QObject):
                            "on the current slice first")
             return False
         spec, device = panel.model_edit.text().strip() or registry.DEFAULT_MODEL, panel.scoring.device()
-        cache = ArrayCache(panel.dataset.cache_dir / "embeddings") if panel.dataset is not None else None
+        cache = ArrayCache(embeddings_cache(panel.dataset.cache_dir)) if panel.dataset is not None else None
 
         def load_model():
             resolve_device(device)

@@ -1,10 +1,12 @@
-"""Opening datasets and the bundled samples in a viewer (used by the npe2 reader and sample data)."""
+"""Opening datasets and the bundled samples in a viewer: the npe2 reader's dataset opening and the
+sample-data commands (File > Open Sample)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from .._sample import working_copy
 from . import docking, notify
 from .case_view import ANNOTATION, FM_SEGMENTATION, IMAGE, case_layer_data, is_heatmap_layer, load_case_view
 from .review_panel import PANEL_NAME, ReviewPanel
@@ -68,8 +70,6 @@ def open_sample(name: str) -> list:
     """
     import napari  # noqa: PLC0415
 
-    from .._sample import working_copy  # noqa: PLC0415
-
     root = working_copy(name)
     viewer = napari.current_viewer()
     if viewer is None:
@@ -96,3 +96,13 @@ def open_sample(name: str) -> list:
 
     QTimer.singleShot(0, lambda: panel._show_case(view))
     return case_layer_data(view, panel.dataset.labels)
+
+
+def mni_brain_slices() -> list:
+    """File > Open Sample: the MNI brain-slice dataset, opened in the review panel."""
+    return open_sample("Dataset001_MNIBrainSlices")
+
+
+def synthetic_ct() -> list:
+    """File > Open Sample: the synthetic abdominal CT dataset, opened in the review panel."""
+    return open_sample("Dataset002_SyntheticCT")

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..data.errors import AleatoricError
+from ..data.state_layout import scores_csv
 from ..models import registry
 from ..models.base import resolve_device
 from ..pipelines.export_maps import (CaseMapsExported, CaseMapsSkipped, MapsExportFinished, check_export_dir,
@@ -230,7 +231,7 @@ class ScoringBox(QWidget):
         self.path_edit.setText(str(dataset.root))
         if self.sample_combo.findText(dataset.root.name) >= 0:
             self.sample_combo.setCurrentText(dataset.root.name)
-        csv_path = dataset.state_dir / "scores.csv"
+        csv_path = scores_csv(dataset.state_dir)
         if self.session.scores_error is not None:
             notify.error(f"Cannot read the saved scores {csv_path}; score the dataset again", self.session.scores_error)
         if event.table is not None:

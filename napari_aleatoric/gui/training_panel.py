@@ -55,6 +55,7 @@ from superqt.utils import ensure_main_thread
 
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError
+from ..data.state_layout import scores_csv
 from ..models import registry
 from ..models.base import resolve_device
 from ..session import CaseChanged, DatasetOpened, ScoresChanged
@@ -294,7 +295,7 @@ class TrainingPanel(BackgroundWork, QWidget):
             self.dataset_label.setText("No dataset: open one in the review panel, or choose a folder.")
         else:
             source = "chosen folder" if self.chosen_root is not None else "from the review panel"
-            scored = (dataset.state_dir / "scores.csv").is_file()
+            scored = scores_csv(dataset.state_dir).is_file()
             self.dataset_label.setText(
                 f"<b>{dataset.name}</b> ({source}): {len(dataset.cases)} labelled, {len(dataset.test_cases)} "
                 f"unlabelled cases; " + ("scored: training can use the label issues" if scored else

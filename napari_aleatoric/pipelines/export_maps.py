@@ -49,10 +49,11 @@ from ..data.errors import AleatoricError, CaseError
 from ..data.geometry import Geometry
 from ..data.medio import write_image
 from ..data.oserrors import os_problem
+from ..data.state_layout import RESERVED_STATE_FOLDERS
+from ..labelquality.assess import load_issue_maps, quality_cache_dir
 from .class_maps import fm_segmentation
-from .label_quality import load_issue_maps, quality_cache_dir
 from .scoring import load_class_maps, maps_cache_dir
-from .table import RESERVED_STATE_FOLDERS, check_cache_dir
+from .table import check_cache_dir
 
 #: file-name suffixes (after ``<case>_``) of the exported maps
 #: (3D Slicer's Add Data dialog marks a file as a label map when its name holds ``_label_``, ``_labels_``

@@ -7,22 +7,21 @@ foundation model's decoder does not run, so this takes seconds to minutes, not a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from ..data.atomic import atomic_write_bytes
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import DatasetError
+from ..data.scores_file import read_summary, summary_path, write_scores
+from ..data.state_layout import scores_csv
+from ..labelquality.assess import LabelQualityFinished, LabelQualityProgress, assess_label_quality
 from ..models.base import FoundationModel, resolve_device
 from ..models.lazy import LazyModel
 from ..models.registry import DEFAULT_MODEL
-from .label_quality import LabelQualityFinished, LabelQualityProgress, assess_label_quality
-from .table import (DEFAULT_RANK_BY, ScoreTable, check_rank_by, ranked, read_scores, table_to_csv,
-                    with_label_quality)
+from .table import DEFAULT_RANK_BY, ScoreTable, check_rank_by, ranked, read_scores, with_label_quality
 
 
 @dataclass
@@ -52,12 +51,11 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
         DatasetError: the dataset has not been scored, or its summary is unreadable.
     """
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
-    csv_path = ds.state_dir / "scores.csv"
-    summary_path = csv_path.with_suffix(".json")
+    csv_path = scores_csv(ds.state_dir)
     settings, table = _read_scored(csv_path)
     lazy = LazyModel(model if model is not None else settings.get("model_spec", DEFAULT_MODEL), resolve_device(device))
     if lazy.identity() != settings["model"]:
-        raise DatasetError(summary_path, f"the dataset was scored with {settings['model']}, not {lazy.identity()}: "
+        raise DatasetError(summary_path(csv_path), f"the dataset was scored with {settings['model']}, not {lazy.identity()}: "
                                          "pass the model it was scored with, or score it again")
     known = {ref.case_id for ref in ds.cases}
     case_ids = [row["case_id"] for row in table.rows if row["case_id"] in known]
@@ -91,7 +89,7 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
     """
     check_rank_by(rank_by)
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
-    csv_path = ds.state_dir / "scores.csv"
+    csv_path = scores_csv(ds.state_dir)
     settings, table = _read_scored(csv_path)
     reranked = ranked(table, float(settings.get("flag_quantile", 0.9)), rank_by)
     _write_ranking(csv_path, reranked, rank_by)
@@ -100,21 +98,19 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
 
 def _read_scored(csv_path: Path) -> tuple[dict, ScoreTable]:
     """The scoring settings of ``scores.json`` and the table of ``scores.csv`` beside it."""
-    summary_path = csv_path.with_suffix(".json")
-    if not csv_path.is_file() or not summary_path.is_file():
+    summary = summary_path(csv_path)
+    if not csv_path.is_file() or not summary.is_file():
         raise DatasetError(csv_path, "the dataset has not been scored yet: score it first")
     try:
-        return json.loads(summary_path.read_text())["settings"], read_scores(csv_path)
+        return read_summary(summary)["settings"], read_scores(csv_path)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DatasetError(summary_path, f"cannot read the scoring summary ({error})") from error
+        raise DatasetError(summary, f"cannot read the scoring summary ({error})") from error
 
 
 def _write_ranking(csv_path: Path, table: ScoreTable, rank_by: str | None = None) -> None:
     """Write a re-ranked table and its ranking, flags (and ``rank_by``) into ``scores.json``."""
-    summary_path = csv_path.with_suffix(".json")
-    summary = json.loads(summary_path.read_text())
+    summary = read_summary(summary_path(csv_path))
     summary.update(ranking=table.ranking, flagged=[r["case_id"] for r in table.rows if r["flagged"]])
     if rank_by is not None:
         summary["settings"]["rank_by"] = rank_by
-    atomic_write_bytes(csv_path, table_to_csv(table).encode())
-    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
+    write_scores(csv_path, table, summary)

@@ -10,7 +10,7 @@ Files (under ``<dataset>/.aleatoric/``):
                                     image and label content, model and preprocessing.
     ``cache/embeddings/*.npz``      slice embeddings of the foundation model (float16).
     ``cache/quality/<case_id>.npz`` per case: the learned label-issue maps ``(C, D, H, W)`` float16
-                                    (see :mod:`.label_quality`), valid for one whole pass.
+                                    (see :mod:`napari_aleatoric.labelquality.assess`), valid for one whole pass.
     ``scores.csv``, ``scores.json`` the ranked table and a summary (settings, skipped cases, timing).
 """
 
@@ -28,16 +28,17 @@ from ..data.arraycache import ArrayCache, content_key
 from ..data.dataset import Dataset, image_channel, load_case, open_dataset, validate_case_files
 from ..data.errors import AleatoricError, CaseError
 from ..data.medio import probe
+from ..data.state_layout import embeddings_cache, maps_cache, scores_csv
+from ..labelquality.assess import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from ..models.base import FoundationModel, resolve_device
-from ..models.preprocess import InputMode, normalise_intensity
 from ..models.lazy import LazyModel
+from ..models.preprocess import InputMode, normalise_intensity
 from ..models.prompting import slice_embeddings
 from ..models.registry import DEFAULT_MODEL
 from ..uncertainty.heatmap import binary_entropy_map
 from ..uncertainty.prompts import component_boxes
 from ..uncertainty.sps import Energy, SvdMode, class_scales
 from .class_maps import compute_class_maps
-from .label_quality import MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality, quality_key
 from .memory import check_scoring_memory
 from .table import DEFAULT_RANK_BY, ScoreTable, build_table, check_cache_dir, check_rank_by, output_paths, write_outputs
 
@@ -119,7 +120,7 @@ def maps_key(model_name: str, input_mode: str, image: np.ndarray, label: np.ndar
 
 def maps_cache_dir(dataset: Dataset) -> Path:
     """``<cache>/maps`` (``<dataset>/.aleatoric/cache/maps`` by default): the foundation model's maps."""
-    return dataset.cache_dir / "maps"
+    return maps_cache(dataset.cache_dir)
 
 
 def load_class_maps(dataset: Dataset, case_id: str, model_name: str, input_mode: str, image: np.ndarray,
@@ -186,7 +187,7 @@ def _load_for_scoring(dataset: Dataset, case_id: str, model_name: str, input_mod
     image, label = _case_volumes(case.image, case.label)
     image01 = normalise_intensity(image, dataset.modality, input_mode, label > 0)
     key = maps_key(model_name, input_mode, image01, label)
-    entry = ArrayCache(dataset.cache_dir / "maps").load(case_id, key)
+    entry = ArrayCache(maps_cache_dir(dataset)).load(case_id, key)
     return _LoadedCase(case_id, ref.image_paths[0], image, label, image01, key, entry)
 
 
@@ -215,7 +216,7 @@ def _score_loaded(
     case_id, image, label = loaded.case_id, loaded.image, loaded.label
     names = list(dataset.foreground)
     values = [dataset.foreground[n] for n in names]
-    maps_cache = ArrayCache(dataset.cache_dir / "maps")
+    maps_cache = ArrayCache(maps_cache_dir(dataset))
     model_name = model.identity()
     entry = loaded.entry
     cached = entry is not None
@@ -225,7 +226,7 @@ def _score_loaded(
         prompted = torch.from_numpy(entry[0]["prompted"])
     else:
         fm = model.get()
-        class_maps = compute_class_maps(fm, loaded.image01, label, values, ArrayCache(dataset.cache_dir / "embeddings"),
+        class_maps = compute_class_maps(fm, loaded.image01, label, values, ArrayCache(embeddings_cache(dataset.cache_dir)),
                                         batch_size=batch_size)
         forward_seconds = class_maps.forward_seconds + embed_seconds
         # Scores come from the float16 maps that are cached, so a cached run gives identical numbers.
@@ -389,7 +390,7 @@ def _embed_group(ds: Dataset, group: list[_LoadedCase], lazy: LazyModel, batch_s
     model = lazy.get()
     before = model.seconds_in_model
     try:
-        slice_embeddings(model, slices, ArrayCache(ds.cache_dir / "embeddings"), batch_size)
+        slice_embeddings(model, slices, ArrayCache(embeddings_cache(ds.cache_dir)), batch_size)
     except (*_CASE_FAILURES, RuntimeError):
         return {}  # each case then embeds its own slices, and a faulty one is skipped by itself
     per_slice = (model.seconds_in_model - before) / len(slices)
@@ -450,7 +451,7 @@ def score_dataset(
             are those of a serial run. Without a client, Dask is never imported.
 
     After the cases, the learned label quality of the whole dataset is assessed (at least
-    ``MIN_CASES`` scored cases; see :mod:`.label_quality`), and the column ``rank_by`` names orders the table.
+    ``MIN_CASES`` scored cases; see :mod:`napari_aleatoric.labelquality.assess`), and the column ``rank_by`` names orders the table.
 
     Yields:
         :class:`ScoringStarted`, then :class:`CaseScored` / :class:`CaseSkipped` per case, then
@@ -466,7 +467,7 @@ def score_dataset(
     if cache_dir is not None:
         ds = replace(ds, cache_root=check_cache_dir(ds.root, cache_dir))
         if out_csv is None:
-            out_csv = Path(cache_dir) / "scores.csv"
+            out_csv = scores_csv(Path(cache_dir))
     if out_csv is not None:
         out_csv = output_paths(ds.root, out_csv)[0]  # refused before any work if it would harm a file
     if client is not None and not isinstance(model, str):
@@ -534,7 +535,7 @@ def score_dataset(
         except (ValueError, AleatoricError) as error:  # e.g. a single class in the whole dataset
             quality_problem = str(error)
     table = build_table(results, list(ds.foreground), flag_quantile, label_quality, rank_by)
-    csv_path = Path(out_csv) if out_csv is not None else ds.state_dir / "scores.csv"
+    csv_path = Path(out_csv) if out_csv is not None else scores_csv(ds.state_dir)
     settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
                 "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile,
                 "rank_by": rank_by, "batch_size": batch,

@@ -1,57 +1,26 @@
-"""The ranked score table: AUV over the scored cases, CSV and JSON summary on disk."""
+"""The ranked score table: AUV over the scored cases, ranks and flags, and where it may be written.
+
+The file format itself (``scores.csv`` and its ``scores.json`` summary) is
+:mod:`napari_aleatoric.data.scores_file`; its names are re-exported here.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.atomic import atomic_write_bytes
 from ..data.errors import AleatoricError
+from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
+                                table_to_csv, write_scores)
+from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
 from ..uncertainty.auv import auv_from_sps, flagged
 
 if TYPE_CHECKING:
-    from .label_quality import LabelQuality
+    from ..labelquality.assess import LabelQuality
     from .scoring import CaseResult
-
-
-@dataclass
-class ScoreTable:
-    """Rows sorted by rank (most uncertain first) and the column order of the CSV.
-
-    Each row maps a column name to a value: ``case_id`` (str), ``rank`` (int, 1 = review first),
-    ``issue_rank`` (float in (0, 1], the queue's default order: the mean of the case's percentile
-    ranks, among the dataset's judged cases, of ``label_issue`` and ``contradicted``; NaN where
-    either is unknown; see :func:`issue_ranks`),
-    ``label_issue`` (float in [0, 1], the learned label-issue score: 1 − softmin
-    of the out-of-fold probability of each pixel's annotated class, higher = more likely
-    mislabelled; NaN when label quality did not run), ``contradicted`` (the share of the case's
-    drawn annotation whose annotated class that probability is below 0.5),
-    ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
-    (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
-    (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
-    ``label_issue_<name>`` (the label-issue score over the pixels drawn or predicted as that class),
-    ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``wrong_voxels``
-    (pixels whose annotation, drawn or background, the label-quality model contradicts),
-    ``wrong_size`` (their area in mm² for 2D cases, volume in mm³ for volumes), ``worst_region_voxels``
-    and ``worst_region_slice`` / ``_row`` / ``_col`` (the largest connected such region: its size and
-    centre, 0-based indices of the ``(D, H, W)`` case; slice 0 for 2D), ``wrong_voxels_<name>`` (the
-    contradicted pixels drawn or predicted as that class), ``auv_<name>``, ``sps_<name>``, ``dice_fm_<name>`` (float, NaN where the class is absent).
-    """
-
-    columns: list[str]
-    rows: list[dict]
-    ranking: str = "issue_rank"  #: the column the rank follows (``"auv"`` where the chosen one is empty)
-
-    def row(self, case_id: str) -> dict | None:
-        """The row of ``case_id``, or ``None``."""
-        return next((r for r in self.rows if r["case_id"] == case_id), None)
 
 
 #: ``rank_by`` choice → the column the queue's rank follows (highest first)
@@ -224,87 +193,6 @@ def ranking_key(row: dict, column: str = "label_issue") -> tuple:
     return (descending(row.get(column, math.nan)), descending(row.get("auv", math.nan)), row["case_id"])
 
 
-def _format(value) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6f}"
-    return str(value)
-
-
-def table_to_csv(table: ScoreTable) -> str:
-    """CSV text of the table; NaN is written as an empty cell."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.columns)
-    for row in table.rows:
-        writer.writerow([_format(row.get(c, math.nan)) for c in table.columns])
-    return buffer.getvalue()
-
-
-class ScoresFileError(AleatoricError, ValueError):
-    """A ``scores.csv`` that cannot be read back (a ``ValueError`` too, for callers that catch those)."""
-
-
-def read_scores(csv_path: str | Path) -> ScoreTable:
-    """Read a ``scores.csv`` back (empty cells → NaN; ``rank`` int; ``flagged`` bool).
-
-    Raises:
-        ScoresFileError: naming the file and the line, for a row with more or fewer fields than the
-            header, a cell that is not a number, a missing ``case_id`` column, or text that is not CSV.
-        OSError: the file cannot be read.
-    """
-    path = Path(csv_path)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = list(reader.fieldnames or [])
-            if "case_id" not in columns:
-                raise ScoresFileError(path, "no 'case_id' column in the header; not a scores.csv of this program")
-            rows = [_parse_row(path, reader.line_num, raw) for raw in reader]
-    except (csv.Error, UnicodeDecodeError) as error:
-        raise ScoresFileError(path, f"not a readable CSV file: {error}") from error
-    return ScoreTable(columns, rows)
-
-
-def _parse_row(path: Path, line: int, raw: dict) -> dict:
-    if None in raw:  # csv.DictReader puts the fields beyond the header under the key None
-        raise ScoresFileError(path, f"line {line} has {len(raw[None])} more field(s) than the header; "
-                              "the file was edited or damaged: score the dataset again")
-    row: dict = {}
-    for column, text in raw.items():
-        if text is None:
-            raise ScoresFileError(path, f"line {line} has fewer fields than the header (no {column!r}); "
-                                  "score the dataset again")
-        try:
-            if column == "case_id":
-                row[column] = text
-            elif column == "rank":
-                row[column] = int(text)
-            elif column == "flagged":
-                row[column] = text == "1"
-            else:
-                row[column] = float(text) if text else math.nan
-        except ValueError:
-            raise ScoresFileError(path, f"line {line}, column {column!r}: {text[:40]!r} is not a number; "
-                                  "score the dataset again") from None
-    return row
-
-
-#: folders of ``.aleatoric/`` that hold the project's own state: no score table may be written there
-RESERVED_STATE_FOLDERS = frozenset({"originals", "revisions", "cache", "models"})
-#: keys every summary written by :func:`write_outputs` has (an existing file without them is not ours)
-SUMMARY_KEYS = frozenset({"settings", "scored", "ranking"})
-
-
-def _is_our_summary(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(data, dict) and SUMMARY_KEYS <= set(data)
-
-
 def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, Path]:
     """Check where a score table asked for may be written; returns ``(csv path, summary path)``.
 
@@ -324,20 +212,20 @@ def output_paths(dataset_root: str | Path, out_csv: str | Path) -> tuple[Path, P
         raise AleatoricError(csv_path, "the scores table must be a .csv file (e.g. --out results/scores.csv)")
     if csv_path.is_dir():
         raise AleatoricError(csv_path, "is a folder; name the .csv file to write")
-    summary_path = csv_path.with_suffix(".json")
-    for path in (csv_path, summary_path):
+    summary = summary_path(csv_path)
+    for path in (csv_path, summary):
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
             continue
         rel = resolved.relative_to(root).parts
-        if not rel or rel[0] != ".aleatoric" or len(rel) < 2 or (len(rel) > 2 and rel[1] in RESERVED_STATE_FOLDERS):
+        if not rel or rel[0] != STATE_DIR_NAME or len(rel) < 2 or (len(rel) > 2 and rel[1] in RESERVED_STATE_FOLDERS):
             raise AleatoricError(path, f"is inside the dataset folder {root}; scores may only be written under "
-                                 f"{root / '.aleatoric'} (not its originals/, revisions/, cache/ or models/) or "
+                                 f"{state_dir(root)} (not its originals/, revisions/, cache/ or models/) or "
                                  "outside the dataset; nothing was written")
-    if summary_path.exists() and not _is_our_summary(summary_path):
-        raise AleatoricError(summary_path, f"already exists and is not a scoring summary; the summary of "
+    if summary.exists() and not is_summary(summary):
+        raise AleatoricError(summary, f"already exists and is not a scoring summary; the summary of "
                              f"{csv_path.name} would replace it. Choose another --out name; nothing was written")
-    return csv_path, summary_path
+    return csv_path, summary
 
 
 def check_cache_dir(dataset_root: str | Path, cache_dir: str | Path) -> Path:
@@ -349,7 +237,7 @@ def check_cache_dir(dataset_root: str | Path, cache_dir: str | Path) -> Path:
         raise AleatoricError(folder, "the cache must be a folder, not a file")
     root = Path(dataset_root).resolve()
     resolved = folder.resolve()
-    if resolved.is_relative_to(root) and (resolved == root or resolved.relative_to(root).parts[0] != ".aleatoric"):
+    if resolved.is_relative_to(root) and (resolved == root or resolved.relative_to(root).parts[0] != STATE_DIR_NAME):
         raise AleatoricError(folder, f"is inside the dataset folder {root}; put the cache outside it (or under "
                              ".aleatoric/)")
     return folder
@@ -364,7 +252,6 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
     """
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(csv_path, table_to_csv(table).encode())
     summary = {
         "settings": settings,
         "scored": len(table.rows),
@@ -379,6 +266,4 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
             "unjudged": {case_id: names for case_id, names in label_quality.unjudged.items() if names}},
         "ranking": table.ranking,
     }
-    summary_path = csv_path.with_suffix(".json")
-    atomic_write_bytes(summary_path, json.dumps(summary, indent=2).encode())
-    return summary_path
+    return write_scores(csv_path, table, summary)

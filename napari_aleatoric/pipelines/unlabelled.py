@@ -27,24 +27,22 @@ from ..data.dataset import CaseRef, Dataset, load_case, open_dataset
 from ..data.errors import AleatoricError, CaseError, DatasetError, ModelError
 from ..data.formats import LABEL_ENDINGS
 from ..data.medio import write_label
+from ..data.state_layout import predicted_labels_dir, scores_csv
+from ..data.state_layout import unlabelled_dir as layout_unlabelled_dir
 from ..models.base import FoundationModel
 from ..models.registry import DEFAULT_MODEL
 from ..training.prediction import load_trained_model
 from .scoring import ScoringEvent, score_dataset
 
-UNLABELLED_DIR_NAME = "unlabelled"
-PREDICTED_LABELS_DIR = "labelsTs"
-
-
 def unlabelled_dir(dataset: Dataset, run_name: str) -> Path:
     """``<dataset>/.aleatoric/unlabelled/<run name>``: a run's predictions and scores of the test cases."""
-    return dataset.state_dir / UNLABELLED_DIR_NAME / run_name
+    return layout_unlabelled_dir(dataset.state_dir, run_name)
 
 
 def predicted_label_path(dataset: Dataset, run_name: str, case_id: str) -> Path:
     """Where the run's segmentation of test case ``case_id`` is written."""
     ending = dataset.file_ending if dataset.file_ending.lower() in LABEL_ENDINGS else ".nii.gz"
-    return unlabelled_dir(dataset, run_name) / PREDICTED_LABELS_DIR / f"{case_id}{ending}"
+    return predicted_labels_dir(dataset.state_dir, run_name) / f"{case_id}{ending}"
 
 
 def pseudo_labelled_dataset(dataset: Dataset, run_name: str) -> Dataset:
@@ -165,4 +163,4 @@ def score_unlabelled(
                             foreground_voxels=int((labels != 0).sum()), seconds=time.perf_counter() - started)
     pseudo = pseudo_labelled_dataset(ds, run_name)
     yield from score_dataset(pseudo, model, device=device, case_ids=predicted, flag_quantile=flag_quantile,
-                             out_csv=out_dir / "scores.csv")
+                             out_csv=scores_csv(out_dir))

@@ -62,7 +62,10 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from napari_aleatoric.data.atomic import (atomic_create, atomic_write_bytes, fsync_dir, temp_name_pattern,
+                                           write_new_file)
 from napari_aleatoric.data.errors import AleatoricError
+from napari_aleatoric.data.state_layout import STATE_DIR_NAME, originals_dir, revisions_dir
 from napari_aleatoric.review.store import ReviewStore, Revision
 
 #: Environment variable that overrides the user name recorded with revisions and statuses.
@@ -126,7 +129,7 @@ def original_path(dataset_root: str | Path, label_path: str | Path, store: Revie
     Raises:
         AleatoricError: the label file is not inside the dataset root.
     """
-    return store.state_dir / "originals" / _relative_to_root(dataset_root, label_path)
+    return originals_dir(store.state_dir) / _relative_to_root(dataset_root, label_path)
 
 
 def _relative_to_root(dataset_root: str | Path, label_path: str | Path) -> Path:
@@ -138,7 +141,7 @@ def _relative_to_root(dataset_root: str | Path, label_path: str | Path) -> Path:
         raise AleatoricError(
             label, f"the label file is not inside the dataset folder {root}; it cannot be corrected here"
         ) from None
-    if not rel.parts or rel.parts[0] == ".aleatoric":
+    if not rel.parts or rel.parts[0] == STATE_DIR_NAME:
         raise AleatoricError(label, "not a label file of the dataset")
     return rel
 
@@ -158,27 +161,13 @@ def _check_case_id(case_id: str, label_path: Path) -> None:
 def _revision_dir(store: ReviewStore, case_id: str) -> Path:
     if not case_id or case_id in (".", "..") or "/" in case_id or "\\" in case_id or "\0" in case_id:
         raise ValueError(f"case id {case_id!r} cannot be used as a folder name")
-    return store.state_dir / "revisions" / case_id
+    return revisions_dir(store.state_dir, case_id)
 
 
 def _case_lock(store: ReviewStore, case_id: str) -> threading.Lock:
     key = (os.path.abspath(store.path), case_id)
     with _case_locks_guard:
         return _case_locks.setdefault(key, threading.Lock())
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename or a new file in ``folder`` durable (no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # Windows: folders cannot be opened; the rename is durable enough there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path | None) -> None:
@@ -190,19 +179,6 @@ def _unlink_quietly(path: Path | None) -> None:
         pass
     except OSError:
         pass
-
-
-def _write_fsynced(path: Path, data: bytes) -> None:
-    """Create ``path`` (must not exist), write ``data``, flush and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _timestamp() -> str:
@@ -222,29 +198,17 @@ def _failure(path: Path, exc: OSError, label_path: Path, what: str) -> Aleatoric
 
 
 def _keep_original(label_path: Path, original: Path) -> None:
-    """Step 1: copy the label file's bytes to ``original`` unless an original is already kept."""
+    """Step 1: copy the label file's bytes to ``original`` unless an original is already kept
+    (:func:`~napari_aleatoric.data.atomic.atomic_create` never replaces one, even one another
+    process keeps meanwhile)."""
     if original.exists():
         return
-    tmp: Path | None = None
     try:
         data = label_path.read_bytes()
         original.parent.mkdir(parents=True, exist_ok=True)
-        tmp = original.parent / f"{_KEEP_PREFIX}{secrets.token_hex(6)}-{original.name}"
-        _write_fsynced(tmp, data)
-        try:
-            os.link(tmp, original)  # never overwrites: FileExistsError if another process won
-        except FileExistsError:
-            pass
-        except OSError:
-            # File systems without hard links (FAT, some network shares): check, then rename.
-            if not original.exists():
-                os.replace(tmp, original)
-                tmp = None
-        _fsync_dir(original.parent)
+        atomic_create(original, data)
     except OSError as exc:
         raise _failure(original, exc, label_path, "keep a copy of the original annotation") from exc
-    finally:
-        _unlink_quietly(tmp)
 
 
 def _write_revision_copy(
@@ -266,7 +230,7 @@ def _write_revision_copy(
         sha = sha256_bytes(data)
         final = folder / f"{stamp}_{sha[:8]}{ending}"
         os.replace(pending, final)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return final, data, sha
     except OSError as exc:
         _unlink_quietly(pending)
@@ -280,8 +244,6 @@ def _write_revision_copy(
 
 def _publish_label(label_path: Path, data: bytes, copy: Path) -> None:
     """Step 3: atomically replace the label file with ``data``; on failure drop the copy."""
-    from napari_aleatoric.data.atomic import atomic_write_bytes
-
     try:
         atomic_write_bytes(label_path, data)
     except OSError as exc:
@@ -450,7 +412,7 @@ def revert(
         raise AleatoricError(source, "the revision copy does not match its recorded SHA-256; it was not restored")
 
     return _commit_revision(store, case_id, label, original, ending,
-                            lambda pending: _write_fsynced(pending, data),
+                            lambda pending: write_new_file(pending, data),
                             user=user, model=model, auv_before=auv_before, note=note, status=status,
                        issue_before=issue_before)
 
@@ -481,8 +443,9 @@ def reconcile_case(
     _check_case_id(case_id, label)
     # ".pending-*" copies, and "..pending-*.partial*": the atomic writer's temporary of a copy
     _remove_stale_temps(_revision_dir(store, case_id), (_PENDING_PREFIX, "." + _PENDING_PREFIX))
-    _remove_stale_temps(original.parent, _KEEP_PREFIX)
-    _remove_stale_temps(label.parent, _atomic_temp_pattern(label))
+    _remove_stale_temps(original.parent, temp_name_pattern(original))
+    _remove_stale_temps(original.parent, _KEEP_PREFIX)  # what older versions named the temporary of an original
+    _remove_stale_temps(label.parent, temp_name_pattern(label))
     if not label.is_file():
         return None
 
@@ -500,7 +463,7 @@ def reconcile_case(
             return None  # never corrected, or corrected and nothing recorded yet but unchanged
 
         copy, _, _ = _write_revision_copy(
-            store, case_id, label_ending(label), lambda pending: _write_fsynced(pending, data), label
+            store, case_id, label_ending(label), lambda pending: write_new_file(pending, data), label
         )
         return _record(
             store,
@@ -515,16 +478,6 @@ def reconcile_case(
             "(interrupted save or edit outside napari-aleatoric)",
             status="unreviewed" if sha == original_sha else "corrected",
         )
-
-
-def _atomic_temp_pattern(label: Path) -> re.Pattern:
-    """Names of the temporaries :mod:`napari_aleatoric.data.atomic` creates beside ``label``.
-
-    (``.<stem>.<12 hex digits>.partial<ending>``, see ``atomic.temp_path_for``.)
-    """
-    ending = label_ending(label)
-    stem = label.name[: len(label.name) - len(ending)][:150] if ending else label.name[:150]
-    return re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{12}}\.partial{re.escape(ending)}")
 
 
 def _remove_stale_temps(folder: Path, prefix: str | tuple[str, ...] | re.Pattern,

@@ -12,6 +12,10 @@ Concurrency:
 - processes: several processes (napari plus a command-line scorer, say) may open the same file;
   writes use ``BEGIN IMMEDIATE`` and a busy timeout, WAL lets readers go on while one writes.
 
+Tables: ``cases`` (each case's latest status), ``revisions`` (every saved label file) and
+``status_log``, append-only: every change of a status (old, new, when, who, why: ``"revision
+<id>"`` for a save) is appended in the transaction that makes it (:meth:`ReviewStore.status_history`).
+
 The store holds no label data. Revision copies live under ``.aleatoric/revisions/`` and
 ``stored_path`` is recorded relative to the folder that holds the database file (the state
 folder), so a dataset can be moved without breaking the store. See
@@ -27,13 +31,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from napari_aleatoric.data.errors import AleatoricError
+from napari_aleatoric.data.state_layout import REVIEW_STORE, review_store, state_dir
 
 #: Schema version written to ``PRAGMA user_version`` (2: revisions carry the queue's score,
-#: ``issue_before`` / ``issue_after``; a version-1 store is upgraded in place on opening).
-SCHEMA_VERSION = 2
+#: ``issue_before`` / ``issue_after``; 3: the append-only ``status_log``). An older store is
+#: upgraded in place on opening.
+SCHEMA_VERSION = 3
 
 #: File name of the store inside the dataset's state folder.
-STORE_NAME = "review.sqlite"
+STORE_NAME = REVIEW_STORE
 
 #: The review states a case can be in; cases never seen are ``"unreviewed"``.
 STATUSES = ("unreviewed", "accepted", "corrected", "excluded")
@@ -69,6 +75,26 @@ _MIGRATE_V1_V2 = """
 ALTER TABLE revisions ADD COLUMN issue_before REAL;
 ALTER TABLE revisions ADD COLUMN issue_after REAL
 """
+
+#: Version 2 → 3: every status change, appended in the transaction that makes it. The statuses a
+#: store already holds become one row each with ``old_status`` NULL (the change before the log).
+_MIGRATE_V2_V3 = """
+CREATE TABLE status_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id     TEXT NOT NULL,
+    old_status  TEXT,
+    new_status  TEXT NOT NULL,
+    changed_at  TEXT NOT NULL,
+    changed_by  TEXT,
+    reason      TEXT
+);
+CREATE INDEX status_log_by_case ON status_log (case_id, id);
+INSERT INTO status_log (case_id, old_status, new_status, changed_at, changed_by, reason)
+    SELECT case_id, NULL, status, updated_at, updated_by, 'recorded before the status log'
+    FROM cases ORDER BY updated_at, case_id
+"""
+
+_STATUS_LOG_COLUMNS = "id, case_id, old_status, new_status, changed_at, changed_by, reason"
 
 _REVISION_COLUMNS = (
     "id, case_id, created_at, user, model, auv_before, auv_after, label_sha256, stored_path, note, "
@@ -122,6 +148,31 @@ class Revision:
     issue_after: float | None = None
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """One change of a case's review status (a row of the append-only status log).
+
+    Attributes:
+        id: row id, increasing in the order the changes were made (across all cases).
+        case_id: the case.
+        old_status: its status before (``"unreviewed"`` for a case never touched); ``None`` for the
+            status a store held when it was upgraded to the log (what came before is not known).
+        new_status: its status after.
+        changed_at: when, UTC ISO 8601 string.
+        changed_by: who (see :func:`napari_aleatoric.review.saving.default_user`), if known.
+        reason: what set it: ``None`` for a plain status change, ``"revision <id>"`` for a saved
+            revision (a correction, a revert, a recovered edit), or the caller's text.
+    """
+
+    id: int
+    case_id: str
+    old_status: str | None
+    new_status: str
+    changed_at: str
+    changed_by: str | None
+    reason: str | None = None
+
+
 class ReviewStore:
     """Review status and revision history of one dataset, in an SQLite file.
 
@@ -168,7 +219,7 @@ class ReviewStore:
     @classmethod
     def for_dataset(cls, dataset_root: str | Path) -> "ReviewStore":
         """Open (or create) the store of a dataset, ``<dataset_root>/.aleatoric/review.sqlite``."""
-        return cls(Path(dataset_root) / ".aleatoric" / STORE_NAME)
+        return cls(review_store(state_dir(dataset_root)))
 
     @property
     def state_dir(self) -> Path:
@@ -230,6 +281,11 @@ class ReviewStore:
                 for statement in _MIGRATE_V1_V2.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                version = 2
+            if version == 2:
+                for statement in _MIGRATE_V2_V3.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -241,7 +297,7 @@ class ReviewStore:
         tables = {
             row[0] for row in self._connection().execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
-        missing = {"cases", "revisions"} - tables
+        missing = {"cases", "revisions", "status_log"} - tables
         if missing:
             raise AleatoricError(
                 self.path, f"the review store lacks the tables {sorted(missing)}; it was left untouched"
@@ -298,7 +354,17 @@ class ReviewStore:
             raise ValueError(f"unknown review status {status!r}; expected one of {STATUSES}")
 
     @staticmethod
-    def _upsert_status(conn: sqlite3.Connection, case_id: str, status: str, user: str | None, now: str) -> None:
+    def _upsert_status(conn: sqlite3.Connection, case_id: str, status: str, user: str | None, now: str,
+                       reason: str | None = None) -> None:
+        """Set the status and, when it changes, append the change to the log (same transaction)."""
+        row = conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+        old = row[0] if row else "unreviewed"
+        if old != status:
+            conn.execute(
+                "INSERT INTO status_log (case_id, old_status, new_status, changed_at, changed_by, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (case_id, old, status, now, user, reason),
+            )
         conn.execute(
             "INSERT INTO cases (case_id, status, updated_at, updated_by) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (case_id) DO UPDATE SET status = excluded.status, "
@@ -313,19 +379,29 @@ class ReviewStore:
         rows = self._read("SELECT status FROM cases WHERE case_id = ?", (case_id,))
         return rows[0][0] if rows else "unreviewed"
 
-    def set_status(self, case_id: str, status: str, user: str | None) -> None:
-        """Set the review status of a case (one of :data:`STATUSES`), recording who and when.
+    def set_status(self, case_id: str, status: str, user: str | None, *, reason: str | None = None) -> None:
+        """Set the review status of a case (one of :data:`STATUSES`), recording who and when; a
+        change is appended to the status log in the same transaction (with ``reason``, if given).
 
         Raises:
             ValueError: unknown status.
         """
         self._check_status(status)
         now = utc_now()
-        self._write(lambda conn: self._upsert_status(conn, case_id, status, user, now))
+        self._write(lambda conn: self._upsert_status(conn, case_id, status, user, now, reason))
 
     def statuses(self) -> dict[str, str]:
         """``{case_id: status}`` of every case that has a recorded status (others are unreviewed)."""
         return dict(self._read("SELECT case_id, status FROM cases ORDER BY case_id"))
+
+    def status_history(self, case_id: str | None = None) -> list[StatusChange]:
+        """The status changes of a case (or of every case), oldest first."""
+        if case_id is None:
+            rows = self._read(f"SELECT {_STATUS_LOG_COLUMNS} FROM status_log ORDER BY id")
+        else:
+            rows = self._read(f"SELECT {_STATUS_LOG_COLUMNS} FROM status_log WHERE case_id = ? ORDER BY id",
+                              (case_id,))
+        return [StatusChange(*row) for row in rows]
 
     # -- revisions ---------------------------------------------------------------------------
 
@@ -386,7 +462,7 @@ class ReviewStore:
                 ),
             )
             if status is not None:
-                self._upsert_status(conn, case_id, status, user, now)
+                self._upsert_status(conn, case_id, status, user, now, f"revision {cursor.lastrowid}")
             return int(cursor.lastrowid)
 
         revision_id = self._write(insert)
@@ -430,22 +506,6 @@ class ReviewStore:
             (case_id,),
         )
         return Revision(*rows[0]) if rows else None
-
-    def set_auv_after(self, revision_id: int, value: float | None) -> None:
-        """Record the AUV score (dimensionless) of a revision after re-scoring it.
-
-        Raises:
-            KeyError: no such revision.
-        """
-
-        def update(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "UPDATE revisions SET auv_after = ? WHERE id = ?",
-                (None if value is None else float(value), int(revision_id)),
-            ).rowcount
-
-        if self._write(update) == 0:
-            raise KeyError(f"{self.path}: no revision with id {revision_id}")
 
     def set_scores_after(self, revision_id: int, *, auv: float | None, label_issue: float | None) -> None:
         """Record a revision's scores after re-scoring it: the AUV (dimensionless) and the queue's

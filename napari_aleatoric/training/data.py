@@ -40,8 +40,9 @@ from ..data.atomic import full_suffix
 from ..data.dataset import CaseRef, Dataset, check_declared_values, load_case, validate_case_files
 from ..data.errors import AleatoricError, CaseError, DatasetError
 from ..data.medio import read_label
+from ..data.scores_file import read_scores
+from ..data.state_layout import review_store, scores_csv as default_scores_csv
 from ..models.preprocess import normalise_intensity
-from ..pipelines.table import read_scores
 from ..uncertainty.auv import keep_mask, keep_mask_classwise
 from .settings import TrainSettings
 
@@ -71,9 +72,6 @@ class CaseSelection:
     left_out: dict[str, str] = field(default_factory=dict)
     filter: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return {"train": self.train, "val": self.val, "left_out": self.left_out, "filter": self.filter}
-
 
 def _hash_unit(case_id: str) -> float:
     digest = hashlib.sha256(case_id.encode("utf-8")).digest()
@@ -98,9 +96,9 @@ def split_cases(case_ids: list[str], val_fraction: float) -> tuple[list[str], li
 
 def review_statuses(ds: Dataset) -> dict[str, str]:
     """Recorded review statuses; ``{}`` when the dataset has no review store (none is created)."""
-    from ..review.store import STORE_NAME, ReviewStore  # noqa: PLC0415
+    from ..review.store import ReviewStore  # noqa: PLC0415
 
-    if not (ds.state_dir / STORE_NAME).is_file():
+    if not review_store(ds.state_dir).is_file():
         return {}
     store = ReviewStore.for_dataset(ds.root)
     try:
@@ -174,7 +172,7 @@ def select_cases(ds: Dataset, settings: TrainSettings, scores_csv: str | Path | 
     val = [c for c in val if c not in left_out]
     summary: dict = {"keep": settings.keep, "classwise": settings.classwise, "applied": False}
     if settings.filtering:
-        path = Path(scores_csv) if scores_csv is not None else ds.state_dir / "scores.csv"
+        path = Path(scores_csv) if scores_csv is not None else default_scores_csv(ds.state_dir)
         train, reasons, summary = _filter(ds, train, settings, path)
         summary["applied"] = True
         left_out.update(reasons)
@@ -392,21 +390,9 @@ def _axis_window(size: int, patch: int, centre: int | None, rng: np.random.Gener
     return 0, size, offset
 
 
-def sample_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Generator, *,
-                 augment: bool = True, foreground_probability: float = FOREGROUND_PROBABILITY):
-    """One ``patch``-sized ``(image, label)`` pair from a case.
-
-    Returns:
-        float32 image and uint8 label arrays of shape ``patch`` (zero outside the case).
-    """
-    image, label, _ = sample_weighted_patch(case, patch, rng, augment=augment,
-                                            foreground_probability=foreground_probability)
-    return image, label
-
-
 def sample_weighted_patch(case: PreparedCase, patch: tuple[int, ...], rng: np.random.Generator, *,
                           augment: bool = True, foreground_probability: float = FOREGROUND_PROBABILITY):
-    """:func:`sample_patch` plus the patch of the case's loss weights (same random draws).
+    """One ``patch``-sized ``(image, label)`` pair from a case and the patch of its loss weights.
 
     Returns:
         ``(image, label, weight)``: float32 image, uint8 label and float32 weights (1 outside the

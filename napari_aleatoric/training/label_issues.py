@@ -28,7 +28,6 @@ same labels (other seeds, networks, strategies, a resume) reuse it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,12 +38,14 @@ import numpy as np
 from ..data.arraycache import ArrayCache
 from ..data.dataset import Dataset, load_case
 from ..data.errors import AleatoricError, CaseError, DatasetError
+from ..data.scores_file import read_summary
+from ..data.state_layout import scores_json, training_quality_cache
+from ..labelquality.assess import (MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality,
+                                  quality_key)
+from ..labelquality.scores import label_index
 from ..models.base import resolve_device
 from ..models.lazy import LazyModel
 from ..models.registry import DEFAULT_MODEL
-from ..labelquality.scores import label_index
-from ..pipelines.label_quality import (MIN_CASES, LabelQualityFinished, LabelQualityProgress, assess_label_quality,
-                                       quality_key)
 from .settings import TrainSettings
 
 #: A pixel keeps full weight while the label-quality model gives its annotated class at least
@@ -61,7 +62,6 @@ RELABEL_CONFIDENCE = 0.8
 AUTO_MODE = "relabel"
 #: Review statuses whose cases count at full weight and are never filtered.
 VOUCHED = frozenset({"accepted", "corrected"})
-TRAINING_QUALITY_DIR = "quality-training"
 
 
 @dataclass
@@ -313,11 +313,11 @@ def preview_label_issues(dataset: str | Path | Dataset, settings: TrainSettings,
 
 def scoring_record(ds: Dataset) -> dict | None:
     """The settings of the dataset's scoring run (``scores.json``), or ``None`` if it was never scored."""
-    path = ds.state_dir / "scores.json"
+    path = scores_json(ds.state_dir)
     if not path.is_file():
         return None
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8"))["settings"])
+        return dict(read_summary(path)["settings"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DatasetError(path, f"cannot read the scoring summary ({error}); score the dataset again") from error
 
@@ -333,7 +333,7 @@ def label_issue_problem(ds: Dataset, settings: TrainSettings, n_train: int) -> s
         return None
     problem = None
     if scoring_record(ds) is None:
-        problem = (f"the dataset has not been scored (no {ds.state_dir / 'scores.json'}); "
+        problem = (f"the dataset has not been scored (no {scores_json(ds.state_dir)}); "
                    f"run `napari-aleatoric score {ds.root}` first")
     elif n_train < MIN_CASES:
         problem = f"label issues need at least {MIN_CASES} training cases, the run has {n_train}"
@@ -382,7 +382,7 @@ def plan_label_issues(
         return
     record = scoring_record(ds)
     lazy = LazyModel(record.get("model_spec", DEFAULT_MODEL), resolve_device(device))
-    cache_dir = ds.cache_dir / TRAINING_QUALITY_DIR
+    cache_dir = training_quality_cache(ds.cache_dir)
     label_paths = {c: Path(p) for c, p in (label_paths or {}).items() if c in set(train_ids)}
     case_keys = {c: quality_key(lazy.identity(), *read_case(ds, c, label_paths)) for c in train_ids}
     result = None

@@ -32,6 +32,7 @@ import torch
 from ..data.atomic import full_suffix
 from ..data.dataset import Dataset, open_dataset
 from ..data.errors import AleatoricError, DatasetError, ModelError
+from ..data.state_layout import label_snapshots_dir
 from ..models.base import resolve_device
 from .data import (CaseLoader, case_shapes, default_patch, epoch_batches, make_weighted_batch, noise_seed,
                    review_statuses, select_cases, snapshot_labels, step_rng)
@@ -39,7 +40,7 @@ from .duo import duo_loss
 from .label_issues import LabelIssuePlan, PreparingLabelIssues, describe, label_issue_problem, plan_label_issues
 from .networks import DuoNet, build_network, size_divisor
 from .runs import (BEST_CHECKPOINT, CASES_FILE, CHECKPOINT_FORMAT, LABEL_SNAPSHOT_DIR, LAST_CHECKPOINT, METRICS_FILE,
-                   OUTSIDE_SNAPSHOTS_DIR, SETTINGS_FILE, best_checkpoint, latest_run, load_checkpoint, models_dir,
+                   SETTINGS_FILE, best_checkpoint, latest_run, load_checkpoint, models_dir,
                    read_json, save_checkpoint, write_json)
 from .settings import TrainSettings
 
@@ -236,7 +237,7 @@ def snapshot_folder(ds: Dataset, run_dir: Path, name: str) -> Path:
     inside the dataset folder)."""
     if Path(run_dir).resolve().is_relative_to(ds.root):
         return Path(run_dir) / LABEL_SNAPSHOT_DIR
-    return ds.state_dir / OUTSIDE_SNAPSHOTS_DIR / name
+    return label_snapshots_dir(ds.state_dir, name)
 
 
 def _snapshot_paths(ds: Dataset, plan: _Plan) -> dict[str, Path]:
@@ -345,7 +346,6 @@ def train(
     resume: bool = False,
     scores_csv: str | Path | None = None,
     should_stop: Callable[[], bool] | None = None,
-    cache_bytes: int = 1 << 30,
 ) -> Iterator[TrainingEvent]:
     """Train a task network, guided by the label issues and/or the paper's AUV filtering and DUO;
     yield progress events.
@@ -366,7 +366,6 @@ def train(
         should_stop: polled before every step (and between cases of the label-issue pass); when it
             returns true the position is saved, a :class:`TrainingStopped` is yielded and the
             generator ends.
-        cache_bytes: memory budget of prepared cases kept in RAM.
 
     Raises (before the first event):
         ValueError: invalid settings (message names them).
@@ -452,7 +451,7 @@ def train(
             "train": plan.train, "val": plan.val, "left_out": plan.left_out, "filter": filter_summary,
             "label_issues": issues.summary(),
             "labels_snapshot": plan.snapshot.resolve().relative_to(ds.root).as_posix()})
-    loader = CaseLoader(ds, cache_bytes, label_paths=label_paths, guidance=issues.guidance)
+    loader = CaseLoader(ds, label_paths=label_paths, guidance=issues.guidance)
     started = time.perf_counter()
     seconds_before = float(state["seconds"])
 

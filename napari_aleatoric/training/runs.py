@@ -29,25 +29,22 @@ from pathlib import Path
 import torch
 
 from ..data.atomic import atomic_write_bytes
-from ..data.dataset import STATE_DIR_NAME
 from ..data.errors import ModelError
+from ..data.state_layout import models_dir as _models_dir, state_dir
 from ..models.checkpoints import torch_load_safely
 
 CHECKPOINT_FORMAT = "napari-aleatoric-train/1"
-MODELS_DIR_NAME = "models"
 SETTINGS_FILE = "settings.json"
 CASES_FILE = "cases.json"
 METRICS_FILE = "metrics.json"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 LABEL_SNAPSHOT_DIR = "labels"
-#: where a run folder outside the dataset keeps its label snapshot: ``<dataset>/.aleatoric/<this>/<run name>``
-OUTSIDE_SNAPSHOTS_DIR = "label_snapshots"
 
 
 def models_dir(dataset_root: str | Path) -> Path:
     """``<dataset>/.aleatoric/models``."""
-    return Path(dataset_root) / STATE_DIR_NAME / MODELS_DIR_NAME
+    return _models_dir(state_dir(dataset_root))
 
 
 def write_json(path: Path, data) -> None:
