@@ -24,20 +24,25 @@ from labelnoise.methods import Context, learned_candidates  # noqa: E402
 
 from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
 from napari_aleatoric.models.registry import load_model  # noqa: E402
-from napari_aleatoric.uncertainty.auv import flagged as flagged_by_app  # noqa: E402
+
+
+def top_tenth(values: np.ndarray) -> np.ndarray:
+    """The app's flag until issue 16: above the dataset's 0.9 quantile of ``label_issue`` (the
+    calibrated rule that replaced it is chosen by ``flag_rule_choice.py``)."""
+    finite = np.isfinite(values)
+    return finite & (values > np.quantile(values[finite], 0.9)) if finite.sum() >= 2 else np.zeros(values.shape, bool)
 
 
 def flagged_in_replicates(evaluation: dict) -> dict:
     """Scores of clean and corrupted cases in the corrupted replicates, and the share of clean cases
-    (false alarms) among each replicate's flagged cases (flagged as the app does: above the 0.9
-    quantile of ``label_issue``)."""
+    (false alarms) among each replicate's flagged cases (flagged by the old top-10 % rule)."""
     clean, corrupted, false_alarms, flagged = [], [], 0, 0
     for rep, values in evaluation["scores"]["learned_softmin"].items():
         bad = np.array(evaluation["cases"][rep]["corrupted"], dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         clean += values[~bad].tolist()
         corrupted += values[bad].tolist()
-        flags = flagged_by_app(values, 0.9)
+        flags = top_tenth(values)
         false_alarms += int((~bad & flags).sum())
         flagged += int(flags.sum())
     return {"clean_percentiles_10_50_90": np.percentile(clean, [10, 50, 90]).round(3).tolist(),

@@ -749,7 +749,7 @@ class ReviewPanel(BackgroundWork, QWidget):
             self._pending_progress = None
             self.session.apply(event)  # the session's table; the queue follows (ScoresChanged)
             self.message.setText(f"Priorities refreshed from the current annotations in {event.seconds:.1f} s "
-                                 f"({sum(r['flagged'] for r in event.table.rows)} flagged).")
+                                 f"({sum(r['flagged'] for r in event.table.rows)} flagged as likely mislabelled).")
             self._refresh_queue()
             if self.current is not None:
                 self.current.row = event.table.row(self.current.case_id)
@@ -834,7 +834,7 @@ class ReviewPanel(BackgroundWork, QWidget):
         changed = self.session.apply(event)
         rows = len(event.table.rows)
         self.message.setText(f"Scored {rows} cases ({len(event.skipped)} skipped, "
-                             f"{sum(r['flagged'] for r in event.table.rows)} flagged). Scores: {event.csv_path}")
+                             f"{sum(r['flagged'] for r in event.table.rows)} flagged as likely mislabelled). Scores: {event.csv_path}")
         rescored = {revision.case_id for revision in changed.completed}
         top = self.top_case()
         if self._auto_selected and self._score_incremental and top is not None and not self.is_dirty() and \

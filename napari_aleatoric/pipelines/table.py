@@ -14,7 +14,8 @@ import numpy as np
 
 from ..data.atomic import atomic_write_bytes
 from ..data.errors import AleatoricError
-from ..uncertainty.auv import auv_from_sps, flagged
+from ..labelquality.flag import flag_cases
+from ..uncertainty.auv import auv_from_sps
 
 if TYPE_CHECKING:
     from .label_quality import LabelQuality
@@ -31,7 +32,7 @@ class ScoreTable:
     mislabelled; NaN when label quality did not run), ``contradicted`` (the share of the case's
     drawn annotation whose annotated class that probability is below 0.5),
     ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
-    (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
+    (bool, likely mislabelled by the calibrated rule of :func:`~..labelquality.flag.flag_cases`), ``sps`` (float, sum over present classes), ``fm_disagreement``
     (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
     ``label_issue_<name>`` (the label-issue score over the pixels drawn or predicted as that class),
     ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``wrong_voxels``
@@ -45,6 +46,7 @@ class ScoreTable:
     columns: list[str]
     rows: list[dict]
     ranking: str = "label_issue"  #: the column the rank follows (``"auv"`` where the chosen one is empty)
+    flag_rule: str = ""  #: what ``flagged`` means, in words (:func:`~..labelquality.flag.flag_cases`)
 
     def row(self, case_id: str) -> dict | None:
         """The row of ``case_id``, or ``None``."""
@@ -77,7 +79,7 @@ def table_columns(class_names: list[str]) -> list[str]:
             + [f"dice_fm_{n}" for n in class_names])
 
 
-def build_table(results: list[CaseResult], class_names: list[str], flag_quantile: float = 0.9,
+def build_table(results: list[CaseResult], class_names: list[str],
                 label_quality: LabelQuality | None = None, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """Normalise SPS to AUV over ``results`` and rank the cases, most likely mislabelled first.
 
@@ -87,13 +89,12 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
     Args:
         results: per-case SPS (any order).
         class_names: foreground label names in dataset order.
-        flag_quantile: cases whose ranking score is above this quantile are flagged.
         label_quality: the learned label quality of (some of) the cases, if it ran.
-        rank_by: a key of :data:`RANK_BY`: the column the rank and the flags follow.
+        rank_by: a key of :data:`RANK_BY`: the column the rank follows (the flag does not depend on it).
     """
     columns = table_columns(class_names)
     if not results:
-        return ScoreTable(columns, [], RANK_BY[rank_by])
+        return ScoreTable(columns, [], RANK_BY[rank_by], flag_cases([])[1])
     per_class = np.array([[r.sps_per_class.get(n, math.nan) for n in class_names] for r in results], dtype=np.float64)
     present = np.isfinite(per_class)
     case_sps = np.where(present.any(axis=1), np.where(present, per_class, 0.0).sum(axis=1), np.nan)
@@ -111,12 +112,13 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
             row[f"sps_{name}"] = float(per_class[i, c])
             row[f"dice_fm_{name}"] = float(dices[c])
         rows.append(row)
-    return ranked(ScoreTable(columns, rows), flag_quantile, rank_by)
+    return ranked(ScoreTable(columns, rows), rank_by)
 
 
-def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
-    """A copy of ``table`` ranked and flagged by the column ``rank_by`` names (:data:`RANK_BY`),
-    highest first, ties and NaN by AUV then case id; by AUV when that column has no value.
+def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
+    """A copy of ``table`` ranked by the column ``rank_by`` names (:data:`RANK_BY`), highest first,
+    ties and NaN by AUV then case id (by AUV when that column has no value), and flagged by the
+    calibrated rule (:func:`~..labelquality.flag.flag_cases`, whatever the order).
 
     Raises:
         ValueError: an unknown ``rank_by``.
@@ -126,13 +128,13 @@ def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT
     column = RANK_BY[rank_by]
     if not any(_finite(row.get(column)) for row in rows):
         column = "auv"
-    flags = flagged(np.array([row.get(column, math.nan) for row in rows], dtype=np.float64), flag_quantile)
+    flags, rule = flag_cases(rows)
     for row, flag in zip(rows, flags):
         row["flagged"] = bool(flag)
     rows.sort(key=lambda row: ranking_key(row, column))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return ScoreTable(list(table.columns), rows, column)
+    return ScoreTable(list(table.columns), rows, column, rule)
 
 
 def _finite(value) -> bool:
@@ -140,19 +142,19 @@ def _finite(value) -> bool:
 
 
 def with_label_quality(table: ScoreTable, class_names: list[str], label_quality: LabelQuality,
-                       flag_quantile: float = 0.9, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
+                       rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """A copy of ``table`` with new label-issue columns, rank and flags (other columns unchanged).
 
     Args:
         table: a scored table (e.g. read back from ``scores.csv``).
         class_names: foreground label names in dataset order.
         label_quality: a fresh label-quality result (cases it lacks get NaN).
-        flag_quantile, rank_by: as in :func:`build_table`.
+        rank_by: as in :func:`build_table`.
     """
     rows = [dict(row) for row in table.rows]
     for row in rows:
         row.update(label_quality_columns(label_quality, row["case_id"], class_names))
-    return ranked(ScoreTable(table_columns(class_names), rows), flag_quantile, rank_by)
+    return ranked(ScoreTable(table_columns(class_names), rows), rank_by)
 
 
 def label_quality_columns(label_quality: LabelQuality | None, case_id: str, class_names: list[str]) -> dict:
@@ -338,6 +340,7 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         "settings": settings,
         "scored": len(table.rows),
         "flagged": [r["case_id"] for r in table.rows if r["flagged"]],
+        "flag_rule": table.flag_rule or flag_cases(table.rows)[1],
         "skipped": [{"file": str(e.path) if e.path else None, "problem": e.problem} for e in skipped],
         "forward_seconds_total": float(sum(r.forward_seconds for r in results)),
         "cached_cases": int(sum(r.cached for r in results)),
