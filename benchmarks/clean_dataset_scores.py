@@ -1,6 +1,7 @@
 """What "flagged" means on a dataset with no wrong annotation: the learned label-issue scores of the
 benchmark's clean cases alone (no corrupted case in the cross-validation), next to the scores of
-the corrupted cases in the corrupted replicates.
+the corrupted cases in the corrupted replicates; per clean case its ``label_issue`` (``clean_scores``) and
+``contradicted`` share (``clean_contradicted``), which ``flag_rule_choice.py`` reads.
 
 Needs a finished ``benchmarks/run_all.py`` output folder (its data, caches and results.json)::
 
@@ -19,24 +20,29 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from labelnoise import datasets as D  # noqa: E402
-from labelnoise.methods import Context, learned_softmin  # noqa: E402
+from labelnoise.methods import Context, learned_candidates  # noqa: E402
 
 from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
 from napari_aleatoric.models.registry import load_model  # noqa: E402
-from napari_aleatoric.uncertainty.auv import flagged as flagged_by_app  # noqa: E402
+
+
+def top_tenth(values: np.ndarray) -> np.ndarray:
+    """The app's flag until issue 16: above the dataset's 0.9 quantile of ``label_issue`` (the
+    calibrated rule that replaced it is chosen by ``flag_rule_choice.py``)."""
+    finite = np.isfinite(values)
+    return finite & (values > np.quantile(values[finite], 0.9)) if finite.sum() >= 2 else np.zeros(values.shape, bool)
 
 
 def flagged_in_replicates(evaluation: dict) -> dict:
     """Scores of clean and corrupted cases in the corrupted replicates, and the share of clean cases
-    (false alarms) among each replicate's flagged cases (flagged as the app does: above the 0.9
-    quantile of ``label_issue``)."""
+    (false alarms) among each replicate's flagged cases (flagged by the old top-10 % rule)."""
     clean, corrupted, false_alarms, flagged = [], [], 0, 0
     for rep, values in evaluation["scores"]["learned_softmin"].items():
         bad = np.array(evaluation["cases"][rep]["corrupted"], dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         clean += values[~bad].tolist()
         corrupted += values[bad].tolist()
-        flags = flagged_by_app(values, 0.9)
+        flags = top_tenth(values)
         false_alarms += int((~bad & flags).sum())
         flagged += int(flags.sum())
     return {"clean_percentiles_10_50_90": np.percentile(clean, [10, 50, 90]).round(3).tolist(),
@@ -57,16 +63,20 @@ def main(argv=None) -> int:
         scoring = {"raw": open_dataset(D.scoring_root(ds, "raw", args.out))}
         names = list(ds.foreground)
         ctx = Context(name, list(ds.cases), names, [ds.foreground[n] for n in names], {}, scoring, seed=0, model=model)
-        clean = learned_softmin(ctx)
+        candidates = learned_candidates(ctx)
+        clean = candidates["softmin"]
         corrupted = [v for rep, values in evaluation["scores"]["learned_softmin"].items()
                      for v, bad in zip(values, evaluation["cases"][rep]["corrupted"]) if bad]
         top = np.sort(clean)[::-1][:max(1, round(0.1 * len(clean)))]
         report[name] = {"clean_cases": len(clean), "clean_percentiles_10_50_90": np.percentile(clean, [10, 50, 90]).round(3).tolist(),
                         "corrupted_percentiles_10_50_90": np.percentile(corrupted, [10, 50, 90]).round(3).tolist(),
                         "flag_threshold_top10": float(top.min().round(3)),
-                        "clean_above_corrupted_median": float(np.mean(clean > np.median(corrupted)).round(3))}
+                        "clean_above_corrupted_median": float(np.mean(clean > np.median(corrupted)).round(3)),
+                        "clean_ids": list(ds.cases), "clean_scores": clean.round(6).tolist(),
+                        "clean_contradicted": candidates["drawn_share"].round(6).tolist()}
         report[name]["in_corrupted_replicates"] = flagged_in_replicates(evaluation)
-        print(name, report[name], flush=True)
+        print(name, {k: v for k, v in report[name].items() if not k.startswith("clean_") or "percentiles" in k},
+              flush=True)
     (args.out / "clean_dataset_scores.json").write_text(json.dumps(report, indent=1))
     return 0
 

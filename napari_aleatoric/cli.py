@@ -22,13 +22,6 @@ EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
-def _quantile(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -100,8 +93,6 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
                              "contradicted region: the same error ranks the same in a small and a large volume), auv "
                              "(the paper's score: difficulty). Re-running with another choice on a scored dataset only "
                              "re-ranks")
-    parser.add_argument("--flag-quantile", type=_quantile, default=0.9, help="flag the cases above this quantile of the ranking "
-                        "column (--rank-by; AUV when label quality cannot run)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,
                         help="slices per foundation-model encoder forward (default 8 on CUDA, 1 on the CPU); "
                              "the scores do not depend on it")
@@ -150,7 +141,7 @@ def _run_scoring(dataset, args, stream=None, client=None):
     stream = stream or sys.stderr
     dataset = print_dataset_warnings(dataset, stream)
     events = score_dataset(dataset, args.model, device=args.device, input_mode=args.input_mode,
-                           svd_mode=args.svd_mode, energy=args.energy, flag_quantile=args.flag_quantile,
+                           svd_mode=args.svd_mode, energy=args.energy,
                            rank_by=args.rank_by, out_csv=getattr(args, "out", None), cache_dir=getattr(args, "cache", None),
                            batch_size=getattr(args, "batch_size", None), client=client)
     bar = None
@@ -208,6 +199,7 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
           "of the largest such region)", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)
+    print(f"flag (*): {finished.table.flag_rule}", file=stream)
     names = [c[len("dice_fm_"):] for c in finished.table.columns if c.startswith("dice_fm_")]
     rare = {r["case_id"]: unjudged_classes(r, names) for r in rows}
     rare = {case_id: classes for case_id, classes in rare.items() if classes}

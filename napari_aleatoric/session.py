@@ -5,7 +5,7 @@ A :class:`ReviewSession` owns what reviewing a dataset needs: the opened
 :class:`~napari_aleatoric.review.store.ReviewStore`, the ranked
 :class:`~napari_aleatoric.pipelines.table.ScoreTable` and the scoring settings the dataset was
 scored with (:class:`ScoringSettings`, from ``scores.json``). Every scoring it starts reuses those
-settings (input mode, SVD layout, energy, flag quantile); only the model and the device are chosen.
+settings (input mode, SVD layout, energy, queue order); only the model and the device are chosen.
 It applies the review rules: status changes (a decision is refused while the view has unsaved
 edits), saving and reverting through :mod:`napari_aleatoric.review.saving` (the original is always
 kept), reconcile-on-open, the re-score policy and what follows a correction (re-score now, after
@@ -73,7 +73,6 @@ class ScoringSettings:
         model_spec: the specification the model was built from (``"litemedsam"``, ``"sam-vit-b:PATH"``).
         svd_mode: matrix layout of volumes for the SPS (``"D_HW"``, ``"H_DW"``, ``"W_DH"``).
         energy: ``"sigma2"`` or ``"sigma"``.
-        flag_quantile: cases above this quantile of the ranking score are flagged (0–1).
         rank_by: the column the queue's rank follows (a key of :data:`.pipelines.table.RANK_BY`).
     """
 
@@ -82,7 +81,6 @@ class ScoringSettings:
     model_spec: str | None = None
     svd_mode: str = "D_HW"
     energy: str = "sigma2"
-    flag_quantile: float = 0.9
     rank_by: str = DEFAULT_RANK_BY
 
     @classmethod
@@ -93,7 +91,6 @@ class ScoringSettings:
             return cls(model=settings.get("model"), input_mode=settings.get("input_mode", "raw"),
                        model_spec=settings.get("model_spec"), svd_mode=settings.get("svd_mode", "D_HW"),
                        energy=settings.get("energy", "sigma2"),
-                       flag_quantile=float(settings.get("flag_quantile", 0.9)),
                        rank_by=settings.get("rank_by", DEFAULT_RANK_BY))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
@@ -102,7 +99,7 @@ class ScoringSettings:
         """The keyword arguments of :func:`~napari_aleatoric.pipelines.scoring.score_dataset` that
         reproduce this scoring (all but the model and the device)."""
         return {"input_mode": self.input_mode, "svd_mode": self.svd_mode, "energy": self.energy,
-                "flag_quantile": self.flag_quantile, "rank_by": self.rank_by}
+                "rank_by": self.rank_by}
 
 
 # ====================================================================== events

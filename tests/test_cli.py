@@ -12,6 +12,7 @@ def test_score_prints_queue_and_writes_csv(mni_dataset, capsys):
     assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "20 cases scored" in out and "rank" in out
+    assert "flag (*): label issue more than 2.5 robust standard deviations" in out
     assert (mni_dataset / ".aleatoric" / "scores.csv").is_file()
 
 
@@ -50,11 +51,12 @@ def test_bad_input_exits_2_with_reason(mni_dataset, tmp_path, capsys, monkeypatc
     assert message in capsys.readouterr().err
 
 
-def test_bad_quantile_is_a_usage_error(mni_dataset, capsys):
+def test_flag_quantile_is_gone(mni_dataset, capsys):
+    """The flag follows the calibrated rule (labelquality.flag), not a quantile of the queue."""
     with pytest.raises(SystemExit) as exit_info:
-        main(["score", str(mni_dataset), "--flag-quantile", "1.5"])
+        main(["score", str(mni_dataset), "--flag-quantile", "0.8"])
     assert exit_info.value.code == 2
-    assert "between 0 and 1" in capsys.readouterr().err
+    assert "--flag-quantile" in capsys.readouterr().err
 
 
 def test_dataset_with_only_bad_cases_exits_2(mni_dataset, capsys):

@@ -10,6 +10,7 @@ import pytest
 from conftest import device_option, tree_digest
 from napari_aleatoric.data.arraycache import ArrayCache
 from napari_aleatoric.data.errors import DatasetError
+from napari_aleatoric.labelquality.flag import FLAG_RULE, flag_cases
 from napari_aleatoric.pipelines.scoring import (
     CaseScored,
     CaseSkipped,
@@ -49,9 +50,12 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     assert [int(r["rank"]) for r in rows] == list(range(1, 21))
     auv = [float(r["auv"]) for r in rows]
     assert max(auv) == 1.0 and min(auv) == 0.0 and auv != sorted(auv, reverse=True)
-    flagged = [r for r in rows if r["flagged"] == "1"]
-    assert 1 <= len(flagged) <= 3 and [r["case_id"] for r in flagged] == [r["case_id"] for r in rows[:len(flagged)]]
+    # the flag follows the calibrated rule over label_issue and contradicted, whatever the order
+    expected_flags, rule = flag_cases(finished.table.rows)
+    assert [r["flagged"] == "1" for r in rows] == expected_flags and rule == FLAG_RULE
     summary = json.loads(finished.summary_path.read_text())
+    assert summary["flag_rule"] == FLAG_RULE
+    assert summary["flagged"] == [r["case_id"] for r in rows if r["flagged"] == "1"]
     assert summary["scored"] == 20 and summary["skipped"] == [] and summary["settings"]["model"] == "tiny@seed0"
     assert summary["ranking"] == "issue_rank" and summary["settings"]["label_quality"] == "ran"
     assert len(summary["label_quality"]["maps"]) == 20

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 MNI = "Dataset001_MNIBrainSlices"
 CASES = ("mni_000", "mni_003", "mni_006", "mni_009", "mni_010", "mni_014")
 #: scoring options that differ from every default of score_dataset
-STORED = {"input_mode": "masknorm", "energy": "sigma", "flag_quantile": 0.8, "svd_mode": "H_DW",
+STORED = {"input_mode": "masknorm", "energy": "sigma", "svd_mode": "H_DW",
           "rank_by": "contradicted"}
 
 

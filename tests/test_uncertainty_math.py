@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_aleatoric.uncertainty.auv import auv_from_sps, flagged, keep_mask, keep_mask_classwise
+from napari_aleatoric.uncertainty.auv import auv_from_sps, keep_mask, keep_mask_classwise
 from napari_aleatoric.uncertainty.heatmap import binary_entropy_map
 from napari_aleatoric.uncertainty.sps import (
     class_map_matrix,
@@ -139,11 +139,6 @@ def test_classwise_keep_mask_requires_every_present_class_within_its_quantile():
     auv = np.array([[0.1, np.nan], [0.2, 0.9], [1.0, 0.1], [0.3, 0.2], [0.0, 0.0]])
     kept = keep_mask_classwise(auv, 0.75)
     assert kept.tolist() == [True, False, False, True, True]
-
-
-def test_flagged_marks_cases_above_quantile_only():
-    auv = np.array([0.0, 0.1, 0.2, 0.9, np.nan])
-    assert flagged(auv, 0.7).tolist() == [False, False, False, True, False]
 
 
 def test_binary_entropy_map_peaks_at_half():

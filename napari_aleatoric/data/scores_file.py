@@ -34,7 +34,7 @@ class ScoreTable:
     mislabelled; NaN when label quality did not run), ``contradicted`` (the share of the case's
     drawn annotation whose annotated class that probability is below 0.5),
     ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
-    (bool, top of the ranking), ``sps`` (float, sum over present classes), ``fm_disagreement``
+    (bool, likely mislabelled by the calibrated rule of :func:`napari_aleatoric.labelquality.flag.flag_cases`), ``sps`` (float, sum over present classes), ``fm_disagreement``
     (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
     ``label_issue_<name>`` (the label-issue score over the pixels drawn or predicted as that class),
     ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``wrong_voxels``
@@ -48,6 +48,7 @@ class ScoreTable:
     columns: list[str]
     rows: list[dict]
     ranking: str = "issue_rank"  #: the column the rank follows (``"auv"`` where the chosen one is empty)
+    flag_rule: str = ""  #: what ``flagged`` means, in words (:func:`napari_aleatoric.labelquality.flag.flag_cases`)
 
     def row(self, case_id: str) -> dict | None:
         """The row of ``case_id``, or ``None``."""

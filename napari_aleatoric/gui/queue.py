@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..labelquality.flag import FLAG_RULE
 from ..pipelines.table import unjudged_classes
 from ..review.store import STATUSES
 
@@ -156,7 +157,7 @@ class QueueTable(QWidget):
         self.class_filter.addItem(ALL)
         self.class_filter.setToolTip("Show only cases whose annotation contains this class")
         self.flagged_only = QCheckBox("flagged only")
-        self.flagged_only.setToolTip("Show only flagged cases (top of the queue: label issue above the flag quantile)")
+        self.flagged_only.setToolTip(f"Show only flagged cases, likely mislabelled: {FLAG_RULE}")
         self.count_label = QLabel("")
         self.rank_by = QComboBox()
         self.rank_by.addItems(list(RANK_BY_CHOICES))
@@ -294,6 +295,7 @@ class QueueTable(QWidget):
                             "label quality doubts (does not count what was left out)")
         items[5 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
+        items[-1].setToolTip(f"flagged: likely mislabelled ({FLAG_RULE})")
         self._shown[case_id] = (cells, flagged)
         return items
 

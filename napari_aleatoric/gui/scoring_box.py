@@ -393,7 +393,7 @@ class ScoringBox(QWidget):
             self._pending_progress = None
             changed = self.session.apply(event)  # the session's table; the queue follows (ScoresChanged)
             self.message.setText(f"Priorities refreshed from the current annotations in {event.seconds:.1f} s "
-                                 f"({sum(r['flagged'] for r in event.table.rows)} flagged).")
+                                 f"({sum(r['flagged'] for r in event.table.rows)} flagged as likely mislabelled).")
             self.scores_changed.emit(changed, True)
 
     def _on_scoring_event(self, event) -> None:
@@ -429,7 +429,8 @@ class ScoringBox(QWidget):
             # this pass covered (ScoresChanged refreshes the queue)
             changed = self.session.apply(event)
             self.message.setText(f"Scored {len(event.table.rows)} cases ({len(event.skipped)} skipped, "
-                                 f"{sum(r['flagged'] for r in event.table.rows)} flagged). Scores: {event.csv_path}")
+                                 f"{sum(r['flagged'] for r in event.table.rows)} flagged as likely mislabelled). "
+                                 f"Scores: {event.csv_path}")
             self.scores_changed.emit(changed, self._incremental)
 
     def _show_label_quality_progress(self, event: LabelQualityProgress) -> None:

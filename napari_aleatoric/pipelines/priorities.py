@@ -65,8 +65,7 @@ def refresh_priorities(dataset: str | Path | Dataset, model: str | FoundationMod
             result = event.result
         else:
             yield event
-    refreshed = with_label_quality(table, list(ds.foreground), result, float(settings.get("flag_quantile", 0.9)),
-                                   settings.get("rank_by", DEFAULT_RANK_BY))
+    refreshed = with_label_quality(table, list(ds.foreground), result, settings.get("rank_by", DEFAULT_RANK_BY))
     _write_ranking(csv_path, refreshed)
     yield PrioritiesRefreshed(refreshed, csv_path, result.seconds)
 
@@ -91,7 +90,7 @@ def rerank_scores(dataset: str | Path | Dataset, rank_by: str) -> ScoreTable:
     ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
     csv_path = scores_csv(ds.state_dir)
     settings, table = _read_scored(csv_path)
-    reranked = ranked(table, float(settings.get("flag_quantile", 0.9)), rank_by)
+    reranked = ranked(table, rank_by)
     _write_ranking(csv_path, reranked, rank_by)
     return reranked
 
@@ -110,7 +109,8 @@ def _read_scored(csv_path: Path) -> tuple[dict, ScoreTable]:
 def _write_ranking(csv_path: Path, table: ScoreTable, rank_by: str | None = None) -> None:
     """Write a re-ranked table and its ranking, flags (and ``rank_by``) into ``scores.json``."""
     summary = read_summary(summary_path(csv_path))
-    summary.update(ranking=table.ranking, flagged=[r["case_id"] for r in table.rows if r["flagged"]])
+    summary.update(ranking=table.ranking, flagged=[r["case_id"] for r in table.rows if r["flagged"]],
+                   flag_rule=table.flag_rule)
     if rank_by is not None:
         summary["settings"]["rank_by"] = rank_by
     write_scores(csv_path, table, summary)

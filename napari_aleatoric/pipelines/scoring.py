@@ -408,7 +408,6 @@ def score_dataset(
     input_mode: InputMode = "raw",
     svd_mode: SvdMode = "D_HW",
     energy: Energy = "sigma2",
-    flag_quantile: float = 0.9,
     rank_by: str = DEFAULT_RANK_BY,
     out_csv: str | Path | None = None,
     case_ids: list[str] | None = None,
@@ -427,7 +426,6 @@ def score_dataset(
         input_mode: ``"raw"`` image or ``"masknorm"`` (intensity statistics inside the annotation).
         svd_mode: matrix layout of volumes for the SPS.
         energy: ``"sigma2"`` or ``"sigma"``.
-        flag_quantile: cases above this quantile of the ranking column are flagged.
         rank_by: the column the queue's rank follows (a key of :data:`.table.RANK_BY`:
             ``"issue-rank"``, the default and the measured best over both benchmarks;
             ``"label-issue"``; ``"contradicted"``; ``"worst-region"``; ``"auv"``, the paper's order).
@@ -534,10 +532,10 @@ def score_dataset(
                     yield event
         except (ValueError, AleatoricError) as error:  # e.g. a single class in the whole dataset
             quality_problem = str(error)
-    table = build_table(results, list(ds.foreground), flag_quantile, label_quality, rank_by)
+    table = build_table(results, list(ds.foreground), label_quality, rank_by)
     csv_path = Path(out_csv) if out_csv is not None else scores_csv(ds.state_dir)
     settings = {"model": lazy.identity(), "device": str(torch_device), "input_mode": input_mode,
-                "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy, "flag_quantile": flag_quantile,
+                "model_spec": model if isinstance(model, str) else lazy.identity(), "svd_mode": svd_mode, "energy": energy,
                 "rank_by": rank_by, "batch_size": batch,
                 "label_quality": "ran" if label_quality is not None else f"not run: {quality_problem}"}
     if client is not None:  # the cases ran on the workers, with their device and its default batch size

@@ -16,7 +16,8 @@ from ..data.errors import AleatoricError
 from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
                                 table_to_csv, write_scores)
 from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
-from ..uncertainty.auv import auv_from_sps, flagged
+from ..labelquality.flag import flag_cases
+from ..uncertainty.auv import auv_from_sps
 
 if TYPE_CHECKING:
     from ..labelquality.assess import LabelQuality
@@ -50,7 +51,7 @@ def table_columns(class_names: list[str]) -> list[str]:
             + [f"dice_fm_{n}" for n in class_names])
 
 
-def build_table(results: list[CaseResult], class_names: list[str], flag_quantile: float = 0.9,
+def build_table(results: list[CaseResult], class_names: list[str],
                 label_quality: LabelQuality | None = None, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """Normalise SPS to AUV over ``results`` and rank the cases, most likely mislabelled first.
 
@@ -60,13 +61,12 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
     Args:
         results: per-case SPS (any order).
         class_names: foreground label names in dataset order.
-        flag_quantile: cases whose ranking score is above this quantile are flagged.
         label_quality: the learned label quality of (some of) the cases, if it ran.
-        rank_by: a key of :data:`RANK_BY`: the column the rank and the flags follow.
+        rank_by: a key of :data:`RANK_BY`: the column the rank follows (the flag does not depend on it).
     """
     columns = table_columns(class_names)
     if not results:
-        return ScoreTable(columns, [], RANK_BY[rank_by])
+        return ScoreTable(columns, [], RANK_BY[rank_by], flag_cases([])[1])
     per_class = np.array([[r.sps_per_class.get(n, math.nan) for n in class_names] for r in results], dtype=np.float64)
     present = np.isfinite(per_class)
     case_sps = np.where(present.any(axis=1), np.where(present, per_class, 0.0).sum(axis=1), np.nan)
@@ -84,12 +84,13 @@ def build_table(results: list[CaseResult], class_names: list[str], flag_quantile
             row[f"sps_{name}"] = float(per_class[i, c])
             row[f"dice_fm_{name}"] = float(dices[c])
         rows.append(row)
-    return ranked(ScoreTable(columns, rows), flag_quantile, rank_by)
+    return ranked(ScoreTable(columns, rows), rank_by)
 
 
-def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
-    """A copy of ``table`` ranked and flagged by the column ``rank_by`` names (:data:`RANK_BY`),
-    highest first, ties and NaN by AUV then case id; by AUV when that column has no value.
+def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
+    """A copy of ``table`` ranked by the column ``rank_by`` names (:data:`RANK_BY`), highest first,
+    ties and NaN by AUV then case id (by AUV when that column has no value), and flagged by the
+    calibrated rule (:func:`~..labelquality.flag.flag_cases`, whatever the order).
 
     Raises:
         ValueError: an unknown ``rank_by``.
@@ -101,13 +102,13 @@ def ranked(table: ScoreTable, flag_quantile: float = 0.9, rank_by: str = DEFAULT
     column = RANK_BY[rank_by]
     if not any(_finite(row.get(column)) for row in rows):
         column = "auv"
-    flags = flagged(np.array([row.get(column, math.nan) for row in rows], dtype=np.float64), flag_quantile)
+    flags, rule = flag_cases(rows)
     for row, flag in zip(rows, flags):
         row["flagged"] = bool(flag)
     rows.sort(key=lambda row: ranking_key(row, column))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return ScoreTable(list(table.columns), rows, column)
+    return ScoreTable(list(table.columns), rows, column, rule)
 
 
 def issue_ranks(rows: list[dict]) -> list[float]:
@@ -140,19 +141,19 @@ def _finite(value) -> bool:
 
 
 def with_label_quality(table: ScoreTable, class_names: list[str], label_quality: LabelQuality,
-                       flag_quantile: float = 0.9, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
+                       rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """A copy of ``table`` with new label-issue columns, rank and flags (other columns unchanged).
 
     Args:
         table: a scored table (e.g. read back from ``scores.csv``).
         class_names: foreground label names in dataset order.
         label_quality: a fresh label-quality result (cases it lacks get NaN).
-        flag_quantile, rank_by: as in :func:`build_table`.
+        rank_by: as in :func:`build_table`.
     """
     rows = [dict(row) for row in table.rows]
     for row in rows:
         row.update(label_quality_columns(label_quality, row["case_id"], class_names))
-    return ranked(ScoreTable(table_columns(class_names), rows), flag_quantile, rank_by)
+    return ranked(ScoreTable(table_columns(class_names), rows), rank_by)
 
 
 def label_quality_columns(label_quality: LabelQuality | None, case_id: str, class_names: list[str]) -> dict:
@@ -256,6 +257,7 @@ def write_outputs(table: ScoreTable, csv_path: Path, settings: dict, skipped: li
         "settings": settings,
         "scored": len(table.rows),
         "flagged": [r["case_id"] for r in table.rows if r["flagged"]],
+        "flag_rule": table.flag_rule or flag_cases(table.rows)[1],
         "skipped": [{"file": str(e.path) if e.path else None, "problem": e.problem} for e in skipped],
         "forward_seconds_total": float(sum(r.forward_seconds for r in results)),
         "cached_cases": int(sum(r.cached for r in results)),

@@ -101,7 +101,6 @@ def score_unlabelled(
     device: str | None = None,
     case_ids: list[str] | None = None,
     checkpoint: str = "best",
-    flag_quantile: float = 0.9,
 ) -> Iterator[UnlabelledEvent]:
     """Segment the test cases with a trained run, then score them with those segmentations as prompts.
 
@@ -112,7 +111,6 @@ def score_unlabelled(
         device: torch device for both models (``None``: CUDA if available).
         case_ids: only these test cases (default all).
         checkpoint: ``"best"`` or ``"last"``.
-        flag_quantile: cases with AUV above this quantile are flagged.
 
     Yields:
         :class:`UnlabelledStarted`, :class:`CasePredicted` / :class:`PredictionSkipped` per case,
@@ -162,5 +160,5 @@ def score_unlabelled(
         yield CasePredicted(index=index, total=total, case_id=case_id, label_path=path,
                             foreground_voxels=int((labels != 0).sum()), seconds=time.perf_counter() - started)
     pseudo = pseudo_labelled_dataset(ds, run_name)
-    yield from score_dataset(pseudo, model, device=device, case_ids=predicted, flag_quantile=flag_quantile,
+    yield from score_dataset(pseudo, model, device=device, case_ids=predicted,
                              out_csv=scores_csv(out_dir))

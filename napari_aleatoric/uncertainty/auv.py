@@ -76,23 +76,3 @@ def keep_mask_classwise(auv_per_class: np.ndarray, quantile: float = 0.95) -> np
     values = np.asarray(auv_per_class, dtype=np.float64)
     per_class = np.stack([keep_mask(values[:, c], quantile) for c in range(values.shape[1])], axis=1)
     return per_class.all(axis=1)
-
-
-def flagged(auv: np.ndarray, quantile: float = 0.9) -> np.ndarray:
-    """Cases whose AUV lies strictly above the dataset's ``quantile`` (the review queue's flag).
-
-    Args:
-        auv: ``(N,)`` AUV values (NaN never flagged).
-        quantile: flag threshold quantile in ``(0, 1)``.
-
-    Returns:
-        ``(N,)`` boolean mask.
-    """
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"flag quantile must be in (0, 1), got {quantile}")
-    values = np.asarray(auv, dtype=np.float64)
-    finite = np.isfinite(values)
-    if finite.sum() < 2:
-        return np.zeros(values.shape, dtype=bool)
-    threshold = np.quantile(values[finite], quantile)
-    return finite & (values > threshold)

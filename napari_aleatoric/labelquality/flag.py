@@ -1,0 +1,90 @@
+"""The review queue's flag: which cases are most likely mislabelled, by a rule calibrated on clean data.
+
+The flag used to mark the top 10 % of the queue, so it marked about 10 % of a dataset with nothing
+wrong. It now marks a case whose ``label_issue`` is an outlier of its dataset (its *robust z*,
+``(x − median) / (1.4826·MAD)`` over the cases label quality judged, above :data:`FLAG_Z`) or
+whose drawn annotation is contradicted for at least :data:`FLAG_CONTRADICTED` of it. The rule was
+chosen among 14 candidates on tuning data by a selection rule written down beforehand (≤ 5 %
+flagged on every clean-only tuning set, then the largest mean recall; ``benchmarks/flag_rule_choice.py``,
+docs/label_quality.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: fewer judged cases than this: no flag (a median and a spread of 3 numbers mean little)
+MIN_CASES = 4
+#: 1.4826·MAD estimates the standard deviation of normally distributed values
+MAD_SCALE = 1.4826
+#: where the MAD is 0 (over half the values equal): 1.2533·mean absolute deviation instead
+MEAN_ABS_SCALE = 1.2533
+
+
+def robust_z(values) -> np.ndarray:
+    """``(x − median) / (1.4826·MAD)`` of every finite value over the finite values.
+
+    Where the MAD is 0, the scale is ``1.2533·mean |x − median|``; where that is 0 too (every value
+    equal), or fewer than :data:`MIN_CASES` values are finite, every z is NaN (nothing stands out).
+
+    Args:
+        values: ``(N,)`` numbers, NaN where unknown.
+
+    Returns:
+        ``(N,)`` float64, NaN where the input is NaN.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    out = np.full(x.shape, np.nan)
+    finite = np.isfinite(x)
+    if finite.sum() < MIN_CASES:
+        return out
+    centre = float(np.median(x[finite]))
+    deviation = np.abs(x[finite] - centre)
+    scale = MAD_SCALE * float(np.median(deviation))
+    if scale <= 0:
+        scale = MEAN_ABS_SCALE * float(deviation.mean())
+    if scale <= 0:
+        return out
+    out[finite] = (x[finite] - centre) / scale
+    return out
+
+
+#: a case is flagged when its ``label_issue`` has a robust z above this ...
+FLAG_Z = 2.5
+#: ... or when at least this share of its drawn annotation is contradicted
+FLAG_CONTRADICTED = 0.15
+#: the rule in words (the CLI, ``scores.json``'s ``flag_rule``, the review panel)
+FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above the dataset's median "
+             f"(robust z > {FLAG_Z:g}), or at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted")
+#: what is said where label quality did not run (fewer than MIN_CASES judged cases, or switched off)
+NO_FLAG = "no flag: label quality did not judge enough cases"
+
+
+def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
+    """Which cases of a score table are flagged as likely mislabelled, and the rule in words.
+
+    A case is flagged when its ``label_issue`` is an outlier of the dataset (robust z >
+    :data:`FLAG_Z`, :func:`robust_z` over the cases label quality judged) or when at least
+    :data:`FLAG_CONTRADICTED` of its drawn annotation is contradicted (``contradicted``). Chosen on
+    tuning data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
+    queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
+
+    Args:
+        rows: the table's rows (``label_issue`` and ``contradicted`` read; missing or NaN = not judged).
+
+    Returns:
+        ``(one flag per row, in order; the rule's description)``.
+    """
+    issue = np.array([_number(row.get("label_issue")) for row in rows], dtype=np.float64)
+    if np.isfinite(issue).sum() < MIN_CASES:
+        return [False] * len(rows), NO_FLAG
+    contradicted = np.array([_number(row.get("contradicted")) for row in rows], dtype=np.float64)
+    z = np.nan_to_num(robust_z(issue), nan=-np.inf)
+    flags = (z > FLAG_Z) | (np.nan_to_num(contradicted, nan=-np.inf) >= FLAG_CONTRADICTED)
+    return [bool(f) for f in flags], FLAG_RULE
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan

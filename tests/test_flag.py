@@ -1,0 +1,69 @@
+"""The queue's flag: a rule calibrated on clean data (labelquality.flag), not the top 10 % of the queue."""
+
+import math
+
+import numpy as np
+import pytest
+
+from napari_aleatoric.labelquality.flag import FLAG_RULE, NO_FLAG, flag_cases, robust_z
+from napari_aleatoric.pipelines.table import ScoreTable, ranked
+
+
+def rows_from(label_issue, contradicted=None, auv=None) -> list[dict]:
+    n = len(label_issue)
+    contradicted = [0.02] * n if contradicted is None else contradicted
+    auv = np.linspace(0.0, 1.0, n) if auv is None else auv
+    return [{"case_id": f"c{i:03d}", "label_issue": float(li), "contradicted": float(c), "auv": float(a)}
+            for i, (li, c, a) in enumerate(zip(label_issue, contradicted, auv))]
+
+
+def clean_table(n: int = 60, seed: int = 0) -> list[dict]:
+    """A dataset with nothing wrong: label issue scattered normally around 0.92, a few % contradicted."""
+    rng = np.random.default_rng(seed)
+    return rows_from(0.92 + 0.01 * rng.standard_normal(n), 0.01 + 0.03 * rng.random(n))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_clean_dataset_flags_almost_nothing(seed):
+    """The old rule flagged the top 10 % of any dataset (6 of 60 here); ≤ 5 % now."""
+    flags, rule = flag_cases(clean_table(seed=seed))
+    assert sum(flags) <= 3 and rule == FLAG_RULE
+    table = ranked(ScoreTable(["case_id", "rank", "label_issue", "contradicted", "auv", "flagged"],
+                              clean_table(seed=seed)))
+    assert sum(r["flagged"] for r in table.rows) <= 3 and table.flag_rule == FLAG_RULE
+
+
+def test_clear_outliers_are_flagged_and_only_they():
+    rows = clean_table(40)
+    rows[7]["label_issue"] = 0.99  # a confident error: far above the others
+    rows[21]["contradicted"] = 0.30  # a third of the drawing contradicted
+    rows[33]["label_issue"] = 0.975
+    flags, _ = flag_cases(rows)
+    assert [i for i, f in enumerate(flags) if f] == [7, 21, 33]
+
+
+def test_the_flag_does_not_follow_the_queue_order():
+    rows = clean_table(30)
+    rows[4]["label_issue"] = 0.99
+    columns = ["case_id", "rank", "label_issue", "contradicted", "auv", "flagged"]
+    by_issue = ranked(ScoreTable(columns, rows), "label-issue")
+    by_auv = ranked(ScoreTable(columns, rows), "auv")
+    assert {r["case_id"] for r in by_issue.rows if r["flagged"]} == {"c004"}
+    assert {r["case_id"] for r in by_auv.rows if r["flagged"]} == {"c004"}
+
+
+def test_without_label_quality_nothing_is_flagged():
+    rows = [{"case_id": f"c{i}", "label_issue": math.nan, "contradicted": math.nan, "auv": a}
+            for i, a in enumerate([0.0, 0.2, 0.9, 1.0, 0.5])]
+    assert flag_cases(rows) == ([False] * 5, NO_FLAG)
+    assert flag_cases(rows_from([0.9, 0.99, 0.91])) == ([False] * 3, NO_FLAG)  # fewer than 4 judged
+
+
+def test_robust_z():
+    z = robust_z([1.0, 2.0, 3.0, 4.0, 100.0, math.nan])
+    assert z[2] == 0.0 and z[4] > 50 and math.isnan(z[5])
+    assert z[3] == pytest.approx(1.0 / 1.4826)
+    # MAD 0 (most values equal): the mean absolute deviation instead; all equal: nothing stands out
+    z = robust_z([0.5, 0.5, 0.5, 0.5, 0.9])
+    assert z[4] == pytest.approx(0.4 / (1.2533 * 0.08))
+    assert np.isnan(robust_z([0.5] * 6)).all()
