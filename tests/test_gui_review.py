@@ -867,3 +867,21 @@ def test_an_unscored_dataset_opened_after_a_scored_one_lists_its_cases_in_its_ow
     in_order = [ref.case_id for ref in panel.dataset.cases]
     assert ranked != in_order  # the scored order differs, so the test can tell
     assert panel.queue.visible_case_ids() == in_order
+
+
+def test_the_review_panel_leaves_the_image_most_of_a_1600_px_window(make_napari_viewer, qtbot):
+    """Issue 15 item 6: opened alone (as `napari-aleatoric demo` does), the review panel takes a
+    modest width and the image canvas keeps at least half of a 1600×1000 window (it had ~35 %)."""
+    from napari_aleatoric.gui.sample import dock_panel
+
+    viewer = make_napari_viewer(show=True)
+    panel = dock_panel(viewer, model="tiny", device="cpu")
+    window = panel.window()  # the QMainWindow (Qt's public API)
+    window.resize(1600, 1000)
+    qtbot.waitExposed(window)
+    qtbot.wait(100)
+    try:
+        assert window.width() == 1600
+        assert window.centralWidget().width() >= 0.5 * window.width(), window.centralWidget().width()
+    finally:
+        panel.shutdown()

@@ -168,7 +168,7 @@ class ReviewPanel(BackgroundWork, QWidget):
     def sizeHint(self):  # noqa: N802 (Qt)
         from qtpy.QtCore import QSize  # noqa: PLC0415
 
-        return QSize(640, 900)
+        return QSize(440, 900)  # the image canvas keeps about half of a 1600-px window
 
     def _update_buttons(self) -> None:
         has_case = self.current is not None and self.current.case.label is not None
