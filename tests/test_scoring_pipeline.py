@@ -198,3 +198,18 @@ def test_array_cache_metadata_needs_the_right_key_and_an_intact_entry(tmp_path):
     assert cache.metadata("case", "key-2") is None and cache.metadata("other", "key-1") is None
     path.write_bytes(path.read_bytes()[:40])  # truncated by a crash
     assert cache.metadata("case", "key-1") is None and cache.load("case", "key-1") is None
+
+
+def test_a_table_from_before_the_issue_rank_gets_the_column_when_ranked():
+    """A ``scores.csv`` written before ``issue_rank`` existed (no such column) is re-ranked by it,
+    and the CSV written back carries it, so the order on disk can be read from the file."""
+    from napari_aleatoric.pipelines.table import ScoreTable, ranked, table_to_csv
+
+    old_columns = ["case_id", "rank", "label_issue", "contradicted", "auv", "flagged"]
+    values = {"a": (0.90, 0.02), "b": (0.95, 0.30), "c": (0.80, 0.40), "d": (0.70, 0.01)}
+    rows = [{"case_id": c, "rank": i + 1, "label_issue": li, "contradicted": cs, "auv": 0.5, "flagged": False}
+            for i, (c, (li, cs)) in enumerate(values.items())]
+    table = ranked(ScoreTable(old_columns, rows, "label_issue"))
+    assert table.columns[:3] == ["case_id", "rank", "issue_rank"]
+    assert [r["case_id"] for r in table.rows] == ["b", "c", "a", "d"]  # mean percentile: b 0.875, c 0.75, a 0.625, d 0.25
+    assert table_to_csv(table).splitlines()[1].startswith("b,1,0.875000,")

@@ -108,7 +108,10 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     rows.sort(key=lambda row: ranking_key(row, column))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return ScoreTable(list(table.columns), rows, column, rule)
+    columns = list(table.columns)
+    if "issue_rank" not in columns:  # a table written before the column existed: the CSV gets it too
+        columns.insert(columns.index("rank") + 1 if "rank" in columns else 0, "issue_rank")
+    return ScoreTable(columns, rows, column, rule)
 
 
 def issue_ranks(rows: list[dict]) -> list[float]:
