@@ -13,8 +13,8 @@ import weakref
 
 import numpy as np
 
-from .case_layers import remove_case_layers, show_case_layers
-from .case_view import ANNOTATION, ANNOTATION_CONTOUR, IMAGE, CaseView
+from .case_layers import remove_case_layers, show_case_layers, show_slice
+from .case_view import ANNOTATION, ANNOTATION_CONTOUR, CaseView
 from .edits import EditWatch
 
 
@@ -48,8 +48,7 @@ class CaseDisplay:
         if shape_changed:
             self.viewer.reset_view()
         if view.is_3d and not keep_annotation:
-            translate = float(self.viewer.layers[IMAGE].translate[0]) if IMAGE in self.viewer.layers else 0.0
-            self.viewer.dims.set_point(0, view.focus_slice() * view.spacing[0] + translate)
+            show_slice(self.viewer, view, view.focus_slice())
         if ANNOTATION in self.viewer.layers:
             annotation = self.viewer.layers[ANNOTATION]
             if annotation not in self._styled:

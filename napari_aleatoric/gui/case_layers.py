@@ -95,6 +95,14 @@ def show_case_layers(viewer, view: CaseView, labels: dict[str, int], previous: C
     return shape_changed
 
 
+def show_slice(viewer, view: CaseView, index: int) -> None:
+    """Move the viewer to slice ``index`` (axis 0, clipped to the volume) of the case ``view`` shows:
+    world position ``index × spacing[0]`` plus the image layer's translation."""
+    index = int(np.clip(index, 0, view.case.image.shape[0] - 1))
+    offset = float(viewer.layers[IMAGE].translate[0]) if IMAGE in viewer.layers else 0.0
+    viewer.dims.set_point(0, index * view.spacing[0] + offset)
+
+
 def is_case_layer(name: str) -> bool:
     """Whether a layer name is one of the layers the review panel shows a case in."""
     return name in (IMAGE, ANNOTATION, FM_SEGMENTATION, *PROMPT_LAYERS) or is_heatmap_layer(name)

@@ -10,7 +10,7 @@ The profile is computed in a worker when a volume case is shown; the strip hides
 cases and cases without maps. The review panel creates one :class:`HotSlices`, puts it in its Case
 tab, calls :meth:`HotSlices.follow` with the case shown from its ``_update_buttons`` and
 :meth:`HotSlices.shutdown` when it closes; it uses the panel's ``viewer``, ``_start`` (its workers),
-``current_slice()`` and ``image_offset()``.
+``current_slice()``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxL
 from ..labelquality.profile import SliceProfile, next_hot_slice, slice_profile
 from ..labelquality.scores import label_index
 from . import notify
+from .case_layers import show_slice
 from .workers import Failure, guarded
 
 #: key → (step, description)
@@ -195,8 +196,7 @@ class HotSlices(QWidget):
         view = self.panel.current
         if view is None or not view.is_3d:
             return
-        index = int(np.clip(index, 0, view.case.image.shape[0] - 1))
-        self.viewer.dims.set_point(0, index * view.spacing[0] + self.panel.image_offset())
+        show_slice(self.viewer, view, index)
 
     def step(self, step: int) -> int | None:
         """Go to the next (``step`` > 0) or previous hot slice; returns it (``None``: there is none)."""

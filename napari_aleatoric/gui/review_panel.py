@@ -47,7 +47,7 @@ from .case_actions import CaseActions, ask_unsaved_changes
 from .case_display import CaseDisplay
 from .case_layers import viewer_title
 from .case_summary import CaseSummary
-from .case_view import IMAGE, CaseView, ScoringSettings, load_case_view
+from .case_view import CaseView, ScoringSettings, load_case_view
 from .edits import EditWatch
 from .hot_slices import HotSlices
 from .propagation import VolumePropagation
@@ -548,10 +548,6 @@ class ReviewPanel(BackgroundWork, QWidget):
     def clear_prompts(self) -> None:
         """Remove the box, the points and the preview."""
         self.assist.clear_prompts()
-
-    def image_offset(self) -> float:
-        """World coordinate of slice 0 along axis 0 (the image layer's translation; 0 without one)."""
-        return float(self.viewer.layers[IMAGE].translate[0]) if IMAGE in self.viewer.layers else 0.0
 
     def current_slice(self) -> int:
         """Index (axis 0) of the slice shown, for volumes; 0 for 2D cases."""
