@@ -173,14 +173,14 @@ def test_relabelling_only_where_the_model_is_sure_and_down_weighting_elsewhere(s
     weight_plan = plan_of(scored, with_strategy(TINY, "issue-weight"))
     down_weights = weight_plan.guidance(CORRUPTED, index)
     plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
-    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 1.01)  # never sure: relabel = weight
+    plan.relabel_confidence = 1.01  # never sure: relabel = weight
     weights, soft = plan.guidance(CORRUPTED, index)
     np.testing.assert_array_equal(weights, down_weights)
     np.testing.assert_array_equal(soft, onehot)
-    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 1e-6)  # always sure: every contradicted pixel moves
+    plan.relabel_confidence = 1e-6  # always sure: every contradicted pixel moves
     weights, soft = plan.guidance(CORRUPTED, index)
     assert (weights == 1.0).all() and not np.array_equal(soft, onehot)
-    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 0.8)
+    plan.relabel_confidence = 0.8
     weights, soft = plan.guidance(CORRUPTED, index)
     maps = plan._issue_maps(CORRUPTED)
     sure = label_issues_module.class_probabilities(maps, index[None]).max(axis=0)[0] >= 0.8
@@ -202,7 +202,7 @@ def test_the_default_on_a_scored_dataset_relabels_where_sure_and_down_weights_th
     assert any(w is not None and float(w.min()) < 1.0 for _, w in seen)  # lower weights where it is not
     cases = json.loads((started.run_dir / "cases.json").read_text())
     assert cases["label_issues"]["mode"] == "relabel" and cases["label_issues"]["filtering"] is False
-    assert cases["label_issues"]["relabel_confidence"] == label_issues_module.RELABEL_CONFIDENCE
+    assert cases["label_issues"]["relabel_confidence"] in label_issues_module.RELABEL_CONFIDENCES
 
 
 def test_relabelling_puts_soft_targets_into_the_loss(scored, monkeypatch):
@@ -311,3 +311,47 @@ def test_stop_during_the_label_issue_pass_leaves_no_run_behind(scored, tmp_path)
                         should_stop=lambda: calls.append(1) or len(calls) > 2))
     assert events and all(isinstance(e, PreparingLabelIssues) for e in events)
     assert not (scored / ".aleatoric" / "models" / "x").exists()
+
+
+# ------------------------------------------------------------------ the relabel confidence
+
+def _counts(drawn: int, contradicted: int, sure: tuple[int, int, int]) -> np.ndarray:
+    return np.array([drawn, contradicted, *sure], np.int64)
+
+
+def test_confident_contradictions_count_drawn_pixels_the_model_contradicts_by_how_sure_it_is():
+    index = np.array([[[0, 1, 1, 2, 2]]])  # (1, 1, 5): background, two class-1 and two class-2 pixels
+    probabilities = np.array([[[[0.1, 0.35, 0.9, 0.05, 0.3]]],     # background
+                              [[[0.1, 0.65, 0.05, 0.25, 0.05]]],   # class 1
+                              [[[0.8, 0.0, 0.05, 0.7, 0.65]]]])    # class 2
+    counts = label_issues_module.confident_contradictions(probabilities, index)
+    # drawn 4; contradicted: pixel 2 (q_1 = 0.05, sure 0.9 of background); pixel 4 is class 2 at 0.65: not contradicted
+    assert counts.tolist() == [4, 1, 1, 1, 1]
+    probabilities[0, 0, 0, 2], probabilities[1, 0, 0, 2] = 0.65, 0.3  # now only 0.65 sure (class 1 still 0.3 < 0.5)
+    assert label_issues_module.confident_contradictions(probabilities, index).tolist() == [4, 1, 1, 0, 0]
+
+
+def test_contradictions_concentrated_in_a_few_cases_lower_the_relabel_confidence():
+    # Twelve cases of 1000 drawn pixels: nine the model hardly contradicts, three with big errors.
+    clean = {f"c{i}": _counts(1000, 5, (4, 2, 1)) for i in range(9)}
+    wrong = {f"w{i}": _counts(1000, 300, (200, 150, 100)) for i in range(3)}
+    confidence, precision = label_issues_module.choose_relabel_confidence({**clean, **wrong})
+    assert confidence == label_issues_module.RELABEL_CONFIDENCES[0] and precision > 0.9
+
+
+def test_contradictions_spread_over_every_case_keep_the_highest_relabel_confidence():
+    # The same number of confident contradictions, spread evenly: they look like the model's own noise.
+    spread = {f"c{i}": _counts(1000, 80, (60, 40, 25)) for i in range(12)}
+    confidence, precision = label_issues_module.choose_relabel_confidence(spread)
+    assert confidence == label_issues_module.RELABEL_CONFIDENCES[-1] and precision < 0.1
+    few = {f"c{i}": _counts(1000, 300, (200, 150, 100)) for i in range(3)}
+    assert label_issues_module.choose_relabel_confidence(few)[0] == label_issues_module.RELABEL_CONFIDENCES[-1]
+    assert np.isnan(label_issues_module.choose_relabel_confidence(few)[1])
+
+
+def test_the_run_records_the_relabel_confidence_it_chose_and_uses_it(scored, monkeypatch):
+    plan = plan_of(scored, with_strategy(TINY, "issue-relabel"))
+    assert plan.relabel_confidence in label_issues_module.RELABEL_CONFIDENCES
+    assert plan.summary()["relabel_confidence"] == plan.relabel_confidence
+    monkeypatch.setattr(label_issues_module, "RELABEL_CONFIDENCE", 0.95)  # a fixed confidence overrides the choice
+    assert plan_of(scored, with_strategy(TINY, "issue-relabel")).relabel_confidence == 0.95

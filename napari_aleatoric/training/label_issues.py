@@ -13,10 +13,10 @@ the foundation model's cached slice embeddings. Its out-of-fold class probabilit
   contradicts the annotation); only drawn pixels are doubted, annotated background keeps ``w = 1``:
 
   - ``"weight"``: the pixel's loss is multiplied by ``w``; a contradicted pixel stops teaching;
-  - ``"relabel"``: where the label-quality model is at least ``RELABEL_CONFIDENCE`` sure of one
-    class, the pixel's target becomes ``w·onehot(y) + (1 − w)·q``: a contradicted pixel teaches
-    what the model learned from the rest of the dataset; where it is less sure, the pixel is
-    down-weighted as in ``"weight"``.
+  - ``"relabel"``: where the label-quality model is at least ``c`` sure of one class (``c`` chosen
+    from the training cases, :func:`choose_relabel_confidence`), the pixel's target becomes
+    ``w·onehot(y) + (1 − w)·q``: a contradicted pixel teaches what the model learned from the rest
+    of the dataset; where it is less sure, the pixel is down-weighted as in ``"weight"``.
 
 Cases a reviewer **accepted or corrected** (review store) are never filtered and keep weight 1
 everywhere: a human has vouched for them.
@@ -54,9 +54,18 @@ from .settings import TrainSettings
 TRUST_THRESHOLD = 0.5
 TRUST_FLOOR = 0.45
 #: ``"relabel"`` moves a contradicted pixel's target towards ``q`` only where the label-quality
-#: model is at least this sure of one class (``max_k q_k``); a contradicted pixel it is less sure
-#: about is down-weighted as in ``"weight"`` (chosen on the tuning data, docs/training.md).
-RELABEL_CONFIDENCE = 0.8
+#: model is at least ``c`` sure of one class (``max_k q_k ≥ c``); a contradicted pixel it is less
+#: sure about is down-weighted as in ``"weight"``. ``c`` is chosen per run from the training cases
+#: (:func:`choose_relabel_confidence`): the lowest of ``RELABEL_CONFIDENCES`` whose relabels are
+#: estimated to be right at least ``RELABEL_PRECISION`` of the time, else the highest (chosen on
+#: the tuning data, docs/training.md). ``RELABEL_CONFIDENCE`` set to a number fixes ``c`` (tuning
+#: runs and tests); ``None`` lets the data choose.
+RELABEL_CONFIDENCES = (0.6, 0.7, 0.8)
+RELABEL_PRECISION = 0.8
+RELABEL_CONFIDENCE: float | None = None
+#: The share of training cases, least contradicted first, whose confident contradictions estimate
+#: how often the label-quality model contradicts a correct annotation.
+REFERENCE_SHARE = 0.25
 #: What ``label_issues="auto"`` does on a scored dataset: on the tuning data, the mode whose worse
 #: dataset (2D MRI, 3D CT) recovered the largest share of the noisy-label gap (docs/training.md).
 AUTO_MODE = "relabel"
@@ -107,6 +116,10 @@ class LabelIssuePlan:
         cases: ``{case_id: CaseIssues}`` of the training cases the pass covered.
         threshold: label-issue score above which a case was left out (``None``: no filtering).
         note: why label issues are not used (``""`` when they are).
+        relabel_confidence: ``"relabel"`` moves a contradicted pixel's target only where
+            ``max_k q_k`` reaches it (:func:`choose_relabel_confidence`).
+        relabel_precision: the estimated share of those relabels that are right (NaN: fixed
+            confidence or not estimated).
         cache_dir, model_name, label_paths, case_keys: where and how the issue maps are
             read (``case_keys``: each case's validity key, so reading its maps reads no case file).
     """
@@ -117,6 +130,8 @@ class LabelIssuePlan:
     cases: dict[str, CaseIssues] = field(default_factory=dict)
     threshold: float | None = None
     note: str = ""
+    relabel_confidence: float = RELABEL_CONFIDENCES[-1]
+    relabel_precision: float = math.nan
     cache_dir: Path | None = None
     model_name: str = ""
     label_paths: dict[str, Path] = field(default_factory=dict)
@@ -165,9 +180,9 @@ class LabelIssuePlan:
         all_probabilities = class_probabilities(maps, index)  # (K, D, H, W), background first
         onehot = (index[None] == np.arange(1, maps.shape[0] + 1).reshape(-1, 1, 1, 1)).astype(np.float32)
         soft = weights[None] * onehot + (1.0 - weights[None]) * all_probabilities[1:]
-        if RELABEL_CONFIDENCE <= 0:
+        if self.relabel_confidence <= 0:
             return None, soft.reshape((maps.shape[0],) + label_index.shape)
-        confident = all_probabilities.max(axis=0) >= RELABEL_CONFIDENCE
+        confident = all_probabilities.max(axis=0) >= self.relabel_confidence
         soft = np.where(confident[None], soft, onehot)
         pixel_weights = np.where(confident, np.float32(1.0), weights).astype(np.float32)
         return pixel_weights.reshape(label_index.shape), soft.reshape((maps.shape[0],) + label_index.shape)
@@ -201,7 +216,9 @@ class LabelIssuePlan:
         return {"mode": self.mode, "weighting": self.weighting, "filtering": self.filtering, "keep": self.keep,
                 "threshold": number(self.threshold),
                 "trust_threshold": TRUST_THRESHOLD, "trust_floor": TRUST_FLOOR,
-                "relabel_confidence": RELABEL_CONFIDENCE, "note": self.note, "model": self.model_name,
+                "relabel_confidence": self.relabel_confidence,
+                "relabel_precision_estimated": number(self.relabel_precision),
+                "note": self.note, "model": self.model_name,
                 "left_out": self.left_out,
                 "reviewed": sorted(c for c, info in self.cases.items() if info.reviewed),
                 "cases": {c: {"contradicted": number(info.contradicted),
@@ -404,13 +421,19 @@ def plan_label_issues(
                           label_paths=label_paths, case_keys=case_keys, dataset=ds)
     for case_id in train_ids:
         plan.cases[case_id] = CaseIssues(float(result.contradicted[case_id]), reviewed=statuses.get(case_id) in VOUCHED)
+    counts = {}
     for i, case_id in enumerate(train_ids, 1):  # per case: what the guidance changes
         info = plan.cases[case_id]
         index, trust, _ = plan._trust(case_id)
         weights = drawn_only(loss_weights(trust), index)
         info.down_weighted = 0.0 if info.reviewed or not plan.mode else float((weights < 1.0).mean())
         info.weight_lost = 0.0 if info.reviewed or not plan.mode else float((1.0 - weights).mean())
+        counts[case_id] = confident_contradictions(class_probabilities(plan._issue_maps(case_id), index), index)
         yield PreparingLabelIssues("weighing", i, len(train_ids), case_id)
+    if RELABEL_CONFIDENCE is None:
+        plan.relabel_confidence, plan.relabel_precision = choose_relabel_confidence(counts)
+    else:
+        plan.relabel_confidence = float(RELABEL_CONFIDENCE)
     if plan.filtering:
         candidates = np.array([info.contradicted for info in plan.cases.values() if not info.reviewed])
         candidates = candidates[np.isfinite(candidates)]
@@ -420,6 +443,67 @@ def plan_label_issues(
                 info.left_out = (not info.reviewed and math.isfinite(info.contradicted)
                                  and info.contradicted > plan.threshold)
     yield plan
+
+
+def confident_contradictions(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Pixel counts of one case for choosing the relabel confidence.
+
+    Args:
+        probabilities: ``(K, D, H, W)`` out-of-fold class probabilities, background first.
+        index: ``(D, H, W)`` class index of the annotation.
+
+    Returns:
+        int64 ``(2 + len(RELABEL_CONFIDENCES),)``: drawn pixels, contradicted drawn pixels
+        (``q_y < 0.5``), then contradicted drawn pixels with ``max_k q_k ≥ c`` for each candidate
+        ``c`` of :data:`RELABEL_CONFIDENCES`.
+    """
+    drawn = index > 0
+    contradicted = drawn & (np.take_along_axis(probabilities, index[None].astype(np.int64), axis=0)[0] < 0.5)
+    sure = probabilities.max(axis=0)[contradicted]
+    return np.array([drawn.sum(), contradicted.sum()] + [(sure >= c).sum() for c in RELABEL_CONFIDENCES], np.int64)
+
+
+def relabel_precisions(counts: dict[str, np.ndarray]) -> list[float]:
+    """Estimated share of right relabels at each candidate of :data:`RELABEL_CONFIDENCES`.
+
+    A confident contradiction is either an annotation error found or a correct annotation the
+    model doubts. The rate of the second kind is estimated on the :data:`REFERENCE_SHARE` of cases
+    whose drawing is contradicted least (mostly clean ones), so the share of relabels that are
+    right at confidence ``c`` is ``1 − rate_reference(c) / rate_all(c)`` (rates per drawn pixel).
+
+    Args:
+        counts: ``{case_id: confident_contradictions(...)}`` of the training cases.
+
+    Returns:
+        one estimate per candidate; NaN where it cannot be estimated (fewer than 4 cases with a
+        drawing, or no confident contradiction at all).
+    """
+    rows = np.array([c for c in counts.values() if c[0] > 0], np.float64).reshape(-1, 2 + len(RELABEL_CONFIDENCES))
+    if len(rows) < 4:
+        return [math.nan] * len(RELABEL_CONFIDENCES)
+    order = np.argsort(rows[:, 1] / rows[:, 0], kind="stable")
+    reference = rows[order[:max(1, int(round(REFERENCE_SHARE * len(rows))))]]
+    estimates = []
+    for j in range(len(RELABEL_CONFIDENCES)):
+        rate_all = rows[:, 2 + j].sum() / rows[:, 0].sum()
+        rate_reference = reference[:, 2 + j].sum() / reference[:, 0].sum()
+        estimates.append(float(1.0 - rate_reference / rate_all) if rate_all > 0 else math.nan)
+    return estimates
+
+
+def choose_relabel_confidence(counts: dict[str, np.ndarray]) -> tuple[float, float]:
+    """The relabel confidence of a run: the lowest candidate of :data:`RELABEL_CONFIDENCES` whose
+    estimated precision (:func:`relabel_precisions`) reaches :data:`RELABEL_PRECISION`, else the
+    highest.
+
+    Returns:
+        ``(confidence, estimated precision at it)`` (NaN: not estimable).
+    """
+    estimates = relabel_precisions(counts)
+    for confidence, precision in zip(RELABEL_CONFIDENCES, estimates):
+        if math.isfinite(precision) and precision >= RELABEL_PRECISION:
+            return float(confidence), precision
+    return float(RELABEL_CONFIDENCES[-1]), estimates[-1]
 
 
 def describe(plan: LabelIssuePlan, total_train: int | None = None) -> str:
@@ -437,8 +521,10 @@ def describe(plan: LabelIssuePlan, total_train: int | None = None) -> str:
         used = [info for info in plan.cases.values() if not info.left_out and math.isfinite(info.down_weighted)]
         touched = [info for info in used if info.down_weighted > 0]
         area = float(np.mean([info.down_weighted for info in used])) if used else 0.0
-        verb = ("relabels (softly, where the label-quality model is sure) or down-weights" if plan.mode == "relabel"
-                else "down-weights")
+        verb = (f"relabels (softly, where the label-quality model is ≥ {100 * plan.relabel_confidence:.0f} % sure"
+                + (f", about {100 * plan.relabel_precision:.0f} % of such relabels estimated right"
+                   if math.isfinite(plan.relabel_precision) else "")
+                + ") or down-weights" if plan.mode == "relabel" else "down-weights")
         parts.append(f"{verb} {100 * area:.1f} % of the pixels, in {len(touched)} of {len(used)} cases")
     reviewed = sum(info.reviewed for info in plan.cases.values())
     if reviewed:
