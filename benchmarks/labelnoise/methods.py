@@ -421,6 +421,20 @@ def learned_rank_mean(ctx: Context) -> np.ndarray:
     return 0.5 * (ranks01(scores["softmin"]) + ranks01(scores["drawn_share"]))
 
 
+@method("learned_class_share", label="learned: contradicted share of the drawn annotation, worst class", group="learned")
+def learned_class_share(ctx: Context) -> np.ndarray:
+    """max over classes of the contradicted share of that class's drawn pixels (a small class's error
+    is not diluted by a large class's boundary noise)."""
+    per_class = learned_candidates(ctx)["per_class"]
+    return np.nanmax(np.where(np.isfinite(per_class), per_class, -np.inf), axis=1)
+
+
+@method("learned_rank_class", label="learned: rank mean of softmin and worst-class drawn share", group="learned")
+def learned_rank_class(ctx: Context) -> np.ndarray:
+    """Mean of the within-replicate ranks of the softmin and the worst class's contradicted share."""
+    return 0.5 * (ranks01(learned_candidates(ctx)["softmin"]) + ranks01(learned_class_share(ctx)))
+
+
 @method("learned_softmin_class_max", label="learned: 1 − softmin quality, worst class", group="learned")
 def learned_softmin_class_max(ctx: Context) -> np.ndarray:
     """max over classes of the softmin per-class scores."""

@@ -16,7 +16,9 @@ Candidates (higher = more likely mislabelled), from ``q`` (out-of-fold class pro
 ``union_count`` (the same as pixel counts), ``largest_region`` (pixels of the largest connected
 contradicted region), ``class_max`` (the worst class's drawn share), ``class_ratio`` (the worst
 class's drawn share over that class's median share in the dataset), ``rank_mean`` (mean of the
-within-dataset ranks of ``softmin`` and ``drawn_share``).
+within-dataset ranks of ``softmin`` and ``drawn_share``, the queue's ``issue_rank`` since the second
+round), ``rank_class`` (the same with ``class_max``, a third-round candidate). A folder without
+``noisy/`` is read as a flat ``benchmarks/fresh_datasets.py`` dataset (``truth.json`` beside it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/labelnoise (the softmin)
 
 CANDIDATES = ("softmin", "drawn_share", "union_share", "drawn_count", "union_count", "largest_region",
-              "class_max", "class_ratio", "rank_mean")
+              "class_max", "class_ratio", "rank_mean", "rank_class")
 
 
 def _auroc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -61,7 +63,7 @@ def evaluate(root: Path) -> dict:
     from napari_aleatoric.pipelines.table import read_scores
 
     truth = json.loads((root / "truth.json").read_text())
-    ds = open_dataset(root / "noisy")
+    ds = open_dataset(root / "noisy" if (root / "noisy").is_dir() else root)  # else a flat fresh_datasets.py folder
     values = list(ds.foreground.values())
     table = {r["case_id"]: r for r in read_scores(ds.state_dir / "scores.csv").rows}
     ids, rows = [], []
@@ -83,6 +85,7 @@ def evaluate(root: Path) -> dict:
     from labelnoise.methods import ranks01
 
     scores["rank_mean"] = 0.5 * (ranks01(scores["softmin"]) + ranks01(scores["drawn_share"]))
+    scores["rank_class"] = 0.5 * (ranks01(scores["softmin"]) + ranks01(scores["class_max"]))
     result = {"cases": len(ids), "corrupted": int(positive.sum()),
               "auroc": {name: round(_auroc(positive, scores[name]), 3) for name in CANDIDATES}}
     for column in [c for c in ("label_issue", "contradicted", "auv") if c in table[ids[0]]]:
