@@ -6,6 +6,11 @@ case once, the corrupted ones with their corrupted label) and ``truth.json`` (th
 with their corruption record and changed voxels, the clean rare-class cases, per-case sizes)::
 
     python benchmarks/fresh_datasets.py --out /work/fresh
+    python benchmarks/fresh_datasets.py --out /work/fresh2 --seed-base 5100   # the second evaluation
+
+The MRI sets take their slices from the one MNI template and the nuclei set its tiles from the one
+image, so a second seed base changes which cases are corrupted and how, not those images; the CT
+phantoms are new.
 
 Datasets (slices = what LiteMedSAM embeds):
     mni_clean     30 sagittal MNI slices of the left hemisphere, nothing wrong (30 slices);
@@ -164,7 +169,8 @@ def _corrupt_some(labels: dict, chosen: list[str], planners: dict, kinds: list[s
     return records
 
 
-def build_all(out: Path) -> dict:
+def build_all(out: Path, base: int = 4100) -> dict:
+    """Every dataset into ``out``; ``base`` offsets every seed (4100: the first evaluation)."""
     made = {}
     left, subtle_levels, small_levels = mni_levels()
     _img, _lab, mni_planners, mni_meta = build_mni(DatasetConfig(cases=2, extra={"axial": 1}))
@@ -175,7 +181,7 @@ def build_all(out: Path) -> dict:
     made["mni_clean"] = len(images)
 
     images, labels = mni_cases(subtle_levels, "sag_r")
-    rng = np.random.default_rng([4101, 0])
+    rng = np.random.default_rng([base + 1, 0])
     chosen = sorted(rng.choice(sorted(images), size=8, replace=False).tolist())
     shift = {"boundary_shift": lambda lab, rng: cor.plan_shift(lab, rng, {1: 0, 2: 1}, low=1, high=2)}
     truth = {"corrupted": _corrupt_some(labels, chosen, shift, ["boundary_shift"], rng)}
@@ -183,7 +189,7 @@ def build_all(out: Path) -> dict:
     made["mni_subtle"] = len(images)
 
     images, labels = mni_cases(small_levels, "sag_s")
-    rng = np.random.default_rng([4102, 0])
+    rng = np.random.default_rng([base + 2, 0])
     chosen = sorted(rng.choice(sorted(images), size=2, replace=False).tolist())
     kinds = [list(mni_planners)[i] for i in rng.permutation(len(mni_planners))]
     truth = {"corrupted": _corrupt_some(labels, chosen, mni_planners, kinds, rng)}
@@ -196,8 +202,8 @@ def build_all(out: Path) -> dict:
     for i in range(14):
         depth = CT_DEPTHS[i % len(CT_DEPTHS)]
         case = f"ct{i:03d}_d{depth:02d}"
-        images[case], labels[case], info[case] = ct_case([4201, i], depth, with_tumour=i % 4 != 3)
-    rng = np.random.default_rng([4202, 0])
+        images[case], labels[case], info[case] = ct_case([base + 101, i], depth, with_tumour=i % 4 != 3)
+    rng = np.random.default_rng([base + 102, 0])
     chosen = [c for i, c in enumerate(sorted(images)) if i in (0, 3, 6, 9, 12)]  # depths 6, 26, 10, 40, 16
     truth = {"corrupted": _corrupt_some(labels, chosen, CT_SMALL, list(CT_SMALL), rng, SMALL_MAX), "cases_info": info}
     write_dataset(out / "ct_sizes", "ct_sizes", images, labels, ct_meta, truth)
@@ -205,11 +211,11 @@ def build_all(out: Path) -> dict:
 
     rare_meta = dict(ct_meta, labels={**ct_meta["labels"], "cyst": 4})
     images, labels, info = {}, {}, {}
-    rng = np.random.default_rng([4301, 0])
+    rng = np.random.default_rng([base + 201, 0])
     cysts = {}
     for i in range(16):
         case = f"ctr{i:03d}"
-        images[case], labels[case], info[case] = ct_case([4302, i], 6, with_tumour=i % 5 != 4)
+        images[case], labels[case], info[case] = ct_case([base + 202, i], 6, with_tumour=i % 5 != 4)
         if i in (2, 7, 13):
             cysts[case] = add_cyst(images[case], labels[case], rng, 4)
     chosen = [f"ctr{i:03d}" for i in (0, 5, 10, 15)]
@@ -223,7 +229,7 @@ def build_all(out: Path) -> dict:
         images, labels = {}, {}
         all_images, all_labels, _p, _m = build_nuclei(DatasetConfig(cases=16, extra={"tile": 128, "stride": 128}))
         images, labels = dict(all_images), dict(all_labels)
-        rng = np.random.default_rng([4401, 0])
+        rng = np.random.default_rng([base + 301, 0])
         chosen = sorted(rng.choice(sorted(images), size=4, replace=False).tolist())
         kinds = [list(nuc_planners)[i] for i in rng.permutation(len(nuc_planners))]
         truth = {"corrupted": _corrupt_some(labels, chosen, nuc_planners, kinds, rng)}
@@ -236,10 +242,12 @@ def build_all(out: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the datasets (must not exist)")
+    parser.add_argument("--seed-base", type=int, default=4100,
+                        help="offset of every seed: 4100 built the first evaluation (/work/fresh), 5100 the second")
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; the datasets are built once into a new folder")
-    made = build_all(args.out)
+    made = build_all(args.out, args.seed_base)
     print(json.dumps({"slices": made, "total_slices": sum(made.values())}))
     return 0
 

@@ -14,6 +14,18 @@ the two per dataset). Reported: the second half of the replicates and corruption
     python benchmarks/queue_score_choice.py benchmarks/results/results.json \\
         benchmarks/results/noisy_training_case_scores_tuning.json \\
         benchmarks/results/noisy_training_case_scores_fresh.json --out benchmarks/results/queue_score_choice.json
+
+Round 3 (docs/label_quality.md, third round): every label-error replicate, noisy-training seeds
+100, 1, 2, 3 and 4 (re-scored with the current label-quality version), and the issue-16 sets with
+errors, two more candidates::
+
+    python -m benchmarks.noisy_training.case_scores DATA/{mni,ct}-c{100,1,2,3,4} \
+        --out benchmarks/results/noisy_training_case_scores_round3.json
+    python -m benchmarks.noisy_training.case_scores FRESH/{ct_sizes,mni_subtle,ct_rare,nuclei_tiles,mni_small} \
+        --out benchmarks/results/issue16_case_scores_round3.json
+    python benchmarks/queue_score_choice.py --round 3 benchmarks/results/results.json \
+        benchmarks/results/noisy_training_case_scores_round3.json \
+        --issue16 benchmarks/results/issue16_case_scores_round3.json --out benchmarks/results/queue_score_choice_round3.json
 """
 
 from __future__ import annotations
@@ -32,7 +44,12 @@ CANDIDATES = {
     "contradicted share of drawn or predicted foreground": ("learned_union_share", "union_share"),
     "largest contradicted region": ("learned_largest_region", "largest_region"),
     "rank mean of softmin and drawn share": ("learned_rank_mean", "rank_mean"),
+    "worst class's contradicted share (round 3)": ("learned_class_share", "class_max"),
+    "rank mean of softmin and worst-class share (round 3)": ("learned_rank_class", "rank_class"),
 }
+#: round 3: the issue-16 evaluation sets with errors, tuning data since their first measurement
+ISSUE16_SETS = ("ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small")
+ROUND3_ONLY = ("learned_class_share", "learned_rank_class")
 LABEL_ERROR_SETS = ("mni", "nuclei", "ct")
 NOISY_SETS = ("mni", "ct")
 
@@ -59,7 +76,9 @@ def main(argv=None) -> int:
     parser.add_argument("noisy", type=Path, nargs="+",
                         help="case_scores JSONs: round 1, the tuning seeds then the fresh seed; round 2, every "
                              "tuning seed")
-    parser.add_argument("--round", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--round", type=int, choices=(1, 2, 3), default=1)
+    parser.add_argument("--issue16", type=Path, default=None,
+                        help="round 3: case_scores JSON of the issue-16 sets (benchmarks/fresh_datasets.py folders)")
     parser.add_argument("--fresh", type=Path, default=None, help="round 2: case_scores JSON of the fresh seed")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -69,8 +88,11 @@ def main(argv=None) -> int:
     else:
         tuning = {name: v for p in args.noisy for name, v in json.loads(p.read_text()).items()}
         fresh = json.loads(args.fresh.read_text()) if args.fresh else None
+    issue16 = json.loads(args.issue16.read_text()) if args.round == 3 else {}
     table = {}
     for label, (method, key) in CANDIDATES.items():
+        if args.round < 3 and method in ROUND3_ONLY:
+            continue
         errors = label_error_aurocs(results, method)
         if args.round == 1:
             tune = [errors[n][0] for n in LABEL_ERROR_SETS] + [noisy_aurocs(tuning, key)[k] for k in NOISY_SETS]
@@ -79,9 +101,11 @@ def main(argv=None) -> int:
             tune = ([float(np.mean(errors[n])) for n in LABEL_ERROR_SETS]
                     + [noisy_aurocs(tuning, key)[k] for k in NOISY_SETS])
             report = [noisy_aurocs(fresh, key)[k] for k in NOISY_SETS] if fresh else []
+            tune += [float(issue16[name]["auroc"][key]) for name in ISSUE16_SETS if name in issue16]
         table[label] = {"tuning": tune, "tuning_min": min(tune), "report": report}
     chosen = max(table, key=lambda c: table[c]["tuning_min"])
-    columns = "label-error MRI / nuclei / CT, noisy-training MRI / CT"
+    columns = "label-error MRI / nuclei / CT, noisy-training MRI / CT" + (
+        ", issue-16 " + " / ".join(n for n in ISSUE16_SETS if n in issue16) if issue16 else "")
     reported = columns if args.round == 1 else "noisy-training MRI / CT"
     print(f"| case score | tuning: {columns} | worst | reported: {reported} |\n|---|---|---|---|")
     for label, row in table.items():

@@ -41,10 +41,11 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     expected |= {f"{p}_{n}" for p in ("label_issue", "auv", "sps", "dice_fm") for n in CLASS_NAMES}
     assert expected <= set(rows[0])
     # the queue follows the issue rank: the mean percentile rank of the learned label-issue score
-    # and the contradicted share; the AUV column stays the paper's score
+    # and the worst class's contradicted share; the AUV column stays the paper's score
     issue_rank = [float(r["issue_rank"]) for r in rows]
     assert issue_rank == sorted(issue_rank, reverse=True)
-    issue, contradicted = (np.array([float(r[c]) for r in rows]) for c in ("label_issue", "contradicted"))
+    issue = np.array([float(r["label_issue"]) for r in rows])
+    contradicted = np.array([max(float(r[f"contradicted_{n}"]) for n in CLASS_NAMES) for r in rows])
     percentile = [np.array([(v < x).sum() + 0.5 * ((v == x).sum() + 1) for x in v]) / len(v) for v in (issue, contradicted)]
     assert issue_rank == pytest.approx(list(0.5 * (percentile[0] + percentile[1])), abs=1e-6)
     assert [int(r["rank"]) for r in rows] == list(range(1, 21))
@@ -213,3 +214,30 @@ def test_a_table_from_before_the_issue_rank_gets_the_column_when_ranked():
     assert table.columns[:3] == ["case_id", "rank", "issue_rank"]
     assert [r["case_id"] for r in table.rows] == ["b", "c", "a", "d"]  # mean percentile: b 0.875, c 0.75, a 0.625, d 0.25
     assert table_to_csv(table).splitlines()[1].startswith("b,1,0.875000,")
+
+
+def test_a_small_class_error_heads_the_issue_rank_however_large_the_other_classes_are():
+    """The same error (60 % of a small class's drawing contradicted) in a case whose large class
+    carries the usual boundary noise: the case-wide contradicted share hardly moves, the worst
+    class's share does, and the issue rank puts the case first."""
+    from napari_aleatoric.pipelines.table import ScoreTable, issue_ranks, ranked
+
+    def row(case, label_issue, liver, tumour, drawn_liver=20000, drawn_tumour=300):
+        share = (liver * drawn_liver + tumour * drawn_tumour) / (drawn_liver + drawn_tumour)
+        return {"case_id": case, "rank": 0, "label_issue": label_issue, "contradicted": share,
+                "contradicted_liver": liver, "contradicted_tumour": tumour, "auv": 0.5, "flagged": False}
+
+    rows = [row("wrong", 0.93, 0.06, 0.60)] + [row(f"clean{i}", 0.90 + 0.01 * (i % 3), 0.05 + 0.01 * i, 0.05)
+                                              for i in range(6)]
+    columns = list(rows[0])
+    order = [r["case_id"] for r in ranked(ScoreTable(columns, rows, "issue_rank")).rows]
+    assert order[0] == "wrong"
+    # the case-wide share alone (the issue rank's second score until the third round) buries it
+    from scipy.stats import rankdata
+    old = 0.5 * (rankdata([r["label_issue"] for r in rows]) + rankdata([r["contradicted"] for r in rows]))
+    assert int(np.argmax(old)) != 0
+    # a class nobody could judge (NaN) does not count; a row with no judged class is unranked
+    rows[1]["contradicted_tumour"] = math.nan
+    rows[2]["contradicted_liver"] = rows[2]["contradicted_tumour"] = math.nan
+    ranks = issue_ranks(rows)
+    assert math.isfinite(ranks[1]) and math.isnan(ranks[2])

@@ -116,16 +116,19 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
 
 def issue_ranks(rows: list[dict]) -> list[float]:
     """The queue's default score of each row: the mean of its percentile ranks of ``label_issue``
-    and ``contradicted`` among the rows where both are known.
+    and of its worst class's contradicted share (:func:`worst_class_contradicted`) among the rows
+    where both are known.
 
     A percentile rank is the rank (1 = lowest, ties averaged) divided by the number of judged
     rows, so the result lies in (0, 1]; 1 = highest in both. It is relative to the dataset: adding
-    or re-scoring cases moves the others. Chosen over each score alone on both benchmarks
-    (docs/label_quality.md, "second round"). NaN where either score is unknown.
+    or re-scoring cases moves the others. Chosen over each score alone and over the case-wide
+    contradicted share on both benchmarks and the issue-16 sets (docs/label_quality.md, "third
+    round"): a small class's error is not buried under a large class's boundary noise, which
+    grows with the volume. NaN where either score is unknown.
     """
     from scipy.stats import rankdata  # noqa: PLC0415 (scipy comes with scikit-image)
 
-    values = np.array([[_number(row.get("label_issue")), _number(row.get("contradicted"))] for row in rows],
+    values = np.array([[_number(row.get("label_issue")), worst_class_contradicted(row)] for row in rows],
                       dtype=np.float64).reshape(-1, 2)
     judged = np.isfinite(values).all(axis=1)
     out = np.full(len(rows), math.nan)
@@ -133,6 +136,19 @@ def issue_ranks(rows: list[dict]) -> list[float]:
         known = values[judged]
         out[judged] = 0.5 * (rankdata(known[:, 0]) + rankdata(known[:, 1])) / len(known)
     return [float(v) for v in out]
+
+
+def worst_class_contradicted(row: dict) -> float:
+    """The largest per-class contradicted share of a row (``contradicted_<class>`` columns: the
+    share of that class's drawn pixels the label-quality model contradicts); NaN when no class was
+    judged. A table without per-class columns falls back to the case-wide ``contradicted``."""
+    per_class = [_number(v) for k, v in row.items() if k.startswith("contradicted_")]
+    per_class = [v for v in per_class if math.isfinite(v)]
+    if per_class:
+        return max(per_class)
+    if any(k.startswith("contradicted_") for k in row):
+        return math.nan
+    return _number(row.get("contradicted"))
 
 
 def _number(value) -> float:
