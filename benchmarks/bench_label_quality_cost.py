@@ -14,7 +14,8 @@ foundation model's maps and the slice embeddings of every slice), this
      (``assess_label_quality``: pixel sampling, 5-fold classifier fits, out-of-fold maps, scores,
      contradicted shares, wrong regions, issue-map cache) and the table, flag and outputs
      (``build_table``, ``write_outputs``);
-   - ``table_flag_outputs``: of which the part after the last out-of-fold case.
+   - ``table_flag_outputs``: of which the part after the last case's out-of-fold prediction (that
+     case's scores, regions and issue maps, then the table, flag and outputs).
 
    The model is built before the clock starts (a first scoring run has it built already); if the
    pass had to embed a slice the result says so (``encoder_seconds_in_pass``).
@@ -22,17 +23,24 @@ foundation model's maps and the slice embeddings of every slice), this
    annotated slices, as the scoring pass runs it (``compute_class_maps`` on the slice: encoder and
    one decoder call per class and component, no embedding cache), after one untimed warm-up
    slice, and extrapolates per slice to the slices the scoring pass prompts (read from the cached
-   maps' ``prompted``). The forward seconds recorded in the cached maps are reported too, but they
+   maps' ``prompted``). The encoder alone is timed on the same slices: a first scoring run's
+   label-quality pass embeds the slices without annotation itself (the scoring pass embeds only the
+   annotated ones), so on a first run that encoder time belongs to the pass (``first_run_*``); on a
+   re-run every embedding is cached. The forward seconds recorded in the cached maps are reported too, but they
    were measured under whatever load the original scoring run had.
-3. with ``--memory``, measures the peak resident memory (``ru_maxrss``) of fresh subprocesses that
-   run the same scoring on all the cases and on every other case: before the scoring (imports and
-   the model built) and at the end, to see whether the pass's memory grows with the number of cases.
+3. with ``--memory``, measures the peak resident memory of fresh subprocesses that run the same
+   scoring on all the cases and on every other case (``--memory-repeats`` processes of each,
+   alternating): the peak (``VmHWM``) is reset once the imports are done and the model is built
+   (Linux ``/proc/self/clear_refs``), so the figure is the growth of the peak during the scoring
+   (cached cases, label-quality pass, table), per phase too, to see whether it grows with the number
+   of cases. (``ru_maxrss`` is recorded as well but is no use here: it is never reset, and a child
+   process starts with the resident size of the parent it was forked from.)
 
 Nothing is written into the dataset folders (the scores and issue maps go to the temporary cache);
 the script checks that no file under ``<dataset>/.aleatoric`` changed.
 
 Usage: python benchmarks/bench_label_quality_cost.py DATASET [DATASET ...] [--fm-slices 6]
-       [--threads 1] [--memory] [--model litemedsam] [--out result.json]
+       [--threads 1] [--memory] [--memory-repeats 3] [--model litemedsam] [--out result.json]
 """
 
 from __future__ import annotations
@@ -63,6 +71,29 @@ def _since(start: tuple[float, float, float], end: tuple[float, float, float]) -
 
 def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _proc_status_mib(*fields: str) -> dict[str, float]:
+    """``VmRSS``, ``VmHWM``, ``RssAnon`` ... of this process from ``/proc/self/status``, in MiB."""
+    values = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            name, _, rest = line.partition(":")
+            if name in fields:
+                values[name] = int(rest.split()[0]) / 1024.0  # kB
+    return values
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's peak resident set (``VmHWM``) to its current size (Linux ``clear_refs``
+    5), so that the peak read afterwards is the peak of what runs next, not of the imports and the
+    model's loading before it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def _state_fingerprint(root: Path) -> dict[str, tuple[int, int]]:
@@ -103,14 +134,21 @@ def child(args) -> int:
     model = load_model(args.model, "cpu")
     model_build_s = time.perf_counter() - started
     rss_before = _maxrss_mib()
+    peak_reset = _reset_peak_rss()
+    status_before = _proc_status_mib("VmRSS", "RssAnon", "VmHWM")
     encoder_before = model.seconds_in_model
     marks = {"start": _clock()}
-    cached = True
+    cached, slices = True, 0
+    peak_by_phase: dict[str, float] = {}  # VmHWM (MiB) when each phase ended
     for event in score_dataset(ds, model, device="cpu", cache_dir=args.cache, case_ids=case_ids):
         now = _clock()
+        if peak_reset:
+            phase = type(event).__name__ if not isinstance(event, LabelQualityProgress) else event.stage
+            peak_by_phase[{"CaseScored": "cached_cases"}.get(phase, phase)] = _proc_status_mib("VmHWM")["VmHWM"]
         if isinstance(event, CaseScored):
             marks["last_case"] = now
             cached = cached and event.result.cached
+            slices += event.result.shape[0]
         elif isinstance(event, CaseSkipped):
             raise SystemExit(f"case {event.case_id} skipped: {event.error}")
         elif isinstance(event, LabelQualityProgress):
@@ -123,12 +161,16 @@ def child(args) -> int:
     if not cached:
         raise SystemExit("some case's foundation-model maps were not in the cache: the run used the model")
     result = {
-        "cases": len(case_ids), "threads": torch.get_num_threads(), "model_build_s": model_build_s,
+        "cases": len(case_ids), "slices": slices, "threads": torch.get_num_threads(), "model_build_s": model_build_s,
         "cached_cases": _since(marks["start"], marks["last_case"]),
         "label_quality": _since(marks["last_case"], marks["finished"]),
         "table_flag_outputs": _since(marks["last_predicted"], marks["finished"]),
         "encoder_seconds_in_pass": model.seconds_in_model - encoder_before,
         "maxrss_before_mib": rss_before, "maxrss_after_mib": _maxrss_mib(),
+        "peak_reset": peak_reset, "rss_before_pass_mib": status_before["VmRSS"],
+        "anon_before_pass_mib": status_before["RssAnon"],
+        "peak_rss_during_scoring_mib": _proc_status_mib("VmHWM")["VmHWM"] if peak_reset else None,
+        "peak_rss_by_phase_mib": peak_by_phase,
         "flagged": [r["case_id"] for r in table.rows if r["flagged"]],
     }
     print(json.dumps(result))
@@ -166,13 +208,14 @@ def foundation_model_time(dataset: Path, model, slices: int) -> dict:
     from napari_aleatoric.data.arraycache import ArrayCache  # noqa: PLC0415
     from napari_aleatoric.data.dataset import load_case, open_dataset  # noqa: PLC0415
     from napari_aleatoric.models.preprocess import normalise_intensity  # noqa: PLC0415
+    from napari_aleatoric.models.prompting import slice_embedding  # noqa: PLC0415
     from napari_aleatoric.pipelines.class_maps import compute_class_maps  # noqa: PLC0415
     from napari_aleatoric.pipelines.scoring import maps_cache_dir  # noqa: PLC0415
 
     ds = open_dataset(dataset)
     values = list(ds.foreground.values())
     maps = ArrayCache(maps_cache_dir(ds))
-    prompted_slices, recorded = 0, 0.0
+    prompted_slices, total_slices, recorded = 0, 0, 0.0
     per_case: list[tuple[str, list[int]]] = []
     for ref in ds.cases:
         path = maps.path(ref.case_id)
@@ -180,6 +223,7 @@ def foundation_model_time(dataset: Path, model, slices: int) -> dict:
             prompted = data["prompted"].any(axis=0)
             meta = json.loads(str(data["__meta__"]))
         prompted_slices += int(prompted.sum())
+        total_slices += int(prompted.size)
         recorded += float(meta.get("forward_seconds", 0.0))
         per_case.append((ref.case_id, [int(d) for d in np.flatnonzero(prompted)]))
     # one slice per case in turn (the middle prompted slice, then the others), over the cases
@@ -200,13 +244,22 @@ def foundation_model_time(dataset: Path, model, slices: int) -> dict:
         start = _clock()
         maps_ = compute_class_maps(model, image01[d:d + 1], label[d:d + 1], values, None, batch_size=1)
         end = _clock()
+        slice_embedding(model, image01[d], None)  # the encoder alone, as the label-quality pass runs it
+        encoded = _clock()
         if k > 0:  # the first one is the warm-up
-            times.append(dict(_since(start, end), model_s=maps_.forward_seconds, case=case_id, slice=d))
+            times.append(dict(_since(start, end), model_s=maps_.forward_seconds, case=case_id, slice=d,
+                              encoder_only=_since(end, encoded)))
     per_slice = {key: statistics.mean(t[key] for t in times) for key in ("wall_s", "thread_cpu_s", "process_cpu_s",
                                                                           "model_s")}
-    return {"prompted_slices": prompted_slices, "sampled": times, "per_slice_mean": per_slice,
-            "per_slice_median_wall_s": statistics.median(t["wall_s"] for t in times),
+    encoder = {key: statistics.mean(t["encoder_only"][key] for t in times) for key in ("wall_s", "thread_cpu_s")}
+    unprompted = total_slices - prompted_slices
+    return {"prompted_slices": prompted_slices, "slices": total_slices, "sampled": times,
+            "per_slice_mean": per_slice, "per_slice_median_wall_s": statistics.median(t["wall_s"] for t in times),
             "estimate": {key: value * prompted_slices for key, value in per_slice.items()},
+            "encoder_only_per_slice_mean": encoder,
+            # a first scoring run's label-quality pass embeds the slices without annotation itself
+            "unprompted_slices": unprompted,
+            "first_run_pass_encoder_estimate": {key: value * unprompted for key, value in encoder.items()},
             "recorded_forward_seconds_in_cache": recorded}
 
 
@@ -217,6 +270,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fm-slices", type=int, default=6, help="annotated slices the model is timed on")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--memory", action="store_true", help="also peak memory with all and half the cases")
+    parser.add_argument("--memory-repeats", type=int, default=3, help="fresh processes per size (--memory)")
     parser.add_argument("--model", default="litemedsam")
     parser.add_argument("--out", default=None)
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
@@ -239,7 +293,7 @@ def main(argv=None) -> int:
           f"Python {platform.python_version()}, load average {os.getloadavg()}", flush=True)
     model = load_model(args.model, "cpu")
     results = {"threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
-               "model": model.identity(), "load_average_start": list(os.getloadavg()), "datasets": {}}
+               "model": model.name, "load_average_start": list(os.getloadavg()), "datasets": {}}
     for dataset in args.datasets:
         dataset = dataset.resolve()
         before = _state_fingerprint(dataset)
@@ -249,6 +303,12 @@ def main(argv=None) -> int:
                  "ratio_wall": post["label_quality"]["wall_s"] / fm["estimate"]["wall_s"],
                  "ratio_thread_cpu": post["label_quality"]["thread_cpu_s"] / fm["estimate"]["thread_cpu_s"],
                  "ratio_process_cpu": post["label_quality"]["process_cpu_s"] / fm["estimate"]["process_cpu_s"]}
+        if fm["unprompted_slices"]:  # on a first run the pass also embeds the slices without annotation
+            entry["first_run_ratio_wall"] = ((post["label_quality"]["wall_s"] + fm["first_run_pass_encoder_estimate"]
+                                              ["wall_s"]) / fm["estimate"]["wall_s"])
+            entry["first_run_ratio_thread_cpu"] = ((post["label_quality"]["thread_cpu_s"]
+                                                    + fm["first_run_pass_encoder_estimate"]["thread_cpu_s"])
+                                                   / fm["estimate"]["thread_cpu_s"])
         lq = post["label_quality"]
         print(f"{dataset.name}: {post['cases']} cases, {fm['prompted_slices']} prompted slices; label quality + "
               f"table {lq['wall_s']:.1f} s wall, {lq['thread_cpu_s']:.1f} s thread CPU "
@@ -258,15 +318,33 @@ def main(argv=None) -> int:
               f"thread CPU per slice -> {fm['estimate']['wall_s']:.0f} s / {fm['estimate']['thread_cpu_s']:.0f} s; "
               f"ratio {100 * entry['ratio_wall']:.1f} % wall, {100 * entry['ratio_thread_cpu']:.1f} % thread CPU; "
               f"label_issue as in the dataset's scores: {post.get('label_issue_matches_dataset')}", flush=True)
-        if args.memory:
-            half = run_child(dataset, "half", args)
-            entry["memory"] = {
-                "all": {k: post[k] for k in ("cases", "maxrss_before_mib", "maxrss_after_mib")},
-                "half": {k: half[k] for k in ("cases", "maxrss_before_mib", "maxrss_after_mib")},
-                "half_label_quality": half["label_quality"]}
-            print(f"  peak RSS: {post['cases']} cases {post['maxrss_before_mib']:.0f} -> "
-                  f"{post['maxrss_after_mib']:.0f} MiB; {half['cases']} cases {half['maxrss_before_mib']:.0f} -> "
-                  f"{half['maxrss_after_mib']:.0f} MiB", flush=True)
+        if fm["unprompted_slices"]:
+            print(f"  first run: the pass also embeds {fm['unprompted_slices']} slices without annotation "
+                  f"(encoder {fm['encoder_only_per_slice_mean']['thread_cpu_s']:.2f} s thread CPU per slice): ratio "
+                  f"{100 * entry['first_run_ratio_wall']:.1f} % wall, {100 * entry['first_run_ratio_thread_cpu']:.1f} % "
+                  "thread CPU", flush=True)
+        if args.memory:  # fresh processes, alternating half / all; the first "all" is the timed run above
+            runs: dict[str, list[dict]] = {"all": [post], "half": []}
+            for k in range(args.memory_repeats):
+                runs["half"].append(run_child(dataset, "half", args))
+                if k + 1 < args.memory_repeats:
+                    runs["all"].append(run_child(dataset, "all", args))
+            entry["memory"] = {}
+            for part, part_runs in runs.items():
+                growth = [r["peak_rss_during_scoring_mib"] - r["rss_before_pass_mib"] for r in part_runs
+                          if r["peak_rss_during_scoring_mib"] is not None]
+                entry["memory"][part] = {
+                    "cases": part_runs[0]["cases"], "slices": part_runs[0]["slices"],
+                    "growth_during_scoring_mib": growth,
+                    "growth_median_mib": statistics.median(growth) if growth else None,
+                    "runs": [{k: r[k] for k in ("maxrss_before_mib", "maxrss_after_mib", "peak_reset",
+                                                "rss_before_pass_mib", "anon_before_pass_mib",
+                                                "peak_rss_during_scoring_mib", "peak_rss_by_phase_mib")}
+                             for r in part_runs]}
+                print(f"  {part}: {part_runs[0]['cases']} cases ({part_runs[0]['slices']} slices): RSS before "
+                      f"scoring {part_runs[0]['rss_before_pass_mib']:.0f} MiB; peak growth during scoring "
+                      f"{', '.join(f'{g:.0f}' for g in growth)} MiB", flush=True)
+            entry["memory"]["half_label_quality"] = [r["label_quality"] for r in runs["half"]]
         entry["dataset_state_unchanged"] = _state_fingerprint(dataset) == before
         if not entry["dataset_state_unchanged"]:
             print(f"  WARNING: files under {dataset}/.aleatoric changed", flush=True)
