@@ -1,11 +1,15 @@
 """Loss overhead: time of one training step with DUO (``--compare duo``, default), with the
-label-issue pixel weights (``--compare issue-weights``) or with the label-issue soft targets
-(``--compare issue-relabel``) vs the plain β·Dice + (1−β)·BCE loss.
+label-issue pixel weights (``--compare issue-weights``) or with the label-issue pixel weights and soft
+targets together (``--compare issue-relabel``, the default guidance) vs the plain β·Dice + (1−β)·BCE loss.
 
 ``--compare issue-weights`` / ``issue-relabel``: both kinds of step also cut their batch from the
 prepared cases (``make_weighted_batch``, the training loop's data path); the guided kind's cases
-carry a weight map (entering the weighted BCE and Dice) or per-class soft targets (replacing the
-one-hot targets), cut into patches alongside; their values do not change the cost. The one-off label-issue pass at the start of a run is not a step cost; the
+carry a weight map (``issue-weights``: entering the weighted BCE and Dice) or, as the default
+``label_issues="relabel"`` gives them (``LabelIssuePlan.guidance`` returns ``(pixel_weights,
+soft_targets)``: relabel where the model is sure, down-weight the other contradicted pixels), a weight
+map AND per-class soft targets (``issue-relabel``: the soft targets replace the one-hot targets and the
+weights enter the weighted BCE and Dice), cut into patches alongside, exactly as the training loop
+passes them to ``duo_loss(..., pixel_weights=w)``; their values do not change the cost. The one-off label-issue pass at the start of a run is not a step cost; the
 noisy-training benchmark records its time per run.
 
 Same network (the default UNet, width 16, depth 4, unless changed), same optimiser, same batches of
@@ -63,8 +67,10 @@ def bench(config: dict, args) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
 
     cases = [loader.get(i) for i in ids]
-    if args.compare == "issue-relabel":  # soft targets instead of the one-hot label, loss weight 1
-        weighted = [type(c)(c.case_id, c.image, c.label, c.foreground, None,
+    if args.compare == "issue-relabel":  # the default "relabel" guidance (LabelIssuePlan.guidance): pixel
+        # weights (1 where relabelled, lower on the other contradicted pixels) AND soft targets, both
+        weighted = [type(c)(c.case_id, c.image, c.label, c.foreground,
+                            rng.uniform(0, 1, c.label.shape).astype(np.float32),
                             rng.uniform(0, 1, (num_fg,) + c.label.shape).astype(np.float32)) for c in cases]
     else:
         weighted = [type(c)(c.case_id, c.image, c.label, c.foreground,
