@@ -1,7 +1,9 @@
 """What "flagged" means on a dataset with no wrong annotation: the learned label-issue scores of the
 benchmark's clean cases alone (no corrupted case in the cross-validation), next to the scores of
 the corrupted cases in the corrupted replicates; per clean case its ``label_issue`` (``clean_scores``) and
-``contradicted`` share (``clean_contradicted``), which ``flag_rule_choice.py`` reads.
+``contradicted`` share (``clean_contradicted``), the share of each class's drawn pixels contradicted
+(``clean_contradicted_per_class``, one list per case in ``class_names`` order, NaN = class not drawn)
+and its largest, the worst class's share (``clean_class_max``), which ``flag_rule_choice.py`` reads.
 
 Needs a finished ``benchmarks/run_all.py`` output folder (its data, caches and results.json)::
 
@@ -31,6 +33,12 @@ def top_tenth(values: np.ndarray) -> np.ndarray:
     calibrated rule that replaced it is chosen by ``flag_rule_choice.py``)."""
     finite = np.isfinite(values)
     return finite & (values > np.quantile(values[finite], 0.9)) if finite.sum() >= 2 else np.zeros(values.shape, bool)
+
+
+def worst_class(per_class: np.ndarray) -> np.ndarray:
+    """``(N,)`` largest of each row of ``(N, C)`` per-class shares over the finite ones, NaN where none is."""
+    finite = np.isfinite(per_class)
+    return np.where(finite.any(axis=1), np.where(finite, per_class, -np.inf).max(axis=1), np.nan)
 
 
 def flagged_in_replicates(evaluation: dict) -> dict:
@@ -73,7 +81,12 @@ def main(argv=None) -> int:
                         "flag_threshold_top10": float(top.min().round(3)),
                         "clean_above_corrupted_median": float(np.mean(clean > np.median(corrupted)).round(3)),
                         "clean_ids": list(ds.cases), "clean_scores": clean.round(6).tolist(),
-                        "clean_contradicted": candidates["drawn_share"].round(6).tolist()}
+                        "clean_contradicted": candidates["drawn_share"].round(6).tolist(),
+                        "class_names": names,
+                        "clean_contradicted_per_class": [[None if not np.isfinite(v) else round(float(v), 6) for v in row]
+                                                         for row in candidates["per_class"]],
+                        "clean_class_max": [None if not np.isfinite(v) else round(float(v), 6)
+                                            for v in worst_class(candidates["per_class"])]}
         report[name]["in_corrupted_replicates"] = flagged_in_replicates(evaluation)
         print(name, {k: v for k, v in report[name].items() if not k.startswith("clean_") or "percentiles" in k},
               flush=True)

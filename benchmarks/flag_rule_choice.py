@@ -2,21 +2,32 @@
 
 Tuning data (all of it looked at before):
 - clean-only sets (false alarms): the label-error benchmark's clean cases cross-validated among
-  themselves, ``clean_scores`` / ``clean_contradicted`` of ``<bq>/clean_dataset_scores.json``
-  (``benchmarks/clean_dataset_scores.py --out <bq>``);
+  themselves, ``clean_scores`` / ``clean_contradicted`` / ``clean_class_max`` of
+  ``clean_dataset_scores.json`` (``benchmarks/clean_dataset_scores.py --out <bq>``; ``--clean`` when
+  it lies elsewhere); round 2 adds issue 16's all-clean set (``<fresh>/mni_clean``, its ``scores.csv``);
 - corrupted sets (recall): every replicate of the label-error benchmark (``<bq>/results.json``,
-  methods ``learned_softmin`` = ``label_issue`` and ``learned_contradicted`` = ``contradicted``) and
-  the noisy-label training datasets ``<data>/{mni,ct}-c{100,1,2}`` (per-case values recomputed from
-  the cached out-of-fold maps, as ``benchmarks/noisy_training/case_scores.py`` does).
+  methods ``learned_softmin`` = ``label_issue``, ``learned_contradicted`` = ``contradicted`` and
+  ``learned_class_share`` = the worst class's contradicted share) and the noisy-label training
+  datasets ``<data>/{mni,ct}-c{100,1,2}`` (round 2: seeds 100, 1, 2, 3, 4; per-case values recomputed
+  from the cached out-of-fold maps, as ``benchmarks/noisy_training/case_scores.py`` does); round 2
+  adds the family "issue 16": the five fresh sets with errors (``<fresh>/{ct_sizes,mni_subtle,
+  ct_rare,nuclei_tiles,mni_small}``, their ``scores.csv``; corrupted = ``truth.json``'s keys).
+
+Every candidate sees three per-case values of one dataset: ``label_issue``, ``contradicted`` and
+``class_max`` (the largest per-class contradicted share, NaN where no class was judged). Round 2's
+list is round 1's 14 candidates followed by 13 that use ``class_max``; ``--round 1`` runs round 1
+(its candidates, data and five families) to check that its table reproduces.
 
 Selection: among the candidates flagging ≤ 5 % of the cases of every clean-only set, the largest
-mean recall over the five corrupted families (label-error MRI, nuclei, CT; noisy-training MRI, CT;
-each averaged over its replicates / seeds); ties within 0.005 → the lower mean false-alarm rate
-among the clean cases of the corrupted sets, then the earlier candidate. None qualifying → the
-lowest worst clean-only false-alarm rate.
+mean recall over the corrupted families (round 1: label-error MRI, nuclei, CT; noisy-training MRI,
+CT; round 2 also issue 16; each averaged over its replicates / seeds / sets); ties within 0.005 →
+the lower mean false-alarm rate among the clean cases of the corrupted sets, then the earlier
+candidate. None qualifying → the lowest worst clean-only false-alarm rate.
 
     python benchmarks/flag_rule_choice.py --bq /work/bq4 --data /work/bench12data \
         --out benchmarks/results/flag_rule_choice.json
+    python benchmarks/flag_rule_choice.py --round 2 --bq /work/bq4 --clean BQ2/clean_dataset_scores.json \
+        --data /work/bench12data --fresh /work/fresh --out benchmarks/results/flag_rule_choice_round2.json
 """
 
 from __future__ import annotations
@@ -35,10 +46,14 @@ from napari_aleatoric.labelquality.flag import robust_z  # noqa: E402
 
 MAX_CLEAN_FALSE_ALARMS = 0.05
 TIE = 0.005
-NOISY = ("mni-c100", "mni-c1", "mni-c2", "ct-c100", "ct-c1", "ct-c2")
+#: noisy-training corruption seeds per round
+SEEDS = {1: ("c100", "c1", "c2"), 2: ("c100", "c1", "c2", "c3", "c4")}
+#: issue 16's fresh sets (round 2): all clean, and with errors (one family)
+FRESH_CLEAN = ("mni_clean",)
+FRESH_CORRUPTED = ("ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small")
 
 
-def _top10(li, _c):
+def _top10(li, _c, _w):
     finite = np.isfinite(li)
     if finite.sum() < 2:
         return np.zeros(li.shape, bool)
@@ -53,47 +68,84 @@ def _ge(values, threshold):
     return np.nan_to_num(values, nan=-np.inf) >= threshold
 
 
-#: name → rule(label_issue, contradicted) → flags; in the order of the protocol (ties: earlier wins)
-CANDIDATES = {
-    "label_issue z>2": lambda li, c: _gt(robust_z(li), 2.0),
-    "label_issue z>2.5": lambda li, c: _gt(robust_z(li), 2.5),
-    "label_issue z>3": lambda li, c: _gt(robust_z(li), 3.0),
-    "contradicted>=5%": lambda li, c: _ge(c, 0.05),
-    "contradicted>=10%": lambda li, c: _ge(c, 0.10),
-    "contradicted>=15%": lambda li, c: _ge(c, 0.15),
-    "contradicted>=20%": lambda li, c: _ge(c, 0.20),
-    "contradicted z>2.5": lambda li, c: _gt(robust_z(c), 2.5),
-    "contradicted z>3": lambda li, c: _gt(robust_z(c), 3.0),
-    "label_issue z>2.5 or contradicted>=15%": lambda li, c: _gt(robust_z(li), 2.5) | _ge(c, 0.15),
-    "label_issue z>3 or contradicted>=10%": lambda li, c: _gt(robust_z(li), 3.0) | _ge(c, 0.10),
-    "label_issue z>3 or contradicted z>3": lambda li, c: _gt(robust_z(li), 3.0) | _gt(robust_z(c), 3.0),
-    "label_issue z>2 and contradicted>=5%": lambda li, c: _gt(robust_z(li), 2.0) & _ge(c, 0.05),
+#: name → rule(label_issue, contradicted, class_max) → flags; in the order of the protocol (ties: earlier wins)
+CANDIDATES_ROUND1 = {
+    "label_issue z>2": lambda li, c, w: _gt(robust_z(li), 2.0),
+    "label_issue z>2.5": lambda li, c, w: _gt(robust_z(li), 2.5),
+    "label_issue z>3": lambda li, c, w: _gt(robust_z(li), 3.0),
+    "contradicted>=5%": lambda li, c, w: _ge(c, 0.05),
+    "contradicted>=10%": lambda li, c, w: _ge(c, 0.10),
+    "contradicted>=15%": lambda li, c, w: _ge(c, 0.15),
+    "contradicted>=20%": lambda li, c, w: _ge(c, 0.20),
+    "contradicted z>2.5": lambda li, c, w: _gt(robust_z(c), 2.5),
+    "contradicted z>3": lambda li, c, w: _gt(robust_z(c), 3.0),
+    "label_issue z>2.5 or contradicted>=15%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15),
+    "label_issue z>3 or contradicted>=10%": lambda li, c, w: _gt(robust_z(li), 3.0) | _ge(c, 0.10),
+    "label_issue z>3 or contradicted z>3": lambda li, c, w: _gt(robust_z(li), 3.0) | _gt(robust_z(c), 3.0),
+    "label_issue z>2 and contradicted>=5%": lambda li, c, w: _gt(robust_z(li), 2.0) & _ge(c, 0.05),
     "top 10% of label_issue (old rule)": _top10,
 }
 
+#: round 2 (docs/label_quality.md, "Flag, second round"): round 1's, then rules on the worst class's share
+CANDIDATES_ROUND2 = {
+    **CANDIDATES_ROUND1,
+    "class_max>=15%": lambda li, c, w: _ge(w, 0.15),
+    "class_max>=20%": lambda li, c, w: _ge(w, 0.20),
+    "class_max>=25%": lambda li, c, w: _ge(w, 0.25),
+    "class_max>=30%": lambda li, c, w: _ge(w, 0.30),
+    "class_max z>2.5": lambda li, c, w: _gt(robust_z(w), 2.5),
+    "class_max z>3": lambda li, c, w: _gt(robust_z(w), 3.0),
+    "label_issue z>2.5 or class_max>=20%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(w, 0.20),
+    "label_issue z>2.5 or class_max>=25%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(w, 0.25),
+    "label_issue z>2.5 or class_max>=30%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(w, 0.30),
+    "label_issue z>2.5 or class_max z>3": lambda li, c, w: _gt(robust_z(li), 2.5) | _gt(robust_z(w), 3.0),
+    "label_issue z>2.5 or contradicted>=15% or class_max z>3":
+        lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _gt(robust_z(w), 3.0),
+    "label_issue z>2.5 or contradicted>=15% or class_max>=25%":
+        lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(w, 0.25),
+    "label_issue z>2.5 or contradicted>=15% or class_max>=30%":
+        lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(w, 0.30),
+}
+CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2}
 
-def clean_only_sets(bq: Path) -> dict:
-    """``{dataset: (label_issue, contradicted)}`` of the clean-only runs."""
-    report = json.loads((bq / "clean_dataset_scores.json").read_text())
-    return {f"label-error {name}": (np.array(v["clean_scores"], float), np.array(v["clean_contradicted"], float))
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def clean_only_sets(path: Path) -> dict:
+    """``{dataset: (label_issue, contradicted, class_max)}`` of the clean-only runs
+    (``clean_dataset_scores.json``; ``class_max`` NaN where the file predates it)."""
+    report = json.loads(path.read_text())
+    return {f"label-error {name}": (_floats(v["clean_scores"]), _floats(v["clean_contradicted"]),
+                                    _floats(v.get("clean_class_max", [None] * len(v["clean_scores"]))))
             for name, v in report.items()}
 
 
 def label_error_sets(bq: Path) -> dict:
-    """``{family: [(label_issue, contradicted, corrupted) per replicate]}``."""
+    """``{family: [(label_issue, contradicted, class_max, corrupted) per replicate]}``."""
     results = json.loads((bq / "results.json").read_text())
     out = {}
     for name, evaluation in results["datasets"].items():
+        scores = evaluation["scores"]
         out[f"label-error {name}"] = [
-            (np.array(evaluation["scores"]["learned_softmin"][rep], float),
-             np.array(evaluation["scores"]["learned_contradicted"][rep], float),
+            (_floats(scores["learned_softmin"][rep]), _floats(scores["learned_contradicted"][rep]),
+             _floats(scores["learned_class_share"][rep]) if "learned_class_share" in scores
+             else np.full(len(cases["corrupted"]), np.nan),
              np.array(cases["corrupted"], bool))
             for rep, cases in evaluation["cases"].items()]
     return out
 
 
+def worst_class(per_class: np.ndarray) -> np.ndarray:
+    """``(N,)`` largest finite value of each row of ``(N, C)``, NaN where none is finite."""
+    per_class = np.asarray(per_class, float).reshape(len(per_class), -1)
+    finite = np.isfinite(per_class)
+    return np.where(finite.any(axis=1), np.where(finite, per_class, -np.inf).max(axis=1), np.nan)
+
+
 def noisy_training_set(root: Path) -> tuple:
-    """``(label_issue, contradicted, corrupted)`` of every scored case of one noisy-training dataset."""
+    """``(label_issue, contradicted, class_max, corrupted)`` of every scored case of one noisy-training dataset."""
     from labelnoise.methods import case_candidates
 
     from napari_aleatoric.data.dataset import load_case, open_dataset
@@ -103,7 +155,7 @@ def noisy_training_set(root: Path) -> tuple:
     truth = json.loads((root / "truth.json").read_text())
     ds = open_dataset(root / "noisy")
     values = list(ds.foreground.values())
-    li, c, bad = [], [], []
+    li, c, per_class, bad = [], [], [], []
     for ref in ds.cases:
         path = ds.cache_dir / "quality" / f"{ref.case_id}.npz"
         if not path.is_file():
@@ -115,22 +167,40 @@ def noisy_training_set(root: Path) -> tuple:
         scores = case_candidates(class_probabilities(maps, index), index)
         li.append(scores["softmin"])
         c.append(scores["drawn_share"])
+        per_class.append(scores["per_class"])
         bad.append(ref.case_id in truth["corrupted"])
-    return np.array(li, float), np.array(c, float), np.array(bad, bool)
+    return np.array(li, float), np.array(c, float), worst_class(np.stack(per_class)), np.array(bad, bool)
 
 
-def evaluate(clean_sets: dict, corrupted_sets: dict) -> dict:
+def fresh_set(root: Path) -> tuple:
+    """``(label_issue, contradicted, class_max, corrupted)`` of a scored ``fresh_datasets.py`` folder,
+    read from its ``.aleatoric/scores.csv`` (``class_max``: the queue's ``worst_class_contradicted``)."""
+    from napari_aleatoric.pipelines.table import read_scores, worst_class_contradicted
+
+    rows = read_scores(root / ".aleatoric" / "scores.csv").rows
+    corrupted = json.loads((root / "truth.json").read_text())["corrupted"]
+
+    def number(value) -> float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+
+    return (np.array([number(r.get("label_issue")) for r in rows], float),
+            np.array([number(r.get("contradicted")) for r in rows], float),
+            np.array([worst_class_contradicted(r) for r in rows], float),
+            np.array([r["case_id"] in corrupted for r in rows], bool))
+
+
+def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDATES_ROUND1) -> dict:
     """Every candidate's false-alarm rates and recalls, and the choice."""
     table = {}
-    for name, rule in CANDIDATES.items():
+    for name, rule in candidates.items():
         row = {"clean_only_false_alarms": {}, "recall": {}, "recall_per_replicate": {},
                "false_alarms_in_corrupted_sets": {}}
-        for ds, (li, c) in clean_sets.items():
-            row["clean_only_false_alarms"][ds] = round(float(rule(li, c).mean()), 4)
+        for ds, (li, c, w) in clean_sets.items():
+            row["clean_only_false_alarms"][ds] = round(float(rule(li, c, w).mean()), 4)
         for family, replicates in corrupted_sets.items():
             recalls, alarms = [], []
-            for li, c, bad in replicates:
-                flags = rule(li, c)
+            for li, c, w, bad in replicates:
+                flags = rule(li, c, w)
                 recalls.append(float(flags[bad].mean()))
                 alarms.append(float(flags[~bad].mean()))
             row["recall_per_replicate"][family] = [round(r, 3) for r in recalls]
@@ -142,7 +212,7 @@ def evaluate(clean_sets: dict, corrupted_sets: dict) -> dict:
         row["mean_false_alarms_in_corrupted_sets"] = round(
             float(np.mean(list(row["false_alarms_in_corrupted_sets"].values()))), 4)
         table[name] = row
-    names = list(CANDIDATES)
+    names = list(candidates)
     eligible = [n for n in names if table[n]["eligible"]]
     if eligible:
         best = max(table[n]["mean_recall"] for n in eligible)
@@ -157,23 +227,39 @@ def evaluate(clean_sets: dict, corrupted_sets: dict) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--round", type=int, choices=(1, 2), default=1, help="the protocol's round (candidates, data)")
     parser.add_argument("--bq", type=Path, required=True, help="the run_all.py output folder (label-error benchmark)")
+    parser.add_argument("--clean", type=Path, default=None,
+                        help="clean_dataset_scores.json (default: <bq>/clean_dataset_scores.json)")
     parser.add_argument("--data", type=Path, required=True, help="folder of the noisy-training datasets")
+    parser.add_argument("--fresh", type=Path, default=None, help="folder of issue 16's fresh datasets (round 2)")
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
     args = parser.parse_args(argv)
-    clean_sets = clean_only_sets(args.bq)
+    if args.round == 2 and args.fresh is None:
+        parser.error("--round 2 needs --fresh")
+    candidates = CANDIDATES[args.round]
+    clean_sets = clean_only_sets(args.clean or args.bq / "clean_dataset_scores.json")
     corrupted_sets = label_error_sets(args.bq)
     for kind in ("mni", "ct"):
-        corrupted_sets[f"noisy-training {kind}"] = [noisy_training_set(args.data / name)
-                                                    for name in NOISY if name.startswith(kind + "-")]
-    report = evaluate(clean_sets, corrupted_sets)
+        corrupted_sets[f"noisy-training {kind}"] = [noisy_training_set(args.data / f"{kind}-{seed}")
+                                                    for seed in SEEDS[args.round]]
+    if args.round == 2:
+        for name in FRESH_CLEAN:
+            li, c, w, bad = fresh_set(args.fresh / name)
+            assert not bad.any(), name
+            clean_sets[f"issue-16 {name}"] = (li, c, w)
+        corrupted_sets["issue 16"] = [fresh_set(args.fresh / name) for name in FRESH_CORRUPTED]
+    report = evaluate(clean_sets, corrupted_sets, candidates)
+    report["round"] = args.round
     report["sets"] = {
-        "clean_only": {ds: len(li) for ds, (li, _c) in clean_sets.items()},
-        "corrupted": {family: [[int(len(bad)), int(bad.sum())] for _li, _c, bad in reps]
+        "clean_only": {ds: len(li) for ds, (li, _c, _w) in clean_sets.items()},
+        "corrupted": {family: [[int(len(bad)), int(bad.sum())] for _li, _c, _w, bad in reps]
                       for family, reps in corrupted_sets.items()}}
+    if args.round == 2:
+        report["sets"]["issue 16 order"] = list(FRESH_CORRUPTED)
     report["command"] = " ".join(["python benchmarks/flag_rule_choice.py"] + (argv if argv is not None else sys.argv[1:]))
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    width = max(len(n) for n in CANDIDATES)
+    width = max(len(n) for n in candidates)
     families = list(corrupted_sets)
     print(f"{'candidate':<{width}}  clean-only FA ({', '.join(clean_sets)})  | recall ({', '.join(families)}) | mean | FA in corrupted")
     for name, row in report["candidates"].items():
