@@ -63,7 +63,7 @@ def measure(root: Path, finished: ScoringFinished, seconds: float) -> dict:
         "cases": len(ids), "corrupted": int(bad.sum()), "slices": int(sum(truth["slices"].values())),
         "ranking": finished.table.ranking,
         "auroc": {column: _auroc(bad, np.array([r.get(column, math.nan) for r in rows], float))
-                  for column in (finished.table.ranking, "contradicted", "worst_region_voxels")},
+                  for column in (finished.table.ranking, "label_issue", "contradicted", "worst_region_voxels")},
         "flagged": [c for c, f in zip(ids, flags) if f],
         "false_alarm_rate": round(float(flags[~bad].mean()), 4) if (~bad).any() else None,
         "recall": round(float(flags[bad].mean()), 4) if bad.any() else None,
