@@ -13,10 +13,14 @@ Tuning data (all of it looked at before):
   adds the family "issue 16": the five fresh sets with errors (``<fresh>/{ct_sizes,mni_subtle,
   ct_rare,nuclei_tiles,mni_small}``, their ``scores.csv``; corrupted = ``truth.json``'s keys).
 
-Every candidate sees three per-case values of one dataset: ``label_issue``, ``contradicted`` and
-``class_max`` (the largest per-class contradicted share, NaN where no class was judged). Round 2's
-list is round 1's 14 candidates followed by 13 that use ``class_max``; ``--round 1`` runs round 1
-(its candidates, data and five families) to check that its table reproduces.
+Every candidate sees four per-case values of one dataset: ``label_issue``, ``contradicted``,
+``class_max`` (the largest per-class contradicted share, NaN where no class was judged) and
+``class_ratio`` (round 3: the largest, over the classes, of the case's share of that class over the
+class's median share in the dataset, floored at 0.01; :func:`class_ratio`). Round 2's list is round
+1's 14 candidates followed by 13 that use ``class_max``; round 3's is round 2's followed by 9 that use
+``class_ratio``, on round 2's data, with the label-error replicates' per-class shares from
+``benchmarks/label_error_per_class.py`` (``--per-class``). ``--round 1`` / ``--round 2`` rerun the
+earlier rounds to check that their tables reproduce.
 
 Selection: among the candidates flagging ≤ 5 % of the cases of every clean-only set, the largest
 mean recall over the corrupted families (round 1: label-error MRI, nuclei, CT; noisy-training MRI,
@@ -28,6 +32,10 @@ candidate. None qualifying → the lowest worst clean-only false-alarm rate.
         --out benchmarks/results/flag_rule_choice.json
     python benchmarks/flag_rule_choice.py --round 2 --bq /work/bq4 --clean BQ2/clean_dataset_scores.json \
         --data /work/bench12data --fresh /work/fresh --out benchmarks/results/flag_rule_choice_round2.json
+    python benchmarks/flag_rule_choice.py --round 3 --bq /work/bq4 \
+        --clean benchmarks/results/clean_dataset_scores_round2.json \
+        --per-class benchmarks/results/label_error_per_class.json --data /work/bench12data --fresh /work/fresh \
+        --out benchmarks/results/flag_rule_choice_round3.json
 """
 
 from __future__ import annotations
@@ -47,13 +55,13 @@ from napari_aleatoric.labelquality.flag import robust_z  # noqa: E402
 MAX_CLEAN_FALSE_ALARMS = 0.05
 TIE = 0.005
 #: noisy-training corruption seeds per round
-SEEDS = {1: ("c100", "c1", "c2"), 2: ("c100", "c1", "c2", "c3", "c4")}
-#: issue 16's fresh sets (round 2): all clean, and with errors (one family)
+SEEDS = {1: ("c100", "c1", "c2"), 2: ("c100", "c1", "c2", "c3", "c4"), 3: ("c100", "c1", "c2", "c3", "c4")}
+#: issue 16's fresh sets (rounds 2-3): all clean, and with errors (one family)
 FRESH_CLEAN = ("mni_clean",)
 FRESH_CORRUPTED = ("ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small")
 
 
-def _top10(li, _c, _w):
+def _top10(li, _c, _w, _r):
     finite = np.isfinite(li)
     if finite.sum() < 2:
         return np.zeros(li.shape, bool)
@@ -70,70 +78,128 @@ def _ge(values, threshold):
 
 #: name → rule(label_issue, contradicted, class_max) → flags; in the order of the protocol (ties: earlier wins)
 CANDIDATES_ROUND1 = {
-    "label_issue z>2": lambda li, c, w: _gt(robust_z(li), 2.0),
-    "label_issue z>2.5": lambda li, c, w: _gt(robust_z(li), 2.5),
-    "label_issue z>3": lambda li, c, w: _gt(robust_z(li), 3.0),
-    "contradicted>=5%": lambda li, c, w: _ge(c, 0.05),
-    "contradicted>=10%": lambda li, c, w: _ge(c, 0.10),
-    "contradicted>=15%": lambda li, c, w: _ge(c, 0.15),
-    "contradicted>=20%": lambda li, c, w: _ge(c, 0.20),
-    "contradicted z>2.5": lambda li, c, w: _gt(robust_z(c), 2.5),
-    "contradicted z>3": lambda li, c, w: _gt(robust_z(c), 3.0),
-    "label_issue z>2.5 or contradicted>=15%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15),
-    "label_issue z>3 or contradicted>=10%": lambda li, c, w: _gt(robust_z(li), 3.0) | _ge(c, 0.10),
-    "label_issue z>3 or contradicted z>3": lambda li, c, w: _gt(robust_z(li), 3.0) | _gt(robust_z(c), 3.0),
-    "label_issue z>2 and contradicted>=5%": lambda li, c, w: _gt(robust_z(li), 2.0) & _ge(c, 0.05),
+    "label_issue z>2": lambda li, c, w, r: _gt(robust_z(li), 2.0),
+    "label_issue z>2.5": lambda li, c, w, r: _gt(robust_z(li), 2.5),
+    "label_issue z>3": lambda li, c, w, r: _gt(robust_z(li), 3.0),
+    "contradicted>=5%": lambda li, c, w, r: _ge(c, 0.05),
+    "contradicted>=10%": lambda li, c, w, r: _ge(c, 0.10),
+    "contradicted>=15%": lambda li, c, w, r: _ge(c, 0.15),
+    "contradicted>=20%": lambda li, c, w, r: _ge(c, 0.20),
+    "contradicted z>2.5": lambda li, c, w, r: _gt(robust_z(c), 2.5),
+    "contradicted z>3": lambda li, c, w, r: _gt(robust_z(c), 3.0),
+    "label_issue z>2.5 or contradicted>=15%": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15),
+    "label_issue z>3 or contradicted>=10%": lambda li, c, w, r: _gt(robust_z(li), 3.0) | _ge(c, 0.10),
+    "label_issue z>3 or contradicted z>3": lambda li, c, w, r: _gt(robust_z(li), 3.0) | _gt(robust_z(c), 3.0),
+    "label_issue z>2 and contradicted>=5%": lambda li, c, w, r: _gt(robust_z(li), 2.0) & _ge(c, 0.05),
     "top 10% of label_issue (old rule)": _top10,
 }
 
 #: round 2 (docs/label_quality.md, "Flag, second round"): round 1's, then rules on the worst class's share
 CANDIDATES_ROUND2 = {
     **CANDIDATES_ROUND1,
-    "class_max>=15%": lambda li, c, w: _ge(w, 0.15),
-    "class_max>=20%": lambda li, c, w: _ge(w, 0.20),
-    "class_max>=25%": lambda li, c, w: _ge(w, 0.25),
-    "class_max>=30%": lambda li, c, w: _ge(w, 0.30),
-    "class_max z>2.5": lambda li, c, w: _gt(robust_z(w), 2.5),
-    "class_max z>3": lambda li, c, w: _gt(robust_z(w), 3.0),
-    "label_issue z>2.5 or class_max>=20%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(w, 0.20),
-    "label_issue z>2.5 or class_max>=25%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(w, 0.25),
-    "label_issue z>2.5 or class_max>=30%": lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(w, 0.30),
-    "label_issue z>2.5 or class_max z>3": lambda li, c, w: _gt(robust_z(li), 2.5) | _gt(robust_z(w), 3.0),
+    "class_max>=15%": lambda li, c, w, r: _ge(w, 0.15),
+    "class_max>=20%": lambda li, c, w, r: _ge(w, 0.20),
+    "class_max>=25%": lambda li, c, w, r: _ge(w, 0.25),
+    "class_max>=30%": lambda li, c, w, r: _ge(w, 0.30),
+    "class_max z>2.5": lambda li, c, w, r: _gt(robust_z(w), 2.5),
+    "class_max z>3": lambda li, c, w, r: _gt(robust_z(w), 3.0),
+    "label_issue z>2.5 or class_max>=20%": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(w, 0.20),
+    "label_issue z>2.5 or class_max>=25%": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(w, 0.25),
+    "label_issue z>2.5 or class_max>=30%": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(w, 0.30),
+    "label_issue z>2.5 or class_max z>3": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _gt(robust_z(w), 3.0),
     "label_issue z>2.5 or contradicted>=15% or class_max z>3":
-        lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _gt(robust_z(w), 3.0),
+        lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _gt(robust_z(w), 3.0),
     "label_issue z>2.5 or contradicted>=15% or class_max>=25%":
-        lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(w, 0.25),
+        lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(w, 0.25),
     "label_issue z>2.5 or contradicted>=15% or class_max>=30%":
-        lambda li, c, w: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(w, 0.30),
+        lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(w, 0.30),
 }
-CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2}
+#: round 3 (docs/label_quality.md, "Flag, third round"): round 2's, then rules on ``class_ratio``
+CANDIDATES_ROUND3 = {
+    **CANDIDATES_ROUND2,
+    "class_ratio>=2": lambda li, c, w, r: _ge(r, 2.0),
+    "class_ratio>=3": lambda li, c, w, r: _ge(r, 3.0),
+    "class_ratio>=4": lambda li, c, w, r: _ge(r, 4.0),
+    "class_ratio>=5": lambda li, c, w, r: _ge(r, 5.0),
+    "label_issue z>2.5 or contradicted>=15% or class_ratio>=3":
+        lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(r, 3.0),
+    "label_issue z>2.5 or contradicted>=15% or class_ratio>=4":
+        lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(r, 4.0),
+    "label_issue z>2.5 or contradicted>=15% or class_ratio>=5":
+        lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(c, 0.15) | _ge(r, 5.0),
+    "label_issue z>2.5 or class_ratio>=4": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(r, 4.0),
+    "label_issue z>2.5 or class_ratio>=5": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(r, 5.0),
+}
+CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2, 3: CANDIDATES_ROUND3}
+#: class_ratio: a class's median share below this is taken as this (a class almost never contradicted)
+RATIO_FLOOR = 0.01
 
 
 def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], float)
 
 
+def _matrix(rows) -> np.ndarray:
+    """``(N, C)`` float array of per-class shares (``None`` → NaN)."""
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], float).reshape(len(rows), -1)
+
+
+def class_ratio(per_class: np.ndarray) -> np.ndarray:
+    """``(N,)`` the round-3 score: the largest, over the classes, of a case's contradicted share of
+    that class over ``max(RATIO_FLOOR, the class's median share over the dataset's cases where it is
+    finite)``; NaN classes ignored, NaN where no class is finite.
+
+    Args:
+        per_class: ``(N, C)`` per-class contradicted shares of one dataset's cases (NaN = not judged).
+    """
+    per_class = np.asarray(per_class, float).reshape(len(per_class), -1)
+    ratio = np.full(per_class.shape, np.nan)
+    for k in range(per_class.shape[1]):
+        finite = np.isfinite(per_class[:, k])
+        if finite.any():
+            ratio[finite, k] = per_class[finite, k] / max(RATIO_FLOOR, float(np.median(per_class[finite, k])))
+    return worst_class(ratio)
+
+
 def clean_only_sets(path: Path) -> dict:
-    """``{dataset: (label_issue, contradicted, class_max)}`` of the clean-only runs
-    (``clean_dataset_scores.json``; ``class_max`` NaN where the file predates it)."""
+    """``{dataset: (label_issue, contradicted, class_max, class_ratio)}`` of the clean-only runs
+    (``clean_dataset_scores.json``; ``class_max`` / ``class_ratio`` NaN where the file predates them)."""
     report = json.loads(path.read_text())
-    return {f"label-error {name}": (_floats(v["clean_scores"]), _floats(v["clean_contradicted"]),
-                                    _floats(v.get("clean_class_max", [None] * len(v["clean_scores"]))))
-            for name, v in report.items()}
+    out = {}
+    for name, v in report.items():
+        n = len(v["clean_scores"])
+        ratio = (class_ratio(_matrix(v["clean_contradicted_per_class"])) if "clean_contradicted_per_class" in v
+                 else np.full(n, np.nan))
+        out[f"label-error {name}"] = (_floats(v["clean_scores"]), _floats(v["clean_contradicted"]),
+                                      _floats(v.get("clean_class_max", [None] * n)), ratio)
+    return out
 
 
-def label_error_sets(bq: Path) -> dict:
-    """``{family: [(label_issue, contradicted, class_max, corrupted) per replicate]}``."""
+def label_error_sets(bq: Path, per_class: Path | None = None) -> dict:
+    """``{family: [(label_issue, contradicted, class_max, class_ratio, corrupted) per replicate]}``.
+
+    With ``per_class`` (``benchmarks/label_error_per_class.py``'s JSON, round 3) the recomputed
+    ``label_issue``, ``contradicted`` and per-class shares are used (``class_max`` their largest);
+    without it ``results.json``'s values, and ``class_ratio`` is NaN."""
     results = json.loads((bq / "results.json").read_text())
+    recomputed = json.loads(per_class.read_text()) if per_class else None
     out = {}
     for name, evaluation in results["datasets"].items():
         scores = evaluation["scores"]
-        out[f"label-error {name}"] = [
-            (_floats(scores["learned_softmin"][rep]), _floats(scores["learned_contradicted"][rep]),
-             _floats(scores["learned_class_share"][rep]) if "learned_class_share" in scores
-             else np.full(len(cases["corrupted"]), np.nan),
-             np.array(cases["corrupted"], bool))
-            for rep, cases in evaluation["cases"].items()]
+        replicates = []
+        for rep, cases in evaluation["cases"].items():
+            bad = np.array(cases["corrupted"], bool)
+            if recomputed is not None:
+                entry = recomputed[name]["replicates"][rep]
+                assert entry["ids"] == cases["ids"], (name, rep)
+                shares = _matrix(entry["per_class"])
+                replicates.append((_floats(entry["label_issue"]), _floats(entry["contradicted"]),
+                                   worst_class(shares), class_ratio(shares), bad))
+            else:
+                replicates.append((_floats(scores["learned_softmin"][rep]), _floats(scores["learned_contradicted"][rep]),
+                                   _floats(scores["learned_class_share"][rep]) if "learned_class_share" in scores
+                                   else np.full(len(bad), np.nan), np.full(len(bad), np.nan), bad))
+        out[f"label-error {name}"] = replicates
     return out
 
 
@@ -145,7 +211,8 @@ def worst_class(per_class: np.ndarray) -> np.ndarray:
 
 
 def noisy_training_set(root: Path) -> tuple:
-    """``(label_issue, contradicted, class_max, corrupted)`` of every scored case of one noisy-training dataset."""
+    """``(label_issue, contradicted, class_max, class_ratio, corrupted)`` of every scored case of one
+    noisy-training dataset."""
     from labelnoise.methods import case_candidates
 
     from napari_aleatoric.data.dataset import load_case, open_dataset
@@ -169,12 +236,15 @@ def noisy_training_set(root: Path) -> tuple:
         c.append(scores["drawn_share"])
         per_class.append(scores["per_class"])
         bad.append(ref.case_id in truth["corrupted"])
-    return np.array(li, float), np.array(c, float), worst_class(np.stack(per_class)), np.array(bad, bool)
+    per_class = np.stack(per_class)
+    return (np.array(li, float), np.array(c, float), worst_class(per_class), class_ratio(per_class),
+            np.array(bad, bool))
 
 
 def fresh_set(root: Path) -> tuple:
-    """``(label_issue, contradicted, class_max, corrupted)`` of a scored ``fresh_datasets.py`` folder,
-    read from its ``.aleatoric/scores.csv`` (``class_max``: the queue's ``worst_class_contradicted``)."""
+    """``(label_issue, contradicted, class_max, class_ratio, corrupted)`` of a scored ``fresh_datasets.py``
+    folder, read from its ``.aleatoric/scores.csv`` (``class_max``: the queue's ``worst_class_contradicted``;
+    ``class_ratio`` from the ``contradicted_<class>`` columns)."""
     from napari_aleatoric.pipelines.table import read_scores, worst_class_contradicted
 
     rows = read_scores(root / ".aleatoric" / "scores.csv").rows
@@ -183,9 +253,12 @@ def fresh_set(root: Path) -> tuple:
     def number(value) -> float:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
 
+    columns = [k for k in rows[0] if k.startswith("contradicted_")]
+    shares = np.array([[number(r.get(k)) for k in columns] for r in rows], float).reshape(len(rows), -1)
     return (np.array([number(r.get("label_issue")) for r in rows], float),
             np.array([number(r.get("contradicted")) for r in rows], float),
             np.array([worst_class_contradicted(r) for r in rows], float),
+            class_ratio(shares),
             np.array([r["case_id"] in corrupted for r in rows], bool))
 
 
@@ -195,12 +268,12 @@ def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDAT
     for name, rule in candidates.items():
         row = {"clean_only_false_alarms": {}, "recall": {}, "recall_per_replicate": {},
                "false_alarms_in_corrupted_sets": {}}
-        for ds, (li, c, w) in clean_sets.items():
-            row["clean_only_false_alarms"][ds] = round(float(rule(li, c, w).mean()), 4)
+        for ds, (li, c, w, r) in clean_sets.items():
+            row["clean_only_false_alarms"][ds] = round(float(rule(li, c, w, r).mean()), 4)
         for family, replicates in corrupted_sets.items():
             recalls, alarms = [], []
-            for li, c, w, bad in replicates:
-                flags = rule(li, c, w)
+            for li, c, w, r, bad in replicates:
+                flags = rule(li, c, w, r)
                 recalls.append(float(flags[bad].mean()))
                 alarms.append(float(flags[~bad].mean()))
             row["recall_per_replicate"][family] = [round(r, 3) for r in recalls]
@@ -227,35 +300,39 @@ def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDAT
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", type=int, choices=(1, 2), default=1, help="the protocol's round (candidates, data)")
+    parser.add_argument("--round", type=int, choices=(1, 2, 3), default=1, help="the protocol's round (candidates, data)")
     parser.add_argument("--bq", type=Path, required=True, help="the run_all.py output folder (label-error benchmark)")
     parser.add_argument("--clean", type=Path, default=None,
                         help="clean_dataset_scores.json (default: <bq>/clean_dataset_scores.json)")
     parser.add_argument("--data", type=Path, required=True, help="folder of the noisy-training datasets")
-    parser.add_argument("--fresh", type=Path, default=None, help="folder of issue 16's fresh datasets (round 2)")
+    parser.add_argument("--fresh", type=Path, default=None, help="folder of issue 16's fresh datasets (rounds 2-3)")
+    parser.add_argument("--per-class", type=Path, default=None,
+                        help="label_error_per_class.py's JSON: the label-error replicates' per-class shares (round 3)")
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
     args = parser.parse_args(argv)
-    if args.round == 2 and args.fresh is None:
-        parser.error("--round 2 needs --fresh")
+    if args.round >= 2 and args.fresh is None:
+        parser.error("--round 2 and 3 need --fresh")
+    if args.round == 3 and args.per_class is None:
+        parser.error("--round 3 needs --per-class")
     candidates = CANDIDATES[args.round]
     clean_sets = clean_only_sets(args.clean or args.bq / "clean_dataset_scores.json")
-    corrupted_sets = label_error_sets(args.bq)
+    corrupted_sets = label_error_sets(args.bq, args.per_class if args.round == 3 else None)
     for kind in ("mni", "ct"):
         corrupted_sets[f"noisy-training {kind}"] = [noisy_training_set(args.data / f"{kind}-{seed}")
                                                     for seed in SEEDS[args.round]]
-    if args.round == 2:
+    if args.round >= 2:
         for name in FRESH_CLEAN:
-            li, c, w, bad = fresh_set(args.fresh / name)
+            li, c, w, r, bad = fresh_set(args.fresh / name)
             assert not bad.any(), name
-            clean_sets[f"issue-16 {name}"] = (li, c, w)
+            clean_sets[f"issue-16 {name}"] = (li, c, w, r)
         corrupted_sets["issue 16"] = [fresh_set(args.fresh / name) for name in FRESH_CORRUPTED]
     report = evaluate(clean_sets, corrupted_sets, candidates)
     report["round"] = args.round
     report["sets"] = {
-        "clean_only": {ds: len(li) for ds, (li, _c, _w) in clean_sets.items()},
-        "corrupted": {family: [[int(len(bad)), int(bad.sum())] for _li, _c, _w, bad in reps]
+        "clean_only": {ds: len(li) for ds, (li, _c, _w, _r) in clean_sets.items()},
+        "corrupted": {family: [[int(len(bad)), int(bad.sum())] for _li, _c, _w, _r, bad in reps]
                       for family, reps in corrupted_sets.items()}}
-    if args.round == 2:
+    if args.round >= 2:
         report["sets"]["issue 16 order"] = list(FRESH_CORRUPTED)
     report["command"] = " ".join(["python benchmarks/flag_rule_choice.py"] + (argv if argv is not None else sys.argv[1:]))
     args.out.write_text(json.dumps(report, indent=1) + "\n")
