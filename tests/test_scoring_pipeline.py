@@ -236,8 +236,30 @@ def test_a_small_class_error_heads_the_issue_rank_however_large_the_other_classe
     from scipy.stats import rankdata
     old = 0.5 * (rankdata([r["label_issue"] for r in rows]) + rankdata([r["contradicted"] for r in rows]))
     assert int(np.argmax(old)) != 0
-    # a class nobody could judge (NaN) does not count; a row with no judged class is unranked
+    # a class nobody could judge (NaN) does not count; a row with no judged class falls back to
+    # its case-wide share, and is unranked only when that is unknown too
     rows[1]["contradicted_tumour"] = math.nan
     rows[2]["contradicted_liver"] = rows[2]["contradicted_tumour"] = math.nan
+    rows[3]["contradicted_liver"] = rows[3]["contradicted_tumour"] = rows[3]["contradicted"] = math.nan
     ranks = issue_ranks(rows)
-    assert math.isfinite(ranks[1]) and math.isnan(ranks[2])
+    assert math.isfinite(ranks[1]) and math.isfinite(ranks[2]) and math.isnan(ranks[3])
+
+
+def test_a_class_drawn_in_a_few_cases_does_not_head_the_issue_rank():
+    """A clean case with a class drawn in two cases only (a cyst), which the label-quality model has
+    hardly seen and contradicts entirely, is not put first: that class is left out of the worst
+    class (fewer than MIN_CLASS_CASES cases), while a common class's error still counts."""
+    from napari_aleatoric.pipelines.table import MIN_CLASS_CASES, ScoreTable, ranked, worst_class_contradicted
+
+    rows = []
+    for i in range(8):
+        rows.append({"case_id": f"c{i}", "rank": 0, "label_issue": 0.90 + 0.005 * i, "contradicted": 0.1,
+                     "contradicted_liver": 0.08 + 0.005 * i, "contradicted_tumour": 0.05, "contradicted_cyst": math.nan,
+                     "auv": 0.5, "flagged": False})
+    rows[6]["contradicted_cyst"] = 1.0  # clean, its cyst entirely contradicted
+    rows[7]["contradicted_cyst"] = 0.7
+    rows[2]["contradicted_tumour"], rows[2]["label_issue"] = 0.6, 0.95  # the real error, in a common class
+    assert sum(math.isfinite(r["contradicted_cyst"]) for r in rows) < MIN_CLASS_CASES
+    assert worst_class_contradicted(rows)[6] == pytest.approx(0.11)  # its liver, not its cyst
+    order = [r["case_id"] for r in ranked(ScoreTable(list(rows[0]), rows, "issue_rank")).rows]
+    assert order[0] == "c2" and order.index("c6") > 0

@@ -114,6 +114,11 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     return ScoreTable(columns, rows, column, rule)
 
 
+#: a class drawn in fewer cases of the table than this does not count in the issue rank's worst
+#: class (too rare to judge against the others; docs/label_quality.md, "fourth round")
+MIN_CLASS_CASES = 5
+
+
 def issue_ranks(rows: list[dict]) -> list[float]:
     """The queue's default score of each row: the mean of its percentile ranks of ``label_issue``
     and of its worst class's contradicted share (:func:`worst_class_contradicted`) among the rows
@@ -123,13 +128,13 @@ def issue_ranks(rows: list[dict]) -> list[float]:
     rows, so the result lies in (0, 1]; 1 = highest in both. It is relative to the dataset: adding
     or re-scoring cases moves the others. Chosen over each score alone and over the case-wide
     contradicted share on both benchmarks and the issue-16 sets (docs/label_quality.md, "third
-    round"): a small class's error is not buried under a large class's boundary noise, which
-    grows with the volume. NaN where either score is unknown.
+    round" and "fourth round"): a small class's error is not buried under a large class's boundary
+    noise, which grows with the volume. NaN where either score is unknown.
     """
     from scipy.stats import rankdata  # noqa: PLC0415 (scipy comes with scikit-image)
 
-    values = np.array([[_number(row.get("label_issue")), worst_class_contradicted(row)] for row in rows],
-                      dtype=np.float64).reshape(-1, 2)
+    values = np.array([[_number(row.get("label_issue")), worst] for row, worst in
+                       zip(rows, worst_class_contradicted(rows))], dtype=np.float64).reshape(-1, 2)
     judged = np.isfinite(values).all(axis=1)
     out = np.full(len(rows), math.nan)
     if judged.any():
@@ -138,17 +143,30 @@ def issue_ranks(rows: list[dict]) -> list[float]:
     return [float(v) for v in out]
 
 
-def worst_class_contradicted(row: dict) -> float:
-    """The largest per-class contradicted share of a row (``contradicted_<class>`` columns: the
-    share of that class's drawn pixels the label-quality model contradicts); NaN when no class was
-    judged. A table without per-class columns falls back to the case-wide ``contradicted``."""
-    per_class = [_number(v) for k, v in row.items() if k.startswith("contradicted_")]
-    per_class = [v for v in per_class if math.isfinite(v)]
-    if per_class:
-        return max(per_class)
-    if any(k.startswith("contradicted_") for k in row):
-        return math.nan
-    return _number(row.get("contradicted"))
+def worst_class_contradicted(rows: list[dict]) -> list[float]:
+    """Each row's largest per-class contradicted share (``contradicted_<class>``: the share of that
+    class's drawn pixels the label-quality model contradicts), over the classes drawn (a finite
+    share) in at least :data:`MIN_CLASS_CASES` rows of the table.
+
+    A class drawn in fewer cases is left out: the model has seen it a few times only and
+    contradicts much of it in clean cases (a rare cyst would head the queue). A row with none of
+    the common classes, or a table without per-class columns, falls back to the case-wide
+    ``contradicted``; NaN when that is unknown too.
+
+    Args:
+        rows: the table's rows.
+
+    Returns:
+        one value in ``[0, 1]`` or NaN per row, in order.
+    """
+    classes = sorted({k for row in rows for k in row if k.startswith("contradicted_")})
+    shares = np.array([[_number(row.get(k)) for k in classes] for row in rows], np.float64).reshape(len(rows), -1)
+    common = np.isfinite(shares).sum(axis=0) >= MIN_CLASS_CASES
+    out = []
+    for row, values in zip(rows, shares):
+        chosen = values[common & np.isfinite(values)]
+        out.append(float(chosen.max()) if chosen.size else _number(row.get("contradicted")))
+    return out
 
 
 def _number(value) -> float:

@@ -1,0 +1,177 @@
+"""Queue score, fourth round (docs/label_quality.md): rare classes out of the worst-class share.
+
+Candidates (higher = more likely mislabelled), each a mean of within-set percentile ranks:
+``rank_mean`` (softmin + case-wide contradicted share, the round-2 order), ``rank_class``
+(softmin + worst class's contradicted share, the round-3 order), ``rank_class_common`` (the same
+over the classes drawn in at least ``MIN_CLASS_CASES`` cases of the set; the case-wide share where
+no class qualifies), ``rank3_common`` (softmin + case-wide share + the common worst class). Rule:
+the largest worst AUROC over the tuning sets; ties within 0.005 keep ``rank_class``.
+
+Inputs: the label-error replicates' per-case values (``benchmarks/results/label_error_per_class.json``
+and the corrupted flags of the run_all ``results.json``), the noisy-training folders (per-case
+values from the cached out-of-fold maps, as ``noisy_training/case_scores.py``), and issue-16
+folders (``fresh_datasets.py``; their ``scores.csv``)::
+
+    python benchmarks/queue_score_round4.py --results benchmarks/results/results.json \\
+        --per-class benchmarks/results/label_error_per_class.json \\
+        --noisy DATA/{mni,ct}-c{100,1,2,3,4,5} --issue16 FRESH/* FRESH2/* \\
+        --out benchmarks/results/queue_score_choice_round4.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+MIN_CLASS_CASES = 5
+CANDIDATES = ("rank_mean", "rank_class", "rank_class_common", "rank3_common")
+CURRENT = "rank_class"
+TIE = 0.005
+
+
+def ranks01(values: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, np.float64)
+    return rankdata(np.where(np.isfinite(v), v, -np.inf)) / len(v)
+
+
+def worst(per_class: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+    """max over the chosen classes of ``(N, C)`` shares; NaN where none is finite."""
+    chosen = per_class if columns is None else per_class[:, columns]
+    finite = np.isfinite(chosen)
+    out = np.full(len(per_class), np.nan)
+    rows = finite.any(axis=1)
+    out[rows] = np.where(finite, chosen, -np.inf)[rows].max(axis=1)
+    return out
+
+
+def candidate_scores(softmin, share, per_class) -> dict[str, np.ndarray]:
+    """Every candidate for one set: ``softmin`` and ``share`` ``(N,)``, ``per_class`` ``(N, C)``."""
+    softmin, share, per_class = (np.asarray(a, np.float64) for a in (softmin, share, per_class))
+    common = np.isfinite(per_class).sum(axis=0) >= MIN_CLASS_CASES
+    class_common = worst(per_class, common) if common.any() else np.full(len(share), np.nan)
+    class_common = np.where(np.isfinite(class_common), class_common, share)
+    return {"rank_mean": 0.5 * (ranks01(softmin) + ranks01(share)),
+            "rank_class": 0.5 * (ranks01(softmin) + ranks01(worst(per_class))),
+            "rank_class_common": 0.5 * (ranks01(softmin) + ranks01(class_common)),
+            "rank3_common": (ranks01(softmin) + ranks01(share) + ranks01(class_common)) / 3}
+
+
+def auroc(bad: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(bad, np.nan_to_num(score, nan=-np.inf)))
+
+
+def label_error_sets(results: Path, per_class: Path) -> dict[str, dict[str, float]]:
+    """Label-error dataset → candidate → mean AUROC over its replicates."""
+    flags = json.loads(results.read_text())["datasets"]
+    values = json.loads(per_class.read_text())
+    out = {}
+    for name, entry in values.items():
+        per = {c: [] for c in CANDIDATES}
+        for rep, data in entry["replicates"].items():
+            cases = flags[name]["cases"][rep]
+            assert cases["ids"] == data["ids"], (name, rep)
+            bad = np.array(cases["corrupted"], bool)
+            pc = np.array([[math.nan if v is None else v for v in row] for row in data["per_class"]], np.float64)
+            scores = candidate_scores(_nan(data["label_issue"]), _nan(data["contradicted"]), pc)
+            for c in CANDIDATES:
+                per[c].append(auroc(bad, scores[c]))
+        out[f"label-error {name}"] = {c: float(np.mean(v)) for c, v in per.items()}
+    return out
+
+
+def noisy_set(root: Path) -> dict[str, float]:
+    """Candidate → AUROC on one noisy-training folder (every scored case)."""
+    from noisy_training.case_scores import case_candidates
+
+    from napari_aleatoric.data.dataset import load_case, open_dataset
+    from napari_aleatoric.labelquality.scores import label_index
+
+    truth = json.loads((root / "truth.json").read_text())
+    ds = open_dataset(root / "noisy")
+    values = list(ds.foreground.values())
+    rows, bad = [], []
+    for ref in ds.cases:
+        path = ds.cache_dir / "quality" / f"{ref.case_id}.npz"
+        if not path.is_file():
+            continue
+        with np.load(path) as npz:
+            maps = npz["issue_maps"].astype(np.float32)
+        label = load_case(ds, ref).label
+        rows.append(case_candidates(maps, label_index(label if label.ndim == 3 else label[None], values)))
+        bad.append(ref.case_id in truth["corrupted"])
+    scores = candidate_scores([r["softmin"] for r in rows], [r["drawn_share"] for r in rows],
+                              np.stack([r["per_class"] for r in rows]))
+    return {c: auroc(np.array(bad), scores[c]) for c in CANDIDATES}
+
+
+def issue16_set(root: Path) -> dict[str, float] | None:
+    """Candidate → AUROC on one fresh_datasets.py folder from its scores.csv (None: no error)."""
+    truth = json.loads((root / "truth.json").read_text())
+    rows = list(csv.DictReader((root / ".aleatoric" / "scores.csv").open()))
+    bad = np.array([r["case_id"] in truth["corrupted"] for r in rows])
+    if bad.all() or not bad.any():
+        return None
+    classes = [k for k in rows[0] if k.startswith("contradicted_")]
+    per_class = np.array([[_float(r[k]) for k in classes] for r in rows])
+    scores = candidate_scores([_float(r["label_issue"]) for r in rows], [_float(r["contradicted"]) for r in rows],
+                              per_class)
+    return {c: auroc(bad, scores[c]) for c in CANDIDATES}
+
+
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _nan(values) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], np.float64)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--per-class", type=Path, required=True)
+    parser.add_argument("--noisy", type=Path, nargs="+", required=True)
+    parser.add_argument("--issue16", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    sets = label_error_sets(args.results, args.per_class)
+    for kind in ("mni", "ct"):
+        per = [noisy_set(r) for r in args.noisy if r.name.startswith(kind + "-")]
+        sets[f"noisy-training {kind}"] = {c: float(np.mean([p[c] for p in per])) for c in CANDIDATES}
+    for root in args.issue16:
+        result = issue16_set(root)
+        if result is not None:
+            sets[f"{root.parent.name}/{root.name}"] = result
+    table = {c: {"tuning": {s: round(v[c], 4) for s, v in sets.items()}} for c in CANDIDATES}
+    for c in CANDIDATES:
+        table[c]["worst"] = min(table[c]["tuning"].values())
+    best = max(table[c]["worst"] for c in CANDIDATES)
+    chosen = CURRENT if table[CURRENT]["worst"] >= best - TIE else max(CANDIDATES, key=lambda c: table[c]["worst"])
+    print("| candidate | " + " / ".join(sets) + " | worst |\n|---|---|---|")
+    for c in CANDIDATES:
+        mark = "**" if c == chosen else ""
+        print(f"| {mark}{c}{mark} | " + " / ".join(f"{v:.3f}" for v in table[c]["tuning"].values())
+              + f" | {mark}{table[c]['worst']:.3f}{mark} |")
+    print(f"chosen: {chosen}")
+    if args.out:
+        args.out.write_text(json.dumps({"round": 4, "min_class_cases": MIN_CLASS_CASES, "chosen": chosen,
+                                        "sets": list(sets), "candidates": table}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
