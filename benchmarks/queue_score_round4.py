@@ -56,7 +56,8 @@ def worst(per_class: np.ndarray, columns: np.ndarray | None = None) -> np.ndarra
 def candidate_scores(softmin, share, per_class) -> dict[str, np.ndarray]:
     """Every candidate for one set: ``softmin`` and ``share`` ``(N,)``, ``per_class`` ``(N, C)``."""
     softmin, share, per_class = (np.asarray(a, np.float64) for a in (softmin, share, per_class))
-    common = np.isfinite(per_class).sum(axis=0) >= MIN_CLASS_CASES
+    counts = np.isfinite(per_class).sum(axis=0)
+    common = (counts >= MIN_CLASS_CASES) | (2 * counts >= np.isfinite(softmin).sum())  # as pipelines.table.rare_classes
     class_common = worst(per_class, common) if common.any() else np.full(len(share), np.nan)
     class_common = np.where(np.isfinite(class_common), class_common, share)
     return {"rank_mean": 0.5 * (ranks01(softmin) + ranks01(share)),

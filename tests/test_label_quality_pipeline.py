@@ -160,6 +160,7 @@ def test_a_class_drawn_in_one_case_only_is_reported_too_rare_not_contradicted(mn
     assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "too rare to judge" in out and "mni_005: cyst" in out
+    assert "rare classes" not in out  # never judged: not "rare", which is for a class judged in a few cases
     summary = json.loads((mni_dataset / ".aleatoric" / "scores.json").read_text())
     assert summary["label_quality"]["unjudged"] == {"mni_005": ["cyst"]}
     row = read_scores(mni_dataset / ".aleatoric" / "scores.csv").row("mni_005")

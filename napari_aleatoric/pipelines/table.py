@@ -145,8 +145,8 @@ def issue_ranks(rows: list[dict]) -> list[float]:
 
 def worst_class_contradicted(rows: list[dict]) -> list[float]:
     """Each row's largest per-class contradicted share (``contradicted_<class>``: the share of that
-    class's drawn pixels the label-quality model contradicts), over the classes drawn (a finite
-    share) in at least :data:`MIN_CLASS_CASES` rows of the table.
+    class's drawn pixels the label-quality model contradicts), over the classes that are not rare
+    (:func:`rare_classes`: judged in fewer than :data:`MIN_CLASS_CASES` rows of the table).
 
     A class drawn in fewer cases is left out: the model has seen it a few times only and
     contradicts much of it in clean cases (a rare cyst would head the queue). A row with none of
@@ -161,7 +161,8 @@ def worst_class_contradicted(rows: list[dict]) -> list[float]:
     """
     classes = sorted({k for row in rows for k in row if k.startswith("contradicted_")})
     shares = np.array([[_number(row.get(k)) for k in classes] for row in rows], np.float64).reshape(len(rows), -1)
-    common = np.isfinite(shares).sum(axis=0) >= MIN_CLASS_CASES
+    rare = rare_classes(rows)
+    common = np.array([k[len("contradicted_"):] not in rare for k in classes], bool)
     out = []
     for row, values in zip(rows, shares):
         chosen = values[common & np.isfinite(values)]
@@ -211,6 +212,21 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
                     **{column: float(v) for column, v in zip(REGION_COLUMNS[1:], center)},
                     **{f"wrong_voxels_{name}": float(v) for name, v in zip(class_names, per_class)}})
     return columns
+
+
+def rare_classes(rows: list[dict]) -> dict[str, int]:
+    """Classes judged (a finite ``contradicted_<class>``) in at least one but fewer than
+    :data:`MIN_CLASS_CASES` of the table's rows and in fewer than half of its judged rows (so that
+    a small dataset's classes are not all rare), with that count: shown, but left out of the issue
+    rank's worst class (:func:`worst_class_contradicted`)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith("contradicted_"):
+                counts.setdefault(key[len("contradicted_"):], 0)
+                counts[key[len("contradicted_"):]] += _finite(value)
+    judged = sum(_finite(row.get("label_issue")) for row in rows)
+    return {name: n for name, n in counts.items() if 0 < n < MIN_CLASS_CASES and 2 * n < judged}
 
 
 def unjudged_classes(row: dict, class_names: list[str]) -> list[str]:
