@@ -213,29 +213,12 @@ def worst_class(per_class: np.ndarray) -> np.ndarray:
 def noisy_training_set(root: Path) -> tuple:
     """``(label_issue, contradicted, class_max, class_ratio, corrupted)`` of every scored case of one
     noisy-training dataset."""
-    from labelnoise.methods import case_candidates
+    from noisy_training.case_scores import case_rows
 
-    from napari_aleatoric.data.dataset import load_case, open_dataset
-    from napari_aleatoric.labelquality.scores import label_index
-    from napari_aleatoric.training.label_issues import class_probabilities
-
-    truth = json.loads((root / "truth.json").read_text())
-    ds = open_dataset(root / "noisy")
-    values = list(ds.foreground.values())
-    li, c, per_class, bad = [], [], [], []
-    for ref in ds.cases:
-        path = ds.cache_dir / "quality" / f"{ref.case_id}.npz"
-        if not path.is_file():
-            continue
-        with np.load(path) as npz:
-            maps = npz["issue_maps"].astype(np.float32)
-        label = load_case(ds, ref).label
-        index = label_index(label if label.ndim == 3 else label[None], values)
-        scores = case_candidates(class_probabilities(maps, index), index)
-        li.append(scores["softmin"])
-        c.append(scores["drawn_share"])
-        per_class.append(scores["per_class"])
-        bad.append(ref.case_id in truth["corrupted"])
+    _ids, rows, bad = case_rows(root)
+    li = [r["softmin"] for r in rows]
+    c = [r["drawn_share"] for r in rows]
+    per_class = [r["per_class"] for r in rows]
     per_class = np.stack(per_class)
     return (np.array(li, float), np.array(c, float), worst_class(per_class), class_ratio(per_class),
             np.array(bad, bool))
@@ -243,9 +226,9 @@ def noisy_training_set(root: Path) -> tuple:
 
 def fresh_set(root: Path) -> tuple:
     """``(label_issue, contradicted, class_max, class_ratio, corrupted)`` of a scored ``fresh_datasets.py``
-    folder, read from its ``.aleatoric/scores.csv`` (``class_max``: the queue's ``worst_class_contradicted``;
+    folder, read from its ``.aleatoric/scores.csv`` (``class_max``: the worst class over every judged class, as the queue's worst class of the third round;
     ``class_ratio`` from the ``contradicted_<class>`` columns)."""
-    from napari_aleatoric.pipelines.table import read_scores, worst_class_contradicted
+    from napari_aleatoric.pipelines.table import read_scores
 
     rows = read_scores(root / ".aleatoric" / "scores.csv").rows
     corrupted = json.loads((root / "truth.json").read_text())["corrupted"]
@@ -257,7 +240,7 @@ def fresh_set(root: Path) -> tuple:
     shares = np.array([[number(r.get(k)) for k in columns] for r in rows], float).reshape(len(rows), -1)
     return (np.array([number(r.get("label_issue")) for r in rows], float),
             np.array([number(r.get("contradicted")) for r in rows], float),
-            np.array([worst_class_contradicted(r) for r in rows], float),
+            worst_class(shares),
             class_ratio(shares),
             np.array([r["case_id"] in corrupted for r in rows], bool))
 

@@ -93,24 +93,9 @@ def label_error_sets(results: Path, per_class: Path) -> dict[str, dict[str, floa
 
 def noisy_set(root: Path) -> dict[str, float]:
     """Candidate → AUROC on one noisy-training folder (every scored case)."""
-    from noisy_training.case_scores import case_candidates
+    from noisy_training.case_scores import case_rows
 
-    from napari_aleatoric.data.dataset import load_case, open_dataset
-    from napari_aleatoric.labelquality.scores import label_index
-
-    truth = json.loads((root / "truth.json").read_text())
-    ds = open_dataset(root / "noisy")
-    values = list(ds.foreground.values())
-    rows, bad = [], []
-    for ref in ds.cases:
-        path = ds.cache_dir / "quality" / f"{ref.case_id}.npz"
-        if not path.is_file():
-            continue
-        with np.load(path) as npz:
-            maps = npz["issue_maps"].astype(np.float32)
-        label = load_case(ds, ref).label
-        rows.append(case_candidates(maps, label_index(label if label.ndim == 3 else label[None], values)))
-        bad.append(ref.case_id in truth["corrupted"])
+    _ids, rows, bad = case_rows(root)
     scores = candidate_scores([r["softmin"] for r in rows], [r["drawn_share"] for r in rows],
                               np.stack([r["per_class"] for r in rows]))
     return {c: auroc(np.array(bad), scores[c]) for c in CANDIDATES}

@@ -56,27 +56,44 @@ def case_candidates(maps: np.ndarray, index: np.ndarray) -> dict:
     return from_probabilities(class_probabilities(maps, index), index)
 
 
-def evaluate(root: Path) -> dict:
-    """AUROC of every candidate and of the ``label_issue`` and ``auv`` columns on one dataset folder."""
+def case_rows(root: Path) -> tuple[list[str], list[dict], np.ndarray]:
+    """Per-case candidates (:func:`case_candidates`) of every case with cached out-of-fold maps.
+
+    Args:
+        root: a noisy_training ``DATA/<dataset>-c<S>`` folder (its ``noisy/``) or a flat
+            ``fresh_datasets.py`` folder, with ``truth.json``.
+
+    Returns:
+        ``(case ids, candidate dicts, corrupted flags (N,) bool)``.
+    """
     from napari_aleatoric.data.dataset import load_case, open_dataset
     from napari_aleatoric.labelquality.scores import label_index
-    from napari_aleatoric.pipelines.table import read_scores
 
     truth = json.loads((root / "truth.json").read_text())
-    ds = open_dataset(root / "noisy" if (root / "noisy").is_dir() else root)  # else a flat fresh_datasets.py folder
+    ds = open_dataset(root / "noisy" if (root / "noisy").is_dir() else root)
     values = list(ds.foreground.values())
-    table = {r["case_id"]: r for r in read_scores(ds.state_dir / "scores.csv").rows}
     ids, rows = [], []
     for ref in ds.cases:
         path = ds.cache_dir / "quality" / f"{ref.case_id}.npz"
-        if ref.case_id not in table or not path.is_file():
+        if not path.is_file():
             continue
         with np.load(path) as npz:
             maps = npz["issue_maps"].astype(np.float32)
         label = load_case(ds, ref).label
         ids.append(ref.case_id)
         rows.append(case_candidates(maps, label_index(label if label.ndim == 3 else label[None], values)))
-    positive = np.array([c in truth["corrupted"] for c in ids])
+    return ids, rows, np.array([c in truth["corrupted"] for c in ids], bool)
+
+
+def evaluate(root: Path) -> dict:
+    """AUROC of every candidate and of the ``label_issue`` and ``auv`` columns on one dataset folder."""
+    from napari_aleatoric.pipelines.table import read_scores
+
+    state = (root / "noisy" if (root / "noisy").is_dir() else root) / ".aleatoric"
+    table = {r["case_id"]: r for r in read_scores(state / "scores.csv").rows}
+    ids, rows, positive = case_rows(root)
+    kept = [i for i, c in enumerate(ids) if c in table]
+    ids, rows, positive = [ids[i] for i in kept], [rows[i] for i in kept], positive[kept]
     per_class = np.stack([r.pop("per_class") for r in rows])
     scores = {name: np.array([r[name] for r in rows], float) for name in rows[0]}
     scores["class_max"] = np.nanmax(np.where(np.isfinite(per_class), per_class, -np.inf), axis=1)
