@@ -19,8 +19,12 @@ Every candidate sees four per-case values of one dataset: ``label_issue``, ``con
 class's median share in the dataset, floored at 0.01; :func:`class_ratio`). Round 2's list is round
 1's 14 candidates followed by 13 that use ``class_max``; round 3's is round 2's followed by 9 that use
 ``class_ratio``, on round 2's data, with the label-error replicates' per-class shares from
-``benchmarks/label_error_per_class.py`` (``--per-class``). ``--round 1`` / ``--round 2`` rerun the
-earlier rounds to check that their tables reproduce.
+``benchmarks/label_error_per_class.py`` (``--per-class``). Round 4's is round 3's followed by 7
+dataset-relative replacements of the fixed ``contradicted ≥ 15 %`` part; it adds noisy-training seed
+5, the issue-16 sets with errors of ``--fresh-more`` folders (the later fresh evaluations) to the
+issue-16 family, and a fifth clean-only set, the clean cases of all issue-16 sets with errors pooled
+(each table flagged on its own). ``--round 1`` / ``--round 2`` / ``--round 3`` rerun the earlier
+rounds to check that their tables reproduce.
 
 Selection: among the candidates flagging ≤ 5 % of the cases of every clean-only set, the largest
 mean recall over the corrupted families (round 1: label-error MRI, nuclei, CT; noisy-training MRI,
@@ -36,6 +40,10 @@ candidate. None qualifying → the lowest worst clean-only false-alarm rate.
         --clean benchmarks/results/clean_dataset_scores_round2.json \
         --per-class benchmarks/results/label_error_per_class.json --data /work/bench12data --fresh /work/fresh \
         --out benchmarks/results/flag_rule_choice_round3.json
+    python benchmarks/flag_rule_choice.py --round 4 --bq /work/bq4 \
+        --clean benchmarks/results/clean_dataset_scores_round2.json \
+        --per-class benchmarks/results/label_error_per_class.json --data /work/bench12data --fresh /work/fresh \
+        --fresh-more /work/fresh2 /work/fresh3 --out benchmarks/results/flag_rule_choice_round4.json
 """
 
 from __future__ import annotations
@@ -55,7 +63,8 @@ from napari_aleatoric.labelquality.flag import robust_z  # noqa: E402
 MAX_CLEAN_FALSE_ALARMS = 0.05
 TIE = 0.005
 #: noisy-training corruption seeds per round
-SEEDS = {1: ("c100", "c1", "c2"), 2: ("c100", "c1", "c2", "c3", "c4"), 3: ("c100", "c1", "c2", "c3", "c4")}
+SEEDS = {1: ("c100", "c1", "c2"), 2: ("c100", "c1", "c2", "c3", "c4"), 3: ("c100", "c1", "c2", "c3", "c4"),
+         4: ("c100", "c1", "c2", "c3", "c4", "c5")}
 #: issue 16's fresh sets (rounds 2-3): all clean, and with errors (one family)
 FRESH_CLEAN = ("mni_clean",)
 FRESH_CORRUPTED = ("ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small")
@@ -130,7 +139,44 @@ CANDIDATES_ROUND3 = {
     "label_issue z>2.5 or class_ratio>=4": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(r, 4.0),
     "label_issue z>2.5 or class_ratio>=5": lambda li, c, w, r: _gt(robust_z(li), 2.5) | _ge(r, 5.0),
 }
-CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2, 3: CANDIDATES_ROUND3}
+
+
+def _median_times(values, factor, floor):
+    """``values ≥ max(floor, factor × the median of the finite values)`` (nothing where none is finite)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(values.shape, bool)
+    return _ge(values, max(floor, factor * float(np.median(values[finite]))))
+
+
+def _li(li):
+    return _gt(robust_z(li), 2.5)
+
+
+def _r5(r):
+    return _ge(r, 5.0)
+
+
+#: round 4 (docs/label_quality.md, "Flag, fourth round"): round 3's, then dataset-relative
+#: replacements of the fixed ``contradicted ≥ 15 %`` part
+CANDIDATES_ROUND4 = {
+    **CANDIDATES_ROUND3,
+    "label_issue z>2.5 or contradicted z>2.5 or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | _gt(robust_z(c), 2.5) | _r5(r),
+    "label_issue z>2.5 or contradicted z>3 or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | _gt(robust_z(c), 3.0) | _r5(r),
+    "label_issue z>2.5 or contradicted>=max(15%, 2x median) or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | _median_times(c, 2.0, 0.15) | _r5(r),
+    "label_issue z>2.5 or contradicted>=max(15%, 3x median) or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | _median_times(c, 3.0, 0.15) | _r5(r),
+    "label_issue z>2.5 or contradicted>=20% or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | _ge(c, 0.20) | _r5(r),
+    "label_issue z>2.5 or (contradicted>=15% and contradicted z>2.5) or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | (_ge(c, 0.15) & _gt(robust_z(c), 2.5)) | _r5(r),
+    "label_issue z>2.5 or contradicted>=max(10%, 2x median) or class_ratio>=5":
+        lambda li, c, w, r: _li(li) | _median_times(c, 2.0, 0.10) | _r5(r),
+}
+CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2, 3: CANDIDATES_ROUND3, 4: CANDIDATES_ROUND4}
 #: class_ratio: a class's median share below this is taken as this (a class almost never contradicted)
 RATIO_FLOOR = 0.01
 
@@ -245,14 +291,23 @@ def fresh_set(root: Path) -> tuple:
             np.array([r["case_id"] in corrupted for r in rows], bool))
 
 
-def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDATES_ROUND1) -> dict:
-    """Every candidate's false-alarm rates and recalls, and the choice."""
+def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDATES_ROUND1,
+             pooled_clean_sets: dict | None = None) -> dict:
+    """Every candidate's false-alarm rates and recalls, and the choice.
+
+    ``pooled_clean_sets`` (round 4): ``{name: [(label_issue, contradicted, class_max, class_ratio,
+    corrupted) per table]}``, a clean-only set made of the clean cases of several tables, each
+    table flagged on its own."""
     table = {}
     for name, rule in candidates.items():
         row = {"clean_only_false_alarms": {}, "recall": {}, "recall_per_replicate": {},
                "false_alarms_in_corrupted_sets": {}}
         for ds, (li, c, w, r) in clean_sets.items():
             row["clean_only_false_alarms"][ds] = round(float(rule(li, c, w, r).mean()), 4)
+        for ds, tables in (pooled_clean_sets or {}).items():
+            # each table flagged on its own (medians / z per table), its clean cases pooled
+            flagged = np.concatenate([rule(li, c, w, r)[~bad] for li, c, w, r, bad in tables])
+            row["clean_only_false_alarms"][ds] = round(float(flagged.mean()), 4)
         for family, replicates in corrupted_sets.items():
             recalls, alarms = [], []
             for li, c, w, r, bad in replicates:
@@ -283,23 +338,27 @@ def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDAT
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", type=int, choices=(1, 2, 3), default=1, help="the protocol's round (candidates, data)")
+    parser.add_argument("--round", type=int, choices=(1, 2, 3, 4), default=1, help="the protocol's round (candidates, data)")
     parser.add_argument("--bq", type=Path, required=True, help="the run_all.py output folder (label-error benchmark)")
     parser.add_argument("--clean", type=Path, default=None,
                         help="clean_dataset_scores.json (default: <bq>/clean_dataset_scores.json)")
     parser.add_argument("--data", type=Path, required=True, help="folder of the noisy-training datasets")
     parser.add_argument("--fresh", type=Path, default=None, help="folder of issue 16's fresh datasets (rounds 2-3)")
+    parser.add_argument("--fresh-more", type=Path, nargs="*", default=[],
+                        help="round 4: more folders of issue-16 sets with errors (their mni_clean is not read)")
     parser.add_argument("--per-class", type=Path, default=None,
                         help="label_error_per_class.py's JSON: the label-error replicates' per-class shares (round 3)")
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
     args = parser.parse_args(argv)
     if args.round >= 2 and args.fresh is None:
         parser.error("--round 2 and 3 need --fresh")
-    if args.round == 3 and args.per_class is None:
-        parser.error("--round 3 needs --per-class")
+    if args.round >= 3 and args.per_class is None:
+        parser.error("--round 3 and 4 need --per-class")
+    if args.round == 4 and not args.fresh_more:
+        parser.error("--round 4 needs --fresh-more")
     candidates = CANDIDATES[args.round]
     clean_sets = clean_only_sets(args.clean or args.bq / "clean_dataset_scores.json")
-    corrupted_sets = label_error_sets(args.bq, args.per_class if args.round == 3 else None)
+    corrupted_sets = label_error_sets(args.bq, args.per_class if args.round >= 3 else None)
     for kind in ("mni", "ct"):
         corrupted_sets[f"noisy-training {kind}"] = [noisy_training_set(args.data / f"{kind}-{seed}")
                                                     for seed in SEEDS[args.round]]
@@ -309,19 +368,26 @@ def main(argv=None) -> int:
             assert not bad.any(), name
             clean_sets[f"issue-16 {name}"] = (li, c, w, r)
         corrupted_sets["issue 16"] = [fresh_set(args.fresh / name) for name in FRESH_CORRUPTED]
-    report = evaluate(clean_sets, corrupted_sets, candidates)
+    pooled = {}
+    if args.round >= 4:
+        corrupted_sets["issue 16"] += [fresh_set(folder / name) for folder in args.fresh_more
+                                       for name in FRESH_CORRUPTED]
+        pooled["issue-16 clean cases"] = corrupted_sets["issue 16"]
+    report = evaluate(clean_sets, corrupted_sets, candidates, pooled)
     report["round"] = args.round
     report["sets"] = {
-        "clean_only": {ds: len(li) for ds, (li, _c, _w, _r) in clean_sets.items()},
+        "clean_only": {**{ds: len(li) for ds, (li, _c, _w, _r) in clean_sets.items()},
+                       **{ds: int(sum((~bad).sum() for *_v, bad in tables)) for ds, tables in pooled.items()}},
         "corrupted": {family: [[int(len(bad)), int(bad.sum())] for _li, _c, _w, _r, bad in reps]
                       for family, reps in corrupted_sets.items()}}
     if args.round >= 2:
-        report["sets"]["issue 16 order"] = list(FRESH_CORRUPTED)
+        report["sets"]["issue 16 order"] = [f"{folder}/{name}" for folder in [args.fresh, *args.fresh_more]
+                                            for name in FRESH_CORRUPTED] if args.round >= 4 else list(FRESH_CORRUPTED)
     report["command"] = " ".join(["python benchmarks/flag_rule_choice.py"] + (argv if argv is not None else sys.argv[1:]))
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     width = max(len(n) for n in candidates)
     families = list(corrupted_sets)
-    print(f"{'candidate':<{width}}  clean-only FA ({', '.join(clean_sets)})  | recall ({', '.join(families)}) | mean | FA in corrupted")
+    print(f"{'candidate':<{width}}  clean-only FA ({', '.join([*clean_sets, *pooled])})  | recall ({', '.join(families)}) | mean | FA in corrupted")
     for name, row in report["candidates"].items():
         fa = " / ".join(f"{v:.3f}" for v in row["clean_only_false_alarms"].values())
         rec = " / ".join(f"{v:.3f}" for v in row["recall"].values())

@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from napari_aleatoric.labelquality.flag import FLAG_RULE, NO_FLAG, class_ratios, flag_cases, robust_z
+from napari_aleatoric.labelquality.flag import (
+    FLAG_RULE,
+    NO_FLAG,
+    class_ratios,
+    contradicted_threshold,
+    flag_cases,
+    robust_z,
+)
 from napari_aleatoric.pipelines.table import ScoreTable, ranked
 
 
@@ -91,6 +98,40 @@ def test_class_ratios():
     rows = with_classes(rows_from([0.9] * 6), [0.0, 0.0, 0.0, 0.0, 0.0, 0.02], [math.nan] * 6)
     assert class_ratios(rows)[5] == pytest.approx(2.0) and not any(flag_cases(rows)[0])
     assert class_ratios(rows_from([0.9] * 4)).shape == (4,) and np.isnan(class_ratios(rows_from([0.9] * 4))).all()
+
+
+def thin_slabs(n: int = 12, seed: int = 0) -> list[dict]:
+    """Clean thin CT volumes (6–10 slices): mostly organ boundary, so 15–21 % of every drawing is
+    contradicted (the third fresh evaluation flagged 3 of 9 such clean cases by the fixed 15 %)."""
+    rng = np.random.default_rng(seed)
+    return rows_from(rng.permutation(np.linspace(0.90, 0.94, n)), 0.15 + 0.06 * rng.random(n))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_thin_clean_volumes_all_15_to_21_percent_contradicted_flag_nothing(seed):
+    rows = thin_slabs(seed=seed)
+    assert all(0.15 <= r["contradicted"] <= 0.21 for r in rows)
+    flags, rule = flag_cases(rows)
+    assert not any(flags) and rule == FLAG_RULE
+
+
+def test_a_case_far_above_its_datasets_contradicted_shares_is_still_flagged():
+    rows = thin_slabs()
+    rows[5]["contradicted"] = 0.55  # over twice the others' median (about 0.18)
+    flags, _ = flag_cases(rows)
+    assert [i for i, f in enumerate(flags) if f] == [5]
+    # where the others are contradicted for a few %, the fixed 15 % still applies
+    rows = clean_table(40)
+    rows[9]["contradicted"] = 0.16
+    flags, _ = flag_cases(rows)
+    assert [i for i, f in enumerate(flags) if f] == [9]
+
+
+def test_contradicted_threshold():
+    assert contradicted_threshold([0.02, 0.03, 0.04, math.nan]) == pytest.approx(0.15)
+    assert contradicted_threshold([0.15, 0.18, 0.21]) == pytest.approx(0.36)
+    assert contradicted_threshold([math.nan, math.nan]) == pytest.approx(0.15)
+    assert "median share" in FLAG_RULE and "15 %" in FLAG_RULE
 
 
 def test_the_flag_does_not_follow_the_queue_order():
