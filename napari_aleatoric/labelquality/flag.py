@@ -78,6 +78,15 @@ FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above
 NO_FLAG = "no flag: label quality did not judge enough cases"
 
 
+def class_shares(rows: list[dict]) -> tuple[list[str], np.ndarray]:
+    """The per-class contradicted shares of a table: ``(class names, (N, C) float64)``, from the
+    ``contradicted_<class>`` columns in their first-seen order; NaN where missing or not judged."""
+    columns = list(dict.fromkeys(k for row in rows for k in row if k.startswith("contradicted_")))
+    shares = np.array([[_number(row.get(k)) for k in columns] for row in rows],
+                      dtype=np.float64).reshape(len(rows), len(columns))
+    return [k[len("contradicted_"):] for k in columns], shares
+
+
 def class_ratios(rows: list[dict]) -> np.ndarray:
     """How many times worse each case's worst class is than that class usually is in the table.
 
@@ -92,9 +101,7 @@ def class_ratios(rows: list[dict]) -> np.ndarray:
     Returns:
         ``(N,)`` float64, NaN where no class of the case was judged.
     """
-    columns = list(dict.fromkeys(k for row in rows for k in row if k.startswith("contradicted_")))
-    shares = np.array([[_number(row.get(k)) for k in columns] for row in rows],
-                      dtype=np.float64).reshape(len(rows), len(columns))
+    columns, shares = class_shares(rows)
     ratio = np.full(shares.shape, np.nan)
     for k in range(len(columns)):
         known = np.isfinite(shares[:, k])

@@ -16,7 +16,7 @@ from ..data.errors import AleatoricError
 from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
                                 table_to_csv, write_scores)
 from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
-from ..labelquality.flag import flag_cases
+from ..labelquality.flag import class_shares, flag_cases
 from ..uncertainty.auv import auv_from_sps
 
 if TYPE_CHECKING:
@@ -159,10 +159,9 @@ def worst_class_contradicted(rows: list[dict]) -> list[float]:
     Returns:
         one value in ``[0, 1]`` or NaN per row, in order.
     """
-    classes = sorted({k for row in rows for k in row if k.startswith("contradicted_")})
-    shares = np.array([[_number(row.get(k)) for k in classes] for row in rows], np.float64).reshape(len(rows), -1)
+    names, shares = class_shares(rows)
     rare = rare_classes(rows)
-    common = np.array([k[len("contradicted_"):] not in rare for k in classes], bool)
+    common = np.array([name not in rare for name in names], bool)
     out = []
     for row, values in zip(rows, shares):
         chosen = values[common & np.isfinite(values)]
@@ -219,14 +218,10 @@ def rare_classes(rows: list[dict]) -> dict[str, int]:
     :data:`MIN_CLASS_CASES` of the table's rows and in fewer than half of its judged rows (so that
     a small dataset's classes are not all rare), with that count: shown, but left out of the issue
     rank's worst class (:func:`worst_class_contradicted`)."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key.startswith("contradicted_"):
-                counts.setdefault(key[len("contradicted_"):], 0)
-                counts[key[len("contradicted_"):]] += _finite(value)
+    names, shares = class_shares(rows)
+    counts = np.isfinite(shares).sum(axis=0)
     judged = sum(_finite(row.get("label_issue")) for row in rows)
-    return {name: n for name, n in counts.items() if 0 < n < MIN_CLASS_CASES and 2 * n < judged}
+    return {name: int(n) for name, n in zip(names, counts) if 0 < n < MIN_CLASS_CASES and 2 * n < judged}
 
 
 def unjudged_classes(row: dict, class_names: list[str]) -> list[str]:

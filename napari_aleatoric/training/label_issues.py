@@ -197,9 +197,13 @@ class LabelIssuePlan:
 
     def _trust(self, case_id: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
         """``(index (D, H, W), q_y (D, H, W), the label's own shape)`` of a case, from its label file."""
+        index, shape = self._index(case_id)
+        return index, annotation_trust(self._issue_maps(case_id), index), shape
+
+    def _index(self, case_id: str) -> tuple[np.ndarray, tuple[int, ...]]:
+        """``(class index (D, H, W), the label's own shape)`` of a case, from its label file."""
         _, label = read_case(self.dataset, case_id, self.label_paths)
-        index = label_index(label if label.ndim == 3 else label[None], list(self.dataset.foreground.values()))
-        return index, annotation_trust(self._issue_maps(case_id), index), label.shape
+        return label_index(label if label.ndim == 3 else label[None], list(self.dataset.foreground.values())), label.shape
 
     def _issue_maps(self, case_id: str) -> np.ndarray:
         entry = ArrayCache(self.cache_dir).load(case_id, self.case_keys[case_id])
@@ -424,11 +428,12 @@ def plan_label_issues(
     counts = {}
     for i, case_id in enumerate(train_ids, 1):  # per case: what the guidance changes
         info = plan.cases[case_id]
-        index, trust, _ = plan._trust(case_id)
-        weights = drawn_only(loss_weights(trust), index)
+        index, _ = plan._index(case_id)
+        maps = plan._issue_maps(case_id)  # read once: the weights and the relabel counts both need it
+        weights = drawn_only(loss_weights(annotation_trust(maps, index)), index)
         info.down_weighted = 0.0 if info.reviewed or not plan.mode else float((weights < 1.0).mean())
         info.weight_lost = 0.0 if info.reviewed or not plan.mode else float((1.0 - weights).mean())
-        counts[case_id] = confident_contradictions(class_probabilities(plan._issue_maps(case_id), index), index)
+        counts[case_id] = confident_contradictions(class_probabilities(maps, index), index)
         yield PreparingLabelIssues("weighing", i, len(train_ids), case_id)
     if RELABEL_CONFIDENCE is None:
         plan.relabel_confidence, plan.relabel_precision = choose_relabel_confidence(counts)
