@@ -16,7 +16,9 @@ Datasets (slices = what LiteMedSAM embeds):
     mni_clean     30 sagittal MNI slices of the left hemisphere, nothing wrong (30 slices);
     ct_sizes      14 CT phantoms (new seeds) cropped to 6, 10, 16, 26 or 40 slices; 5 with one small
                   error (≤ 2000 voxels: spurious / missed tumour, small class swap, tumour drawn
-                  2–3 px too large), one per depth (254 slices);
+                  2–3 px too large), one per depth (254 slices); ``--ct-sizes-cases 42``: 42 phantoms,
+                  every third one corrupted (14, all depths alike; the first 14 cases are those of
+                  the default set);
     mni_subtle    30 sagittal MNI slices of the right hemisphere, 8 with one class shifted by 1–2 px
                   (30 slices);
     ct_rare       16 six-slice CT phantoms; 3 clean ones with a cyst (class ``cyst``, a hypodense
@@ -169,8 +171,9 @@ def _corrupt_some(labels: dict, chosen: list[str], planners: dict, kinds: list[s
     return records
 
 
-def build_all(out: Path, base: int = 4100) -> dict:
-    """Every dataset into ``out``; ``base`` offsets every seed (4100: the first evaluation)."""
+def build_all(out: Path, base: int = 4100, ct_sizes_cases: int = 14) -> dict:
+    """Every dataset into ``out``; ``base`` offsets every seed (4100: the first evaluation);
+    ``ct_sizes_cases`` phantoms in ``ct_sizes``, every third corrupted."""
     made = {}
     left, subtle_levels, small_levels = mni_levels()
     _img, _lab, mni_planners, mni_meta = build_mni(DatasetConfig(cases=2, extra={"axial": 1}))
@@ -199,12 +202,12 @@ def build_all(out: Path, base: int = 4100) -> dict:
     ct_meta = {"labels": {"background": 0, "liver": 1, "kidney": 2, "tumour": 3}, "modality": "CT",
                "ending": ".nii.gz"}
     images, labels, info = {}, {}, {}
-    for i in range(14):
+    for i in range(ct_sizes_cases):
         depth = CT_DEPTHS[i % len(CT_DEPTHS)]
         case = f"ct{i:03d}_d{depth:02d}"
         images[case], labels[case], info[case] = ct_case([base + 101, i], depth, with_tumour=i % 4 != 3)
     rng = np.random.default_rng([base + 102, 0])
-    chosen = [c for i, c in enumerate(sorted(images)) if i in (0, 3, 6, 9, 12)]  # depths 6, 26, 10, 40, 16
+    chosen = [c for i, c in enumerate(sorted(images)) if i % 3 == 0]  # 14 cases: depths 6, 26, 10, 40, 16
     truth = {"corrupted": _corrupt_some(labels, chosen, CT_SMALL, list(CT_SMALL), rng, SMALL_MAX), "cases_info": info}
     write_dataset(out / "ct_sizes", "ct_sizes", images, labels, ct_meta, truth)
     made["ct_sizes"] = sum(labels[c].shape[0] for c in labels)
@@ -244,10 +247,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the datasets (must not exist)")
     parser.add_argument("--seed-base", type=int, default=4100,
                         help="offset of every seed: 4100 built the first evaluation (/work/fresh), 5100 the second")
+    parser.add_argument("--ct-sizes-cases", type=int, default=14,
+                        help="phantoms in ct_sizes (every third corrupted); 42 from the fifth evaluation on")
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; the datasets are built once into a new folder")
-    made = build_all(args.out, args.seed_base)
+    made = build_all(args.out, args.seed_base, args.ct_sizes_cases)
     print(json.dumps({"slices": made, "total_slices": sum(made.values())}))
     return 0
 
