@@ -176,7 +176,8 @@ def _run_scoring(dataset, args, stream=None, client=None):
 
 def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
-    from .pipelines.table import MIN_CLASS_CASES, rare_classes, unjudged_classes  # noqa: PLC0415
+    from .labelquality.classifier import MIN_CLASS_CASES  # noqa: PLC0415
+    from .pipelines.table import unjudged_classes  # noqa: PLC0415
 
     stream = stream or sys.stdout
     rows = finished.table.rows
@@ -205,13 +206,8 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     rare = {case_id: classes for case_id, classes in rare.items() if classes}
     if rare:
         listed = "; ".join(f"{case_id}: {', '.join(classes)}" for case_id, classes in list(rare.items())[:5])
-        print(f"too rare to judge (no other cross-validation fold contains the class; not counted in the "
-              f"case's scores): {listed}{' …' if len(rare) > 5 else ''}", file=stream)
-    few = rare_classes(rows)
-    if few:
-        listed = ", ".join(f"{name} ({n} case{'s' if n != 1 else ''})" for name, n in few.items())
-        print(f"rare classes (drawn in fewer than {MIN_CLASS_CASES} cases; shown, not counted in issue_rank's "
-              f"worst class): {listed}", file=stream)
+        print(f"too rare to judge (drawn in fewer than {MIN_CLASS_CASES} cases, or in no other cross-validation "
+              f"fold; not counted in the case's scores): {listed}{' …' if len(rare) > 5 else ''}", file=stream)
     print(f"CSV: {finished.csv_path}\nsummary: {finished.summary_path}", file=stream)
 
 

@@ -112,22 +112,3 @@ def test_a_class_too_rare_to_judge_says_so_instead_of_a_share(queue):
     queue.set_cases(["c0", "c1"], ["organ"], rows, {})
     assert cell(queue, "c0", "contra-\ndicted\norgan").text() == "too rare"
     assert cell(queue, "c1", "contra-\ndicted\norgan").text() == "25.0 %"
-
-
-def test_a_class_drawn_in_few_cases_is_marked_rare_in_the_queue(queue):
-    """A class judged in fewer than MIN_CLASS_CASES cases is marked "(rare)": it is shown but left
-    out of the issue rank's worst class; a common class is not marked."""
-    from napari_aleatoric.pipelines.table import MIN_CLASS_CASES
-
-    ids = [f"c{i}" for i in range(MIN_CLASS_CASES + 1)]
-    rows = score_rows({c: 0.5 for c in ids})
-    for i, c in enumerate(ids):
-        rows[c].update({"label_issue": 0.5, "rank": i + 1, "contradicted_organ": 0.1, "dice_fm_organ": 0.9,
-                        "contradicted_cyst": 1.0 if i == 0 else math.nan, "dice_fm_cyst": 0.5 if i == 0 else math.nan})
-    queue.set_cases(ids, ["organ", "cyst"], rows, {})
-    assert cell(queue, "c0", "contra-\ndicted\ncyst").text() == "100.0 % (rare)"
-    assert cell(queue, "c0", "contra-\ndicted\norgan").text() == "10.0 %"
-    for c in ids[1:]:
-        rows[c].update({"contradicted_cyst": 0.2, "dice_fm_cyst": 0.5})  # now drawn in every case: common
-    queue.set_cases(ids, ["organ", "cyst"], rows, {})
-    assert cell(queue, "c0", "contra-\ndicted\ncyst").text() == "100.0 %"

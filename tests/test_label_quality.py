@@ -291,3 +291,44 @@ def test_the_worst_region_does_not_depend_on_the_volumes_size_the_softmin_does()
             {"case_id": "clean", "auv": 0.9, "label_issue": 0.5, "worst_region_voxels": 3.0}]
     by_region = ranked(ScoreTable(["case_id"], rows), rank_by="worst-region")
     assert by_region.ranking == "worst_region_voxels" and by_region.rows[-1]["case_id"] == "clean"
+
+
+def test_a_class_drawn_in_too_few_cases_is_learned_by_no_fold_and_judged_in_none():
+    """Issue 16: a class drawn in 2 of 12 cases (fewer than MIN_CLASS_CASES) is too rare to judge:
+    the fold of each of those cases has seen it once, so it would contradict most of it and
+    push the case up the queue. No classifier learns it, its probability is 0 everywhere, its
+    pixels count in no score, and the class around it is not blamed either."""
+    from napari_aleatoric.labelquality.classifier import MIN_CLASS_CASES, rare_class_indices
+
+    rng = np.random.default_rng(5)
+    cases = {f"c{i:02d}": disc_case(rng) for i in range(12)}
+    for case_id, (image, label) in cases.items():  # class 2 becomes class 1 everywhere ...
+        cases[case_id] = (image, np.where(label == 2, 1, label))
+    for case_id in ("c03", "c08"):  # ... but in two cases, where it is drawn as its own class
+        image, label = cases[case_id]
+        disc = (image[0] > 0.75) & (label[0] == 1)
+        cases[case_id] = (image, np.where(disc[None], 2, label))
+    assert 2 < MIN_CLASS_CASES
+    assert rare_class_indices([cases[c][1] for c in sorted(cases)], 3).tolist() == [2]
+    events = {e.case_id: e for e in out_of_fold_probabilities(sorted(cases), lambda c: ArrayCase(*cases[c]), 3,
+                                                              folds=4, seed=0) if isinstance(e, CasePredicted)}
+    for case_id, event in events.items():
+        assert not event.seen[2] and event.seen[:2].all()
+        assert not event.probabilities[2].any()
+    shares = {c: contradicted_shares(e.probabilities, cases[c][1], e.seen) for c, e in events.items()}
+    for case_id in ("c03", "c08"):
+        assert math.isnan(shares[case_id][1][1])  # the rare class: not judged
+        # the ring around it is judged as in any other case
+        assert shares[case_id][1][0] <= max(shares[c][1][0] for c in shares if c not in ("c03", "c08")) + 0.02
+
+
+def test_rare_classes_need_fewer_than_the_minimum_and_fewer_than_half_of_the_cases():
+    from napari_aleatoric.labelquality.classifier import MIN_CLASS_CASES, rare_class_indices
+
+    labels = [np.array([0, 1, 2]) if i < MIN_CLASS_CASES - 1 else np.array([0, 1]) for i in range(20)]
+    assert rare_class_indices(labels, 4).tolist() == [2]  # class 3 is never drawn: not rare, absent
+    labels[MIN_CLASS_CASES - 1] = np.array([0, 1, 2])
+    assert rare_class_indices(labels, 4).tolist() == []  # drawn in MIN_CLASS_CASES cases
+    few = [np.array([0, 1, 2]), np.array([0, 1]), np.array([0, 1, 2]), np.array([0, 1])]
+    assert rare_class_indices(few, 3).tolist() == []  # half of a small dataset is not rare
+

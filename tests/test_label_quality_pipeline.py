@@ -145,24 +145,30 @@ def test_label_quality_features_never_see_the_annotation_even_after_masknorm_sco
     assert sum(np.array_equal(images[0], raw) for images in seen.values() if images[0].shape == raw.shape) == 1
 
 
-def test_a_class_drawn_in_one_case_only_is_reported_too_rare_not_contradicted(mni_dataset, capsys):
+def test_a_class_drawn_in_two_cases_only_is_reported_too_rare_not_contradicted(mni_dataset, capsys):
+    """Issue 16: a class drawn in fewer than MIN_CLASS_CASES cases is judged in none of them, even
+    where another fold contains it, and the CLI says so."""
     from napari_aleatoric.cli import main
     from napari_aleatoric.data import medio
+    from napari_aleatoric.labelquality.classifier import MIN_CLASS_CASES
 
     meta = json.loads((mni_dataset / "dataset.json").read_text())
     meta["labels"]["cyst"] = 3
     (mni_dataset / "dataset.json").write_text(json.dumps(meta))
-    path = open_dataset(mni_dataset).case("mni_005").label_path
-    label, geometry = medio.read_label(path)
-    label = np.array(label, copy=True)
-    label[90:110, 80:100] = 3
-    medio.write_label(path, label, geometry)
+    with_cyst = ["mni_005", "mni_006"]  # in different folds: each fold but theirs sees the cyst once
+    assert len(with_cyst) < MIN_CLASS_CASES
+    for case_id in with_cyst:
+        path = open_dataset(mni_dataset).case(case_id).label_path
+        label, geometry = medio.read_label(path)
+        label = np.array(label, copy=True)
+        label[90:110, 80:100] = 3
+        medio.write_label(path, label, geometry)
     assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "too rare to judge" in out and "mni_005: cyst" in out
-    assert "rare classes" not in out  # never judged: not "rare", which is for a class judged in a few cases
+    assert "too rare to judge" in out and "mni_005: cyst" in out and "mni_006: cyst" in out
     summary = json.loads((mni_dataset / ".aleatoric" / "scores.json").read_text())
-    assert summary["label_quality"]["unjudged"] == {"mni_005": ["cyst"]}
-    row = read_scores(mni_dataset / ".aleatoric" / "scores.csv").row("mni_005")
-    assert np.isnan(row["contradicted_cyst"]) and np.isnan(row["label_issue_cyst"])
-    assert np.isfinite(row["dice_fm_cyst"]) and np.isfinite(row["label_issue"])
+    assert summary["label_quality"]["unjudged"] == {case_id: ["cyst"] for case_id in with_cyst}
+    for case_id in with_cyst:
+        row = read_scores(mni_dataset / ".aleatoric" / "scores.csv").row(case_id)
+        assert np.isnan(row["contradicted_cyst"]) and np.isnan(row["label_issue_cyst"])
+        assert np.isfinite(row["dice_fm_cyst"]) and np.isfinite(row["label_issue"])

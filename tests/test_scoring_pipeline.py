@@ -245,39 +245,3 @@ def test_a_small_class_error_heads_the_issue_rank_however_large_the_other_classe
     assert math.isfinite(ranks[1]) and math.isfinite(ranks[2]) and math.isnan(ranks[3])
 
 
-def test_a_class_drawn_in_a_few_cases_does_not_head_the_issue_rank():
-    """A clean case with a class drawn in two cases only (a cyst), which the label-quality model has
-    hardly seen and contradicts entirely, is not put first: that class is left out of the worst
-    class (fewer than MIN_CLASS_CASES cases), while a common class's error still counts."""
-    from napari_aleatoric.pipelines.table import MIN_CLASS_CASES, ScoreTable, ranked, worst_class_contradicted
-
-    rows = []
-    for i in range(8):
-        rows.append({"case_id": f"c{i}", "rank": 0, "label_issue": 0.90 + 0.005 * i, "contradicted": 0.1,
-                     "contradicted_liver": 0.08 + 0.005 * i, "contradicted_tumour": 0.05, "contradicted_cyst": math.nan,
-                     "auv": 0.5, "flagged": False})
-    rows[6]["contradicted_cyst"] = 1.0  # clean, its cyst entirely contradicted
-    rows[7]["contradicted_cyst"] = 0.7
-    rows[2]["contradicted_tumour"], rows[2]["label_issue"] = 0.6, 0.95  # the real error, in a common class
-    assert sum(math.isfinite(r["contradicted_cyst"]) for r in rows) < MIN_CLASS_CASES
-    assert worst_class_contradicted(rows)[6] == pytest.approx(0.11)  # its liver, not its cyst
-    order = [r["case_id"] for r in ranked(ScoreTable(list(rows[0]), rows, "issue_rank")).rows]
-    assert order[0] == "c2" and order.index("c6") > 0
-
-
-def test_the_cli_names_the_rare_classes_left_out_of_the_issue_rank():
-    import io
-    from types import SimpleNamespace
-
-    from napari_aleatoric.cli import print_queue
-    from napari_aleatoric.pipelines.table import MIN_CLASS_CASES
-
-    rows = [{"case_id": f"c{i}", "rank": i + 1, "issue_rank": 0.5, "label_issue": 0.5, "contradicted": 0.1,
-             "auv": 0.5, "flagged": False, "fm_disagreement": 0.2, "contradicted_liver": 0.1, "dice_fm_liver": 0.9,
-             "contradicted_cyst": 1.0 if i < 2 else math.nan, "dice_fm_cyst": 0.5 if i < 2 else math.nan}
-            for i in range(MIN_CLASS_CASES + 2)]
-    table = SimpleNamespace(rows=rows, ranking="issue_rank", columns=list(rows[0]), flag_rule="rule")
-    stream = io.StringIO()
-    print_queue(SimpleNamespace(table=table, skipped=[], csv_path="x.csv", summary_path="x.json"), stream=stream)
-    out = stream.getvalue()
-    assert "rare classes" in out and "cyst (2 cases)" in out and "liver (" not in out

@@ -20,7 +20,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..labelquality.flag import FLAG_RULE
-from ..pipelines.table import rare_classes, unjudged_classes
+from ..pipelines.table import unjudged_classes
 from ..review.store import STATUSES
 
 ALL = "all"
@@ -144,7 +144,6 @@ class QueueTable(QWidget):
         super().__init__(parent)
         self.class_names: list[str] = []
         self._rows: dict[str, dict | None] = {}
-        self._rare: dict[str, int] = {}
         self._statuses: dict[str, str] = {}
         self._current: str | None = None
         #: case id -> its row's cells (they move with the row when the table sorts) and what they show
@@ -248,7 +247,6 @@ class QueueTable(QWidget):
             self.class_filter.blockSignals(False)
         same_cases = list(case_ids) == list(self._rows) and len(self._items) == len(self._rows)
         self._rows = {case_id: rows.get(case_id) for case_id in case_ids}
-        self._rare = rare_classes([row for row in self._rows.values() if row])
         self._statuses = dict(statuses)
         if same_cases and not columns_changed:
             self._update_rows()
@@ -271,8 +269,6 @@ class QueueTable(QWidget):
         for name in self.class_names:
             value = _number(row.get(f"contradicted_{name}"))
             text = "too rare" if name in rare else _percent(value)
-            if name in self._rare and name not in rare and math.isfinite(value):
-                text += " (rare)"  # drawn in a few cases: not counted in the issue rank's worst class
             cells.append((text, value))
         cells.append((_fmt(auv), auv))
         for name in self.class_names:

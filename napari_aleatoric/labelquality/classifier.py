@@ -20,6 +20,9 @@ from ..torch_threads import one_cpu_thread
 PIXELS_PER_CASE = 2000
 #: Upper bound on the training pixels of one fold, whatever the number of cases.
 MAX_TRAINING_PIXELS = 200_000
+#: A class drawn in fewer cases than this (and in fewer than half of them) is too rare to judge:
+#: no classifier learns it and its pixels count in no score (docs/label_quality.md, "rare classes").
+MIN_CLASS_CASES = 5
 
 
 
@@ -151,6 +154,25 @@ class PixelClassifier:
             return torch.softmax(self.network(features), dim=1).numpy()
 
 
+def rare_class_indices(labels_per_case: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """Foreground class indices drawn in fewer than :data:`MIN_CLASS_CASES` cases and in fewer than
+    half of them (so that a small dataset's classes are not all rare).
+
+    Args:
+        labels_per_case: each case's class indices (any shape; a pixel sample will do).
+        n_classes: ``K`` = background + foreground classes.
+
+    Returns:
+        ``(r,)`` int64 class indices, ascending.
+    """
+    counts = np.zeros(n_classes, np.int64)
+    for labels in labels_per_case:
+        counts[np.unique(labels)] += 1
+    total = len(labels_per_case)
+    return np.array([k for k in range(1, n_classes) if 0 < counts[k] < MIN_CLASS_CASES and 2 * counts[k] < total],
+                    np.int64)
+
+
 def _new_classifier(seed: int) -> PixelClassifier:
     return PixelClassifier(seed)
 
@@ -224,6 +246,9 @@ def out_of_fold_probabilities(case_ids: list[str], load: FeatureLoader, n_classe
     for index, case_id in enumerate(case_ids, start=1):
         samples[case_id] = sample_pixels(load(case_id), per_case, rng)
         yield CaseSampled(index, len(case_ids), case_id)
+    rare = rare_class_indices([samples[c][1] for c in case_ids], n_classes)
+    if rare.size:
+        samples = {c: (x[~np.isin(y, rare)], y[~np.isin(y, rare)]) for c, (x, y) in samples.items()}
     classifiers = []
     for fold in range(assignment.count):
         train = [c for c in case_ids if assignment.folds[c] != fold]
@@ -241,5 +266,6 @@ def out_of_fold_probabilities(case_ids: list[str], load: FeatureLoader, n_classe
         classifier = classifiers[assignment.folds[case_id]]
         seen = np.zeros(n_classes, bool)
         seen[np.asarray(classifier.classes_, dtype=np.int64)] = True
+        seen[rare] = False
         probabilities = predict_probabilities(classifier, case, n_classes)
         yield CasePredicted(index, len(case_ids), case_id, probabilities, case, seen)

@@ -114,11 +114,6 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     return ScoreTable(columns, rows, column, rule)
 
 
-#: a class drawn in fewer cases of the table than this does not count in the issue rank's worst
-#: class (too rare to judge against the others; docs/label_quality.md, "fourth round")
-MIN_CLASS_CASES = 5
-
-
 def issue_ranks(rows: list[dict]) -> list[float]:
     """The queue's default score of each row: the mean of its percentile ranks of ``label_issue``
     and of its worst class's contradicted share (:func:`worst_class_contradicted`) among the rows
@@ -145,13 +140,13 @@ def issue_ranks(rows: list[dict]) -> list[float]:
 
 def worst_class_contradicted(rows: list[dict]) -> list[float]:
     """Each row's largest per-class contradicted share (``contradicted_<class>``: the share of that
-    class's drawn pixels the label-quality model contradicts), over the classes that are not rare
-    (:func:`rare_classes`: judged in fewer than :data:`MIN_CLASS_CASES` rows of the table).
+    class's drawn pixels the label-quality model contradicts).
 
-    A class drawn in fewer cases is left out: the model has seen it a few times only and
-    contradicts much of it in clean cases (a rare cyst would head the queue). A row with none of
-    the common classes, or a table without per-class columns, falls back to the case-wide
-    ``contradicted``; NaN when that is unknown too.
+    A class too rare to judge (drawn in fewer than
+    :data:`~napari_aleatoric.labelquality.classifier.MIN_CLASS_CASES` cases) has no share: no
+    classifier learned it, so a clean case with a rare cyst does not head the queue for it. A row
+    without per-class shares falls back to the case-wide ``contradicted``; NaN when that is
+    unknown too.
 
     Args:
         rows: the table's rows.
@@ -159,12 +154,10 @@ def worst_class_contradicted(rows: list[dict]) -> list[float]:
     Returns:
         one value in ``[0, 1]`` or NaN per row, in order.
     """
-    names, shares = class_shares(rows)
-    rare = rare_classes(rows)
-    common = np.array([name not in rare for name in names], bool)
+    _names, shares = class_shares(rows)
     out = []
     for row, values in zip(rows, shares):
-        chosen = values[common & np.isfinite(values)]
+        chosen = values[np.isfinite(values)]
         out.append(float(chosen.max()) if chosen.size else _number(row.get("contradicted")))
     return out
 
@@ -213,20 +206,10 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
     return columns
 
 
-def rare_classes(rows: list[dict]) -> dict[str, int]:
-    """Classes judged (a finite ``contradicted_<class>``) in at least one but fewer than
-    :data:`MIN_CLASS_CASES` of the table's rows and in fewer than half of its judged rows (so that
-    a small dataset's classes are not all rare), with that count: shown, but left out of the issue
-    rank's worst class (:func:`worst_class_contradicted`)."""
-    names, shares = class_shares(rows)
-    counts = np.isfinite(shares).sum(axis=0)
-    judged = sum(_finite(row.get("label_issue")) for row in rows)
-    return {name: int(n) for name, n in zip(names, counts) if 0 < n < MIN_CLASS_CASES and 2 * n < judged}
-
-
 def unjudged_classes(row: dict, class_names: list[str]) -> list[str]:
-    """The classes drawn in a scored case that label quality could not judge (too rare: no other
-    fold contained them): drawn (``dice_fm_<class>`` known), the case judged (``label_issue``
+    """The classes drawn in a scored case that label quality could not judge (too rare: drawn in
+    fewer than :data:`~napari_aleatoric.labelquality.classifier.MIN_CLASS_CASES` cases, or in no
+    other fold's): drawn (``dice_fm_<class>`` known), the case judged (``label_issue``
     known), but the class's ``contradicted_<class>`` empty."""
     if not _finite(row.get("label_issue")):
         return []
