@@ -24,7 +24,12 @@ dataset-relative replacements of the fixed ``contradicted ≥ 15 %`` part; it ad
 5, the issue-16 sets with errors of ``--fresh-more`` folders (the later fresh evaluations) to the
 issue-16 family, and a fifth clean-only set, the clean cases of all issue-16 sets with errors pooled
 (each table flagged on its own). ``--round 1`` / ``--round 2`` / ``--round 3`` rerun the earlier
-rounds to check that their tables reproduce.
+rounds to check that their tables reproduce. Round 5's is round 4's followed by 8 rules that add,
+to the shipped fourth-round rule, two moderate outlier signals that must agree (``label_issue``'s
+robust z AND ``class_max``'s robust z, ``class_ratio`` or the case-wide share's robust z); its data
+are round 4's plus the issue-16 sets of the fourth and fifth fresh evaluations (``--fresh-more``
+/work/fresh2 /work/fresh3 /work/fresh4 /work/fresh5), every ``ct_rare`` re-scored with the fifth
+queue round's code (a class drawn in fewer than 5 cases judged in none).
 
 Selection: among the candidates flagging ≤ 5 % of the cases of every clean-only set, the largest
 mean recall over the corrupted families (round 1: label-error MRI, nuclei, CT; noisy-training MRI,
@@ -44,6 +49,11 @@ candidate. None qualifying → the lowest worst clean-only false-alarm rate.
         --clean benchmarks/results/clean_dataset_scores_round2.json \
         --per-class benchmarks/results/label_error_per_class.json --data /work/bench12data --fresh /work/fresh \
         --fresh-more /work/fresh2 /work/fresh3 --out benchmarks/results/flag_rule_choice_round4.json
+    python benchmarks/flag_rule_choice.py --round 5 --bq /work/bq4 \
+        --clean benchmarks/results/clean_dataset_scores_round2.json \
+        --per-class benchmarks/results/label_error_per_class.json --data /work/bench12data --fresh /work/fresh \
+        --fresh-more /work/fresh2 /work/fresh3 /work/fresh4 /work/fresh5 \
+        --out benchmarks/results/flag_rule_choice_round5.json
 """
 
 from __future__ import annotations
@@ -64,7 +74,7 @@ MAX_CLEAN_FALSE_ALARMS = 0.05
 TIE = 0.005
 #: noisy-training corruption seeds per round
 SEEDS = {1: ("c100", "c1", "c2"), 2: ("c100", "c1", "c2", "c3", "c4"), 3: ("c100", "c1", "c2", "c3", "c4"),
-         4: ("c100", "c1", "c2", "c3", "c4", "c5")}
+         4: ("c100", "c1", "c2", "c3", "c4", "c5"), 5: ("c100", "c1", "c2", "c3", "c4", "c5")}
 #: issue 16's fresh sets (rounds 2-3): all clean, and with errors (one family)
 FRESH_CLEAN = ("mni_clean",)
 FRESH_CORRUPTED = ("ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small")
@@ -176,7 +186,37 @@ CANDIDATES_ROUND4 = {
     "label_issue z>2.5 or contradicted>=max(10%, 2x median) or class_ratio>=5":
         lambda li, c, w, r: _li(li) | _median_times(c, 2.0, 0.10) | _r5(r),
 }
-CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2, 3: CANDIDATES_ROUND3, 4: CANDIDATES_ROUND4}
+
+
+def _current(li, c, r):
+    """The fourth round's rule (the shipped flag before round 5)."""
+    return _li(li) | _median_times(c, 2.0, 0.15) | _r5(r)
+
+
+#: round 5 (docs/label_quality.md, "Flag, fifth round"): round 4's, then the shipped rule OR two
+#: moderate outlier signals together (label_issue's robust z AND the worst class's or the case's
+#: share): two partly independent signals agreeing are rarer on clean cases than either alone
+CANDIDATES_ROUND5 = {
+    **CANDIDATES_ROUND4,
+    "round 4 or (label_issue z>1.5 and class_max z>1.5)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 1.5) & _gt(robust_z(w), 1.5)),
+    "round 4 or (label_issue z>2 and class_max z>2)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 2.0) & _gt(robust_z(w), 2.0)),
+    "round 4 or (label_issue z>1.5 and class_ratio>=3)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 1.5) & _ge(r, 3.0)),
+    "round 4 or (label_issue z>2 and class_ratio>=3)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 2.0) & _ge(r, 3.0)),
+    "round 4 or (label_issue z>1.5 and class_ratio>=2)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 1.5) & _ge(r, 2.0)),
+    "round 4 or (label_issue z>2 and class_ratio>=2)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 2.0) & _ge(r, 2.0)),
+    "round 4 or (label_issue z>1.5 and contradicted z>1.5)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 1.5) & _gt(robust_z(c), 1.5)),
+    "round 4 or (label_issue z>2 and contradicted z>2)":
+        lambda li, c, w, r: _current(li, c, r) | (_gt(robust_z(li), 2.0) & _gt(robust_z(c), 2.0)),
+}
+CANDIDATES = {1: CANDIDATES_ROUND1, 2: CANDIDATES_ROUND2, 3: CANDIDATES_ROUND3, 4: CANDIDATES_ROUND4,
+              5: CANDIDATES_ROUND5}
 #: class_ratio: a class's median share below this is taken as this (a class almost never contradicted)
 RATIO_FLOOR = 0.01
 
@@ -338,7 +378,7 @@ def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDAT
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", type=int, choices=(1, 2, 3, 4), default=1, help="the protocol's round (candidates, data)")
+    parser.add_argument("--round", type=int, choices=(1, 2, 3, 4, 5), default=1, help="the protocol's round (candidates, data)")
     parser.add_argument("--bq", type=Path, required=True, help="the run_all.py output folder (label-error benchmark)")
     parser.add_argument("--clean", type=Path, default=None,
                         help="clean_dataset_scores.json (default: <bq>/clean_dataset_scores.json)")
@@ -354,8 +394,8 @@ def main(argv=None) -> int:
         parser.error("--round 2 and 3 need --fresh")
     if args.round >= 3 and args.per_class is None:
         parser.error("--round 3 and 4 need --per-class")
-    if args.round == 4 and not args.fresh_more:
-        parser.error("--round 4 needs --fresh-more")
+    if args.round >= 4 and not args.fresh_more:
+        parser.error("--round 4 and 5 need --fresh-more")
     candidates = CANDIDATES[args.round]
     clean_sets = clean_only_sets(args.clean or args.bq / "clean_dataset_scores.json")
     corrupted_sets = label_error_sets(args.bq, args.per_class if args.round >= 3 else None)
