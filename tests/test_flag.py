@@ -159,3 +159,28 @@ def test_robust_z():
     z = robust_z([0.5, 0.5, 0.5, 0.5, 0.9])
     assert z[4] == pytest.approx(0.4 / (1.2533 * 0.08))
     assert np.isnan(robust_z([0.5] * 6)).all()
+
+
+def test_two_moderate_signals_agreeing_flag_a_case_neither_flags_alone():
+    """Fifth round: a case whose label issue and worst class's share are both moderately high (robust
+    z about 2 each) is flagged; the same label issue with an ordinary class share is not, nor the same
+    class share with an ordinary label issue."""
+    rng = np.random.default_rng(4)
+    n = 40
+    issue = 0.92 + 0.01 * rng.standard_normal(n)
+    tumour = 0.20 + 0.03 * rng.standard_normal(n)
+    rows = with_classes(rows_from(issue), np.full(n, 0.03), tumour)
+    both, issue_only, class_only = 5, 17, 29
+    rows[both]["label_issue"] = float(np.median(issue) + 2.0 * 0.01)
+    rows[both]["contradicted_tumour"] = float(np.median(tumour) + 2.0 * 0.03)
+    rows[issue_only]["label_issue"] = float(np.median(issue) + 2.0 * 0.01)
+    rows[issue_only]["contradicted_tumour"] = float(np.median(tumour))
+    rows[class_only]["contradicted_tumour"] = float(np.median(tumour) + 2.0 * 0.03)
+    rows[class_only]["label_issue"] = float(np.median(issue))
+    z_issue = robust_z([r["label_issue"] for r in rows])
+    z_tumour = robust_z([r["contradicted_tumour"] for r in rows])
+    assert 1.5 < z_issue[both] < 2.5 and 1.5 < z_tumour[both] < 2.5  # neither is an outlier by itself
+    assert max(r["contradicted_tumour"] / np.median(tumour) for r in rows) < 5  # nor is the class ratio
+    flags, _ = flag_cases(rows)
+    assert flags[both] and not flags[issue_only] and not flags[class_only]
+    assert sum(flags) <= 2  # a clean dataset's own noise rarely agrees

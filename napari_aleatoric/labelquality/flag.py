@@ -6,15 +6,18 @@ wrong. It now marks a case whose ``label_issue`` is an outlier of its dataset (i
 drawn annotation is contradicted for at least :data:`FLAG_CONTRADICTED` of it **and** at least
 :data:`FLAG_CONTRADICTED_MEDIAN` times the dataset's median share (:func:`contradicted_threshold`: a
 dataset of thin CT slabs, mostly organ boundary, is contradicted for 15–21 % of every clean case),
-or one of whose classes is contradicted at least :data:`FLAG_CLASS_RATIO` times as much as that
+one of whose classes is contradicted at least :data:`FLAG_CLASS_RATIO` times as much as that
 class usually is in the dataset (:func:`class_ratios`: a small class's error that the case-wide
-share hides under a large class's boundary noise). The rule was chosen on tuning data by a
+share hides under a large class's boundary noise), or whose ``label_issue`` and worst class's
+contradicted share are both moderate outliers (robust z above :data:`FLAG_AGREE_Z`: two partly
+independent signals agreeing). The rule was chosen on tuning data by a
 selection rule written down beforehand (≤ 5 % flagged on every clean-only tuning set, then the
 largest mean recall; ``benchmarks/flag_rule_choice.py``, docs/label_quality.md): the first two
 parts among 14 candidates, kept in a second round against 13 rules on the worst class's
 contradicted share, the third part added in a third round (9 rules on the ratio to the class's
 median), the median guard on the second part in a fourth (7 dataset-relative replacements of the
-fixed 15 %, with the clean cases of 15 issue-16 sets as a fifth clean-only set).
+fixed 15 %, with the clean cases of 15 issue-16 sets as a fifth clean-only set), the agreement
+part in a fifth (8 rules adding two agreeing signals, with 25 issue-16 sets).
 """
 
 from __future__ import annotations
@@ -69,11 +72,16 @@ FLAG_CONTRADICTED_MEDIAN = 2.0
 FLAG_CLASS_RATIO = 5.0
 #: a class's median share below this counts as this (a class the model almost never contradicts)
 RATIO_FLOOR = 0.01
+#: ... or when both its ``label_issue`` and its worst class's contradicted share have a robust z
+#: above this (two moderate signals agreeing; fifth round)
+FLAG_AGREE_Z = 1.5
 #: the rule in words (the CLI, ``scores.json``'s ``flag_rule``, the review panel)
 FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above the dataset's median "
              f"(robust z > {FLAG_Z:g}), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
              f"and at least {FLAG_CONTRADICTED_MEDIAN:g}× the dataset's median share, "
-             f"or a class contradicted at least {FLAG_CLASS_RATIO:g}× its median share in the dataset")
+             f"a class contradicted at least {FLAG_CLASS_RATIO:g}× its median share in the dataset, "
+             f"or both the label issue and the worst class's contradicted share more than {FLAG_AGREE_Z:g} robust "
+             f"standard deviations above the dataset's median")
 #: what is said where label quality did not run (fewer than MIN_CASES judged cases, or switched off)
 NO_FLAG = "no flag: label quality did not judge enough cases"
 
@@ -111,6 +119,14 @@ def class_ratios(rows: list[dict]) -> np.ndarray:
     return np.where(judged, np.where(np.isfinite(ratio), ratio, -np.inf).max(axis=1, initial=-np.inf), np.nan)
 
 
+def worst_class_shares(rows: list[dict]) -> np.ndarray:
+    """``(N,)`` each row's largest per-class contradicted share (:func:`class_shares`), NaN where no
+    class of the row was judged."""
+    _names, shares = class_shares(rows)
+    judged = np.isfinite(shares).any(axis=1)
+    return np.where(judged, np.where(np.isfinite(shares), shares, -np.inf).max(axis=1, initial=-np.inf), np.nan)
+
+
 def contradicted_threshold(contradicted) -> float:
     """The ``contradicted`` share a case must reach to be flagged by it: :data:`FLAG_CONTRADICTED`, or
     :data:`FLAG_CONTRADICTED_MEDIAN` × the median over the cases where it is known if that is higher.
@@ -140,8 +156,9 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     :data:`FLAG_CONTRADICTED_MEDIAN` times the table's median share (:func:`contradicted_threshold`), or when
     one of its classes is contradicted at least :data:`FLAG_CLASS_RATIO` times as much as that
     class's median over the table (:func:`class_ratios`, from the ``contradicted_<class>``
-    columns). Chosen on tuning data for ≤ 5 % flagged cases on clean-only datasets
-    (docs/label_quality.md). Neither the queue's order (``rank_by``) nor the AUV changes it;
+    columns), or when its ``label_issue`` and its worst class's contradicted share
+    (:func:`worst_class_shares`) both have a robust z above :data:`FLAG_AGREE_Z`. Chosen on tuning
+    data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the queue's order (``rank_by``) nor the AUV changes it;
     without label quality nothing is flagged.
 
     Args:
@@ -156,8 +173,10 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
         return [False] * len(rows), NO_FLAG
     contradicted = np.array([_number(row.get("contradicted")) for row in rows], dtype=np.float64)
     z = np.nan_to_num(robust_z(issue), nan=-np.inf)
+    worst_z = np.nan_to_num(robust_z(worst_class_shares(rows)), nan=-np.inf)
     flags = ((z > FLAG_Z) | (np.nan_to_num(contradicted, nan=-np.inf) >= contradicted_threshold(contradicted))
-             | (np.nan_to_num(class_ratios(rows), nan=-np.inf) >= FLAG_CLASS_RATIO))
+             | (np.nan_to_num(class_ratios(rows), nan=-np.inf) >= FLAG_CLASS_RATIO)
+             | ((z > FLAG_AGREE_Z) & (worst_z > FLAG_AGREE_Z)))
     return [bool(f) for f in flags], FLAG_RULE
 
 
