@@ -111,4 +111,6 @@ def test_a_class_too_rare_to_judge_says_so_instead_of_a_share(queue):
     rows["c1"].update({"label_issue": 0.4, "contradicted_organ": 0.25, "dice_fm_organ": 0.9, "rank": 2})
     queue.set_cases(["c0", "c1"], ["organ"], rows, {})
     assert cell(queue, "c0", "contra-\ndicted\norgan").text() == "too rare"
+    assert "fewer than 5 cases" in cell(queue, "c0", "contra-\ndicted\norgan").toolTip()
     assert cell(queue, "c1", "contra-\ndicted\norgan").text() == "25.0 %"
+    assert not cell(queue, "c1", "contra-\ndicted\norgan").toolTip()

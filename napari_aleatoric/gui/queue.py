@@ -19,11 +19,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..labelquality.classifier import MIN_CLASS_CASES
 from ..labelquality.flag import FLAG_RULE
 from ..pipelines.table import unjudged_classes
 from ..review.store import STATUSES
 
 ALL = "all"
+TOO_RARE = "too rare"  # a class cell of a class label quality could not judge
 FLAG_BRUSH = QBrush(QColor(255, 140, 0, 110))  # translucent orange: readable in light and dark themes
 SORT_ROLE = Qt.ItemDataRole.UserRole
 CASE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -268,7 +270,7 @@ class QueueTable(QWidget):
         rare = unjudged_classes(row, self.class_names)
         for name in self.class_names:
             value = _number(row.get(f"contradicted_{name}"))
-            text = "too rare" if name in rare else _percent(value)
+            text = TOO_RARE if name in rare else _percent(value)
             cells.append((text, value))
         cells.append((_fmt(auv), auv))
         for name in self.class_names:
@@ -297,6 +299,10 @@ class QueueTable(QWidget):
         items[5 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
         items[-1].setToolTip(f"flagged: likely mislabelled ({FLAG_RULE})")
+        for column, name in enumerate(self.class_names, start=5):
+            if cells[column][0] == TOO_RARE:
+                items[column].setToolTip(f"{name}: too rare to judge (drawn in fewer than {MIN_CLASS_CASES} cases of "
+                                         "the dataset); label more cases of it for label quality to judge it")
         self._shown[case_id] = (cells, flagged)
         return items
 

@@ -75,7 +75,8 @@ class LabelQuality:
             (NaN: nothing drawn).
         contradicted_per_class: case id → ``(C,)`` the same per class (NaN: the class is not drawn).
         unjudged: case id → the classes drawn in the case that its fold never saw (too rare to be
-            judged: present in no other fold's cases); they count in none of the case's scores.
+            judged: drawn in fewer than ``classifier.MIN_CLASS_CASES`` cases, or in no other fold's);
+            they count in none of the case's scores.
         wrong: case id → how many pixels look wrongly labelled and where the largest such region is
             (:class:`~napari_aleatoric.labelquality.regions.WrongRegions`).
         maps_files: case id → the cached issue maps.

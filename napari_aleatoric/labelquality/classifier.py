@@ -210,8 +210,9 @@ class CasePredicted:
     """One case's out-of-fold probabilities ``(K, D, H, W)`` float32 and the features it came from.
 
     ``seen``: ``(K,)`` bool, the classes its fold's classifier was trained on. A class the other
-    folds never contain (a rare class present in this case only) has probability 0 everywhere: it
-    cannot be judged, and its pixels must not count as contradicted.
+    folds never contain, or one drawn in too few cases of the dataset (:func:`rare_class_indices`),
+    has probability 0 everywhere: it cannot be judged, and its pixels must not count as
+    contradicted.
     """
 
     index: int
