@@ -158,8 +158,8 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     class's median over the table (:func:`class_ratios`, from the ``contradicted_<class>``
     columns), or when its ``label_issue`` and its worst class's contradicted share
     (:func:`worst_class_shares`) both have a robust z above :data:`FLAG_AGREE_Z`. Chosen on tuning
-    data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the queue's order (``rank_by``) nor the AUV changes it;
-    without label quality nothing is flagged.
+    data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
+    queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
 
     Args:
         rows: the table's rows (``label_issue``, ``contradicted`` and ``contradicted_<class>`` read;

@@ -16,7 +16,7 @@ from ..data.errors import AleatoricError
 from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
                                 table_to_csv, write_scores)
 from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
-from ..labelquality.flag import class_shares, flag_cases
+from ..labelquality.flag import flag_cases, worst_class_shares
 from ..uncertainty.auv import auv_from_sps
 
 if TYPE_CHECKING:
@@ -154,12 +154,8 @@ def worst_class_contradicted(rows: list[dict]) -> list[float]:
     Returns:
         one value in ``[0, 1]`` or NaN per row, in order.
     """
-    _names, shares = class_shares(rows)
-    out = []
-    for row, values in zip(rows, shares):
-        chosen = values[np.isfinite(values)]
-        out.append(float(chosen.max()) if chosen.size else _number(row.get("contradicted")))
-    return out
+    return [float(worst) if math.isfinite(worst) else _number(row.get("contradicted"))
+            for row, worst in zip(rows, worst_class_shares(rows))]
 
 
 def _number(value) -> float:
