@@ -249,7 +249,8 @@ def out_of_fold_probabilities(case_ids: list[str], load: FeatureLoader, n_classe
         yield CaseSampled(index, len(case_ids), case_id)
     rare = rare_class_indices([samples[c][1] for c in case_ids], n_classes)
     if rare.size:
-        samples = {c: (x[~np.isin(y, rare)], y[~np.isin(y, rare)]) for c, (x, y) in samples.items()}
+        kept = {c: ~np.isin(y, rare) for c, (_x, y) in samples.items()}
+        samples = {c: (x[kept[c]], y[kept[c]]) for c, (x, y) in samples.items()}
     classifiers = []
     for fold in range(assignment.count):
         train = [c for c in case_ids if assignment.folds[c] != fold]

@@ -115,16 +115,19 @@ def class_ratios(rows: list[dict]) -> np.ndarray:
         known = np.isfinite(shares[:, k])
         if known.any():
             ratio[known, k] = shares[known, k] / max(RATIO_FLOOR, float(np.median(shares[known, k])))
-    judged = np.isfinite(ratio).any(axis=1)
-    return np.where(judged, np.where(np.isfinite(ratio), ratio, -np.inf).max(axis=1, initial=-np.inf), np.nan)
+    return _row_max(ratio)
 
 
 def worst_class_shares(rows: list[dict]) -> np.ndarray:
     """``(N,)`` each row's largest per-class contradicted share (:func:`class_shares`), NaN where no
     class of the row was judged."""
-    _names, shares = class_shares(rows)
-    judged = np.isfinite(shares).any(axis=1)
-    return np.where(judged, np.where(np.isfinite(shares), shares, -np.inf).max(axis=1, initial=-np.inf), np.nan)
+    return _row_max(class_shares(rows)[1])
+
+
+def _row_max(values: np.ndarray) -> np.ndarray:
+    """``(N,)`` the largest finite value of each row of ``(N, C)``, NaN where none is finite."""
+    judged = np.isfinite(values).any(axis=1)
+    return np.where(judged, np.where(np.isfinite(values), values, -np.inf).max(axis=1, initial=-np.inf), np.nan)
 
 
 def contradicted_threshold(contradicted) -> float:
