@@ -176,8 +176,7 @@ def _run_scoring(dataset, args, stream=None, client=None):
 
 def print_queue(finished, limit: int = 10, stream=None) -> None:
     """Print the top of the ranked queue."""
-    from .labelquality.classifier import MIN_CLASS_CASES  # noqa: PLC0415
-    from .pipelines.table import unjudged_classes  # noqa: PLC0415
+    from .pipelines.table import TOO_LITTLE_DRAWN, TOO_RARE, unjudged_classes, unjudged_explanation  # noqa: PLC0415
 
     stream = stream or sys.stdout
     rows = finished.table.rows
@@ -202,12 +201,14 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
           file=stream)
     print(f"flag (*): {finished.table.flag_rule}", file=stream)
     names = [c[len("dice_fm_"):] for c in finished.table.columns if c.startswith("dice_fm_")]
-    rare = {r["case_id"]: unjudged_classes(r, names) for r in rows}
-    rare = {case_id: classes for case_id, classes in rare.items() if classes}
-    if rare:
-        listed = "; ".join(f"{case_id}: {', '.join(classes)}" for case_id, classes in list(rare.items())[:5])
-        print(f"too rare to judge (drawn in fewer than {MIN_CLASS_CASES} cases, or in no other cross-validation "
-              f"fold; not counted in the case's scores): {listed}{' …' if len(rare) > 5 else ''}", file=stream)
+    unjudged = {r["case_id"]: unjudged_classes(r, names) for r in rows}
+    for reason in (TOO_RARE, TOO_LITTLE_DRAWN):
+        cases = {case_id: [name for name, why in classes.items() if why == reason]
+                 for case_id, classes in unjudged.items()}
+        cases = {case_id: classes for case_id, classes in cases.items() if classes}
+        if cases:
+            listed = "; ".join(f"{case_id}: {', '.join(classes)}" for case_id, classes in list(cases.items())[:5])
+            print(f"{unjudged_explanation(reason)}. {listed}{' …' if len(cases) > 5 else ''}", file=stream)
     print(f"CSV: {finished.csv_path}\nsummary: {finished.summary_path}", file=stream)
 
 

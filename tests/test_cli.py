@@ -97,3 +97,29 @@ def test_history_prints_the_status_changes_in_order(tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 1
     assert main(["history", str(tmp_path / "missing")]) == 2
     assert "no such dataset folder" in capsys.readouterr().err
+
+
+def test_the_printed_queue_lists_classes_too_rare_and_too_little_drawn_separately():
+    """Issue 16: a class no fold learned and a class drawn with a few pixels both lack a share; the
+    printed queue says which is which and why, naming the cases."""
+    import io
+    import math
+    from types import SimpleNamespace
+
+    from napari_aleatoric.cli import print_queue
+
+    def row(case_id, rank, contradicted, label_issue_cyst):
+        return {"case_id": case_id, "rank": rank, "label_issue": 0.5, "contradicted": 0.1, "auv": 0.5,
+                "flagged": False, "fm_disagreement": 0.2, "dice_fm_cyst": 0.7, "contradicted_cyst": contradicted,
+                "label_issue_cyst": label_issue_cyst}
+
+    rows = [row("rare_case", 1, math.nan, math.nan), row("tip_case", 2, math.nan, 0.4), row("fine_case", 3, 0.2, 0.1)]
+    table = SimpleNamespace(rows=rows, ranking="label issue", flag_rule="a rule", columns=list(rows[0]))
+    out = io.StringIO()
+    print_queue(SimpleNamespace(table=table, skipped=[], csv_path="s.csv", summary_path="s.json"), stream=out)
+    lines = out.getvalue().splitlines()
+    rare = next(line for line in lines if line.startswith("too rare to judge"))
+    little = next(line for line in lines if line.startswith("too little drawn to judge"))
+    assert "rare_case: cyst" in rare and "tip_case" not in rare and "fewer than 5 cases" in rare
+    assert "tip_case: cyst" in little and "rare_case" not in little and "fewer than 20 pixels" in little
+    assert "fine_case" not in rare + little

@@ -105,12 +105,20 @@ def test_label_issue_columns_and_worst_class_follow_the_learned_score(queue):
     assert worst_class({"auv_liver": 0.9, "auv_tumour": 0.2}, ["liver", "tumour"]) == "liver"  # AUV without it
 
 
-def test_a_class_too_rare_to_judge_says_so_instead_of_a_share(queue):
-    rows = score_rows({"c0": 0.9, "c1": 0.1})
+def test_a_class_too_rare_or_too_little_drawn_to_judge_says_which_instead_of_a_share(queue):
+    """Too rare: no fold learned the class (its label issue is empty too); too little drawn: a few
+    pixels in this case (issue 16's fragment fix; its label issue is known). Each cell says which
+    and its tooltip why."""
+    rows = score_rows({"c0": 0.9, "c1": 0.1, "c2": 0.5})
     rows["c0"].update({"label_issue": 0.5, "contradicted_organ": math.nan, "dice_fm_organ": 0.8, "rank": 1})
-    rows["c1"].update({"label_issue": 0.4, "contradicted_organ": 0.25, "dice_fm_organ": 0.9, "rank": 2})
-    queue.set_cases(["c0", "c1"], ["organ"], rows, {})
+    rows["c1"].update({"label_issue": 0.4, "contradicted_organ": 0.25, "label_issue_organ": 0.3,
+                       "dice_fm_organ": 0.9, "rank": 2})
+    rows["c2"].update({"label_issue": 0.3, "contradicted_organ": math.nan, "label_issue_organ": 0.6,
+                       "dice_fm_organ": 0.1, "rank": 3})
+    queue.set_cases(["c0", "c1", "c2"], ["organ"], rows, {})
     assert cell(queue, "c0", "contra-\ndicted\norgan").text() == "too rare"
     assert "fewer than 5 cases" in cell(queue, "c0", "contra-\ndicted\norgan").toolTip()
     assert cell(queue, "c1", "contra-\ndicted\norgan").text() == "25.0 %"
     assert not cell(queue, "c1", "contra-\ndicted\norgan").toolTip()
+    assert cell(queue, "c2", "contra-\ndicted\norgan").text() == "too little drawn"
+    assert "fewer than 20 pixels" in cell(queue, "c2", "contra-\ndicted\norgan").toolTip()

@@ -127,17 +127,42 @@ def test_label_index_and_issue_maps_formulas():
 
 
 def test_contradicted_share_counts_drawn_pixels_below_one_half_per_case_and_class():
-    index = np.zeros((1, 4, 5), np.int64)
-    index[0, 0, :4] = 1  # 4 pixels drawn as class 1
-    index[0, 1, :2] = 2  # 2 pixels drawn as class 2
-    q = np.zeros((3, 1, 4, 5), np.float32)
+    index = np.zeros((1, 8, 10), np.int64)
+    index[0, 0:4] = 1  # 40 pixels drawn as class 1
+    index[0, 4:6] = 2  # 20 pixels drawn as class 2
+    q = np.zeros((3, 1, 8, 10), np.float32)
     q[0] = 0.9
     q[1] = 0.1
-    q[1, 0, 0, :3], q[0, 0, 0, :3] = 0.8, 0.2  # 3 of the 4 class-1 pixels agreed with
-    q[2, 0, 1, 0], q[0, 0, 1, 0] = 0.5, 0.4  # exactly 0.5 is not contradicted; the other class-2 pixel is
+    q[1, 0, 0:3], q[0, 0, 0:3] = 0.8, 0.2  # 30 of the 40 class-1 pixels agreed with
+    q[2, 0, 4, :], q[0, 0, 4, :] = 0.5, 0.4  # exactly 0.5 is not contradicted; the other 10 class-2 pixels are
     case, per_class = contradicted_shares(q, index)
-    assert case == pytest.approx(2 / 6)
-    np.testing.assert_allclose(per_class, [1 / 4, 1 / 2])
+    assert case == pytest.approx(20 / 60)
+    np.testing.assert_allclose(per_class, [10 / 40, 10 / 20])
+
+
+def test_a_class_drawn_with_a_few_pixels_only_has_no_share_but_still_counts_in_the_case():
+    """Issue 16 (sixth fresh evaluation): a clean case whose crop holds 3 voxels of kidney, all
+    contradicted, read "kidney 100 % wrong" and was flagged. Below MIN_SHARE_PIXELS drawn pixels a
+    class has no share (NaN, as for a class not drawn); at the minimum it has one; the case-wide
+    share and the class's label-issue score still count the pixels."""
+    from napari_aleatoric.labelquality.scores import MIN_SHARE_PIXELS
+
+    def shares(fragment_pixels):
+        index = np.zeros((2, 20, 20), np.int64)
+        index[:, 2:12, 2:12] = 1  # 200 pixels of a well-drawn class
+        index[1, 19, :fragment_pixels] = 2  # a fragment of another class at the edge
+        q = np.zeros((3,) + index.shape, np.float32)
+        q[0] = np.where(index == 0, 0.95, 0.05)
+        q[1] = np.where(index == 1, 0.9, 0.025)
+        q[2] = 1.0 - q[0] - q[1]
+        q[2, index == 2], q[0, index == 2], q[1, index == 2] = 0.1, 0.85, 0.05  # the fragment: all contradicted
+        return contradicted_shares(q, index), label_issue_scores(q, index)
+
+    (case, per_class), (_, issue_per_class) = shares(3)
+    assert per_class[0] == 0.0 and math.isnan(per_class[1])
+    assert case == pytest.approx(3 / 203) and issue_per_class[1] > 0.5
+    (case, per_class), _ = shares(MIN_SHARE_PIXELS)
+    assert per_class[1] == 1.0 and case == pytest.approx(MIN_SHARE_PIXELS / (200 + MIN_SHARE_PIXELS))
 
 
 def test_contradicted_share_does_not_change_with_the_amount_of_background():
@@ -156,11 +181,11 @@ def test_contradicted_share_does_not_change_with_the_amount_of_background():
 
 
 def test_a_class_not_drawn_has_no_contradicted_share_and_nor_has_a_case_with_nothing_drawn():
-    index = np.zeros((1, 4, 4), np.int64)
-    index[0, :2] = 1
-    q = np.zeros((3, 1, 4, 4), np.float32)
-    q[1, 0, :2], q[0, 0, :2] = 0.95, 0.05
-    q[0, 0, 2:], q[2, 0, 2:] = 0.95, 0.05
+    index = np.zeros((1, 10, 10), np.int64)
+    index[0, :5] = 1
+    q = np.zeros((3, 1, 10, 10), np.float32)
+    q[1, 0, :5], q[0, 0, :5] = 0.95, 0.05
+    q[0, 0, 5:], q[2, 0, 5:] = 0.95, 0.05
     case, per_class = contradicted_shares(q, index)
     assert case == 0.0 and per_class[0] == 0.0 and math.isnan(per_class[1])
     case, per_class = contradicted_shares(q, np.zeros_like(index))

@@ -368,7 +368,8 @@ def case_candidates(probabilities: np.ndarray, index: np.ndarray) -> dict:
     drawn or predicted (argmax of ``q``) as foreground, so it also holds confidently missed
     foreground. Keys: ``softmin`` (1 − softmin of ``q_y`` over all pixels), ``drawn_share``,
     ``union_share``, ``drawn_count``, ``union_count`` (pixels), ``largest_region`` (pixels of the
-    largest connected contradicted region of the union), ``per_class`` ``(C,)`` drawn shares.
+    largest connected contradicted region of the union), ``per_class`` ``(C,)`` drawn shares (the
+    product's: NaN for a class drawn with fewer than ``MIN_SHARE_PIXELS`` pixels).
 
     Args:
         probabilities: ``(K, D, H, W)``, ``K = C + 1``.
@@ -376,14 +377,14 @@ def case_candidates(probabilities: np.ndarray, index: np.ndarray) -> dict:
     """
     from scipy import ndimage
 
-    from napari_aleatoric.labelquality.scores import annotated_class_probability, softmin_quality
+    from napari_aleatoric.labelquality.scores import (annotated_class_probability, class_contradicted_shares,
+                                                      softmin_quality)
 
     q_y = annotated_class_probability(probabilities, index)
     drawn, union = index > 0, (index > 0) | (probabilities.argmax(0) > 0)
     contradicted = q_y < 0.5
     regions, n = ndimage.label(contradicted & union)
-    per_class = np.array([contradicted[index == k].mean() if (index == k).any() else np.nan
-                          for k in range(1, probabilities.shape[0])])
+    per_class = class_contradicted_shares(contradicted, index, probabilities.shape[0])
     return {"softmin": 1.0 - softmin_quality(q_y),
             "drawn_share": float(contradicted[drawn].mean()) if drawn.any() else np.nan,
             "union_share": float(contradicted[union].mean()) if union.any() else np.nan,

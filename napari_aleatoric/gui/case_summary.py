@@ -62,7 +62,7 @@ def _class_table(view: CaseView, row: dict) -> str:
         swatch = f"<span style='color:{class_colour(value)}'>■</span>"
         label = f"<b>{name}</b> (worst)" if name == worst and row else name
         share = row.get("contradicted_" + name, math.nan)
-        share_text = "too rare to judge" if name in unjudged else f"{100 * share:.1f} %" if _finite(share) else "–"
+        share_text = unjudged.get(name) or (f"{100 * share:.1f} %" if _finite(share) else "–")
         cells.append(f"<tr><td>{swatch} {label}</td><td align='right'>{share_text}</td>"
                      f"<td align='right'>{_number(row, 'auv_' + name)}</td>"
                      f"<td align='right'>{_number(row, 'sps_' + name, '.3g')}</td>"

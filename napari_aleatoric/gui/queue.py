@@ -19,13 +19,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..labelquality.classifier import MIN_CLASS_CASES
 from ..labelquality.flag import FLAG_RULE
-from ..pipelines.table import unjudged_classes
+from ..pipelines.table import unjudged_classes, unjudged_explanation
 from ..review.store import STATUSES
 
 ALL = "all"
-TOO_RARE = "too rare"  # a class cell of a class label quality could not judge
 FLAG_BRUSH = QBrush(QColor(255, 140, 0, 110))  # translucent orange: readable in light and dark themes
 SORT_ROLE = Qt.ItemDataRole.UserRole
 CASE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -267,10 +265,10 @@ class QueueTable(QWidget):
         contradicted = _number(row.get("contradicted"))
         cells = [("" if math.isnan(rank) else str(int(rank)), rank), (case_id, case_id), (_fmt(issue), issue),
                  (_percent(contradicted), contradicted), (worst, worst)]
-        rare = unjudged_classes(row, self.class_names)
+        unjudged = unjudged_classes(row, self.class_names)
         for name in self.class_names:
             value = _number(row.get(f"contradicted_{name}"))
-            text = TOO_RARE if name in rare else _percent(value)
+            text = unjudged.get(name) or _percent(value)
             cells.append((text, value))
         cells.append((_fmt(auv), auv))
         for name in self.class_names:
@@ -299,10 +297,8 @@ class QueueTable(QWidget):
         items[5 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
         items[-1].setToolTip(f"flagged: likely mislabelled ({FLAG_RULE})")
-        for column, name in enumerate(self.class_names, start=5):
-            if cells[column][0] == TOO_RARE:
-                items[column].setToolTip(f"{name}: too rare to judge (drawn in fewer than {MIN_CLASS_CASES} cases of "
-                                         "the dataset); label more cases of it for label quality to judge it")
+        for name, reason in unjudged_classes(self._rows.get(case_id) or {}, self.class_names).items():
+            items[5 + self.class_names.index(name)].setToolTip(f"{name}: {unjudged_explanation(reason)}")
         self._shown[case_id] = (cells, flagged)
         return items
 

@@ -40,7 +40,7 @@ from .scores import contradicted_shares, issue_maps, label_index, label_issue_sc
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "7"
+QUALITY_VERSION = "8"
 #: The image the features see: the modality's fixed intensity mapping, whatever ``--input`` the
 #: scoring used. With ``masknorm`` the statistics come from inside the annotation, so one spurious
 #: blob would shift every pixel's features and the model would judge the annotation by features

@@ -144,7 +144,8 @@ def worst_class_contradicted(rows: list[dict]) -> list[float]:
 
     A class too rare to judge (drawn in fewer than
     :data:`~napari_aleatoric.labelquality.classifier.MIN_CLASS_CASES` cases) has no share: no
-    classifier learned it, so a clean case with a rare cyst does not head the queue for it. A row
+    classifier learned it, so a clean case with a rare cyst does not head the queue for it; nor has
+    a class drawn with a few pixels only (:func:`unjudged_classes`). A row
     without per-class shares falls back to the case-wide ``contradicted``; NaN when that is
     unknown too.
 
@@ -202,15 +203,41 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
     return columns
 
 
-def unjudged_classes(row: dict, class_names: list[str]) -> list[str]:
-    """The classes drawn in a scored case that label quality could not judge (too rare: drawn in
-    fewer than :data:`~napari_aleatoric.labelquality.classifier.MIN_CLASS_CASES` cases, or in no
-    other fold's): drawn (``dice_fm_<class>`` known), the case judged (``label_issue``
-    known), but the class's ``contradicted_<class>`` empty."""
+#: why a drawn class of a judged case has no contradicted share (:func:`unjudged_classes`)
+TOO_RARE = "too rare"
+TOO_LITTLE_DRAWN = "too little drawn"
+
+
+def unjudged_explanation(reason: str) -> str:
+    """What a person reads for a class :func:`unjudged_classes` gives ``reason`` for."""
+    from ..labelquality.classifier import MIN_CLASS_CASES  # noqa: PLC0415
+    from ..labelquality.scores import MIN_SHARE_PIXELS  # noqa: PLC0415
+
+    if reason == TOO_RARE:
+        return (f"too rare to judge: drawn in fewer than {MIN_CLASS_CASES} cases of the dataset (or in no other "
+                "cross-validation fold); label more cases of it for label quality to judge it")
+    return (f"too little drawn to judge: fewer than {MIN_SHARE_PIXELS} pixels of it in this case (a structure's "
+            "tip at the edge of the image); its pixels still count in the case's label issue")
+
+
+def unjudged_classes(row: dict, class_names: list[str]) -> dict[str, str]:
+    """The classes drawn in a scored case that have no contradicted share, each with why.
+
+    Drawn means ``dice_fm_<class>`` is known, judged that the case's ``label_issue`` is; a class
+    then lacks ``contradicted_<class>`` because it is :data:`TOO_RARE` (drawn in fewer than
+    :data:`~napari_aleatoric.labelquality.classifier.MIN_CLASS_CASES` cases or in no other fold:
+    no classifier learned it, so ``label_issue_<class>`` is empty too) or :data:`TOO_LITTLE_DRAWN`
+    (fewer than :data:`~napari_aleatoric.labelquality.scores.MIN_SHARE_PIXELS` pixels in this case;
+    ``label_issue_<class>`` is known).
+
+    Returns:
+        ``{class name: TOO_RARE | TOO_LITTLE_DRAWN}`` in ``class_names`` order.
+    """
     if not _finite(row.get("label_issue")):
-        return []
-    return [name for name in class_names
-            if _finite(row.get(f"dice_fm_{name}")) and not _finite(row.get(f"contradicted_{name}"))]
+        return {}
+    return {name: TOO_LITTLE_DRAWN if _finite(row.get(f"label_issue_{name}")) else TOO_RARE
+            for name in class_names
+            if _finite(row.get(f"dice_fm_{name}")) and not _finite(row.get(f"contradicted_{name}"))}
 
 
 def ranking_key(row: dict, column: str = "label_issue") -> tuple:
