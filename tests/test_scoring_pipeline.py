@@ -40,14 +40,16 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     expected = {"case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"}
     expected |= {f"{p}_{n}" for p in ("label_issue", "auv", "sps", "dice_fm") for n in CLASS_NAMES}
     assert expected <= set(rows[0])
-    # the queue follows the issue rank: the mean percentile rank of the learned label-issue score
-    # and the worst class's contradicted share; the AUV column stays the paper's score
+    # the queue follows the issue rank: the flagged cases first, each group by the mean percentile
+    # rank of the learned label-issue score and the worst class's contradicted share; the AUV
+    # column stays the paper's score
     issue_rank = [float(r["issue_rank"]) for r in rows]
     assert issue_rank == sorted(issue_rank, reverse=True)
     issue = np.array([float(r["label_issue"]) for r in rows])
     contradicted = np.array([max(float(r[f"contradicted_{n}"]) for n in CLASS_NAMES) for r in rows])
     percentile = [np.array([(v < x).sum() + 0.5 * ((v == x).sum() + 1) for x in v]) / len(v) for v in (issue, contradicted)]
-    assert issue_rank == pytest.approx(list(0.5 * (percentile[0] + percentile[1])), abs=1e-6)
+    flagged = np.array([r["flagged"] in ("True", "true", "1") for r in rows], dtype=float)
+    assert issue_rank == pytest.approx(list(0.5 * (percentile[0] + percentile[1]) + flagged), abs=1e-6)
     assert [int(r["rank"]) for r in rows] == list(range(1, 21))
     auv = [float(r["auv"]) for r in rows]
     assert max(auv) == 1.0 and min(auv) == 0.0 and auv != sorted(auv, reverse=True)
@@ -212,8 +214,34 @@ def test_a_table_from_before_the_issue_rank_gets_the_column_when_ranked():
             for i, (c, (li, cs)) in enumerate(values.items())]
     table = ranked(ScoreTable(old_columns, rows, "label_issue"))
     assert table.columns[:3] == ["case_id", "rank", "issue_rank"]
-    assert [r["case_id"] for r in table.rows] == ["b", "c", "a", "d"]  # mean percentile: b 0.875, c 0.75, a 0.625, d 0.25
-    assert table_to_csv(table).splitlines()[1].startswith("b,1,0.875000,")
+    # mean percentile: b 0.875, c 0.75, a 0.625, d 0.25; c is flagged (40 % contradicted: ≥ 15 % and
+    # ≥ 2× the median, 32 %), which adds 1 and puts it first
+    assert [r["case_id"] for r in table.rows] == ["c", "b", "a", "d"]
+    assert [r["flagged"] for r in table.rows] == [True, False, False, False]
+    assert table_to_csv(table).splitlines()[1].startswith("c,1,1.750000,")
+
+
+def test_flagged_cases_head_the_issue_rank_and_only_the_issue_rank():
+    """Queue round 5 (issue 16, ninth fresh evaluation): a tumour blob that is a case's whole tumour
+    class, entirely contradicted, is flagged (class ratio), but the case's low label issue leaves
+    the mean of ranks mid-table. The issue rank puts flagged cases first; ranking by label issue
+    is not reordered by the flag."""
+    from napari_aleatoric.pipelines.table import ScoreTable, issue_ranks, ranked
+
+    def row(case, label_issue, tumour, liver=0.05, drawn_liver=20000, drawn_tumour=100):
+        share = (liver * drawn_liver + tumour * drawn_tumour) / (drawn_liver + drawn_tumour)
+        return {"case_id": case, "rank": 0, "label_issue": label_issue, "contradicted": share,
+                "contradicted_liver": liver, "contradicted_tumour": tumour, "auv": 0.5, "flagged": False}
+
+    rows = [row("blob", 0.89, 1.0)] + [row(f"clean{i}", 0.90 + 0.01 * i, 0.05 + 0.015 * i) for i in range(7)]
+    table = ranked(ScoreTable(list(rows[0]), rows, "issue_rank"))
+    assert [r["case_id"] for r in table.rows if r["flagged"]] == ["blob"]
+    assert table.rows[0]["case_id"] == "blob" and 1.0 < table.rows[0]["issue_rank"] <= 2.0
+    assert all(r["issue_rank"] <= 1.0 for r in table.rows[1:])
+    mean_only = [v - r["flagged"] for r, v in zip(table.rows, issue_ranks(table.rows))]
+    assert max(range(len(mean_only)), key=mean_only.__getitem__) != 0  # by the mean alone it would not lead
+    by_label_issue = ranked(ScoreTable(list(rows[0]), rows, "label_issue"), "label-issue")
+    assert by_label_issue.rows[-1]["case_id"] == "blob" and by_label_issue.rows[-1]["flagged"]
 
 
 def test_a_small_class_error_heads_the_issue_rank_however_large_the_other_classes_are():

@@ -26,9 +26,9 @@ class ScoreTable:
     """Rows sorted by rank (most uncertain first) and the column order of the CSV.
 
     Each row maps a column name to a value: ``case_id`` (str), ``rank`` (int, 1 = review first),
-    ``issue_rank`` (float in (0, 1], the queue's default order: the mean of the case's percentile
-    ranks, among the dataset's judged cases, of ``label_issue`` and of the worst class's
-    ``contradicted_<name>``; NaN where either is unknown; see
+    ``issue_rank`` (float in (0, 2], the queue's default order: 1 for a flagged case plus the mean of
+    the case's percentile ranks, among the dataset's judged cases, of ``label_issue`` and of the
+    worst class's ``contradicted_<name>``, so flagged cases come first; NaN where either is unknown; see
     :func:`napari_aleatoric.pipelines.table.issue_ranks`),
     ``label_issue`` (float in [0, 1], the learned label-issue score: 1 − softmin
     of the out-of-fold probability of each pixel's annotated class, higher = more likely

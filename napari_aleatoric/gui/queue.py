@@ -162,9 +162,10 @@ class QueueTable(QWidget):
         self.rank_by = QComboBox()
         self.rank_by.addItems(list(RANK_BY_CHOICES))
         self.rank_by.setEnabled(False)
-        self.rank_by.setToolTip("The column the rank follows (stored with the scores). issue rank: the mean of the "
-                                "case's percentile ranks of label issue and of its worst class's contradicted share "
-                                "(the default, the measured best over both benchmarks and the issue-16 sets); label issue: the learned label "
+        self.rank_by.setToolTip("The column the rank follows (stored with the scores). issue rank: the flagged cases "
+                                "first, each group by the mean of the case's percentile ranks of label issue and of "
+                                "its worst class's contradicted share (the default, the measured best over both "
+                                "benchmarks and the issue-16 sets); label issue: the learned label "
                                 "quality, drawn and missed; contradicted: the share of the "
                                 "drawing it doubts (better where many cases are badly over-drawn); worst region: pixels of the "
                                 "largest contradicted region (independent of the case's size); AUV: the paper's "

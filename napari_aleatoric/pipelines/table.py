@@ -115,16 +115,20 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
 
 
 def issue_ranks(rows: list[dict]) -> list[float]:
-    """The queue's default score of each row: the mean of its percentile ranks of ``label_issue``
-    and of its worst class's contradicted share (:func:`worst_class_contradicted`) among the rows
-    where both are known.
+    """The queue's default score of each row: the flagged rows first, each group ordered by the mean
+    of the row's percentile ranks of ``label_issue`` and of its worst class's contradicted share
+    (:func:`worst_class_contradicted`) among the rows where both are known.
 
     A percentile rank is the rank (1 = lowest, ties averaged) divided by the number of judged
-    rows, so the result lies in (0, 1]; 1 = highest in both. It is relative to the dataset: adding
-    or re-scoring cases moves the others. Chosen over each score alone and over the case-wide
-    contradicted share on both benchmarks and the issue-16 sets (docs/label_quality.md, "third
-    round" and "fourth round"): a small class's error is not buried under a large class's boundary
-    noise, which grows with the volume. NaN where either score is unknown.
+    rows, so the mean lies in (0, 1]; a row the calibrated flag marks
+    (:func:`~napari_aleatoric.labelquality.flag.flag_cases`) gets 1 added, so the score lies in
+    (0, 2] and every flagged row comes before every other. It is relative to the dataset: adding
+    or re-scoring cases moves the others. The mean was chosen over each score alone and over the
+    case-wide contradicted share (docs/label_quality.md, "third round" and "fourth round"): a small
+    class's error is not buried under a large class's boundary noise, which grows with the volume.
+    Flagged first was chosen in the queue's fifth round: a blob that is a case's whole class and
+    entirely contradicted is flagged, while the case's ``label_issue`` can stay low in a large
+    volume. NaN where either score is unknown.
     """
     from scipy.stats import rankdata  # noqa: PLC0415 (scipy comes with scikit-image)
 
@@ -134,7 +138,8 @@ def issue_ranks(rows: list[dict]) -> list[float]:
     out = np.full(len(rows), math.nan)
     if judged.any():
         known = values[judged]
-        out[judged] = 0.5 * (rankdata(known[:, 0]) + rankdata(known[:, 1])) / len(known)
+        flagged = np.array(flag_cases(rows)[0], dtype=bool)
+        out[judged] = 0.5 * (rankdata(known[:, 0]) + rankdata(known[:, 1])) / len(known) + flagged[judged]
     return [float(v) for v in out]
 
 
