@@ -72,37 +72,41 @@ def auroc(bad: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(bad, np.nan_to_num(score, nan=-np.inf)))
 
 
-def label_error_sets(results: Path, per_class: Path) -> dict[str, dict[str, float]]:
-    """Label-error dataset → candidate → mean AUROC over its replicates."""
+def label_error_sets(results: Path, per_class: Path, scores_of=None, candidates=None) -> dict[str, dict[str, float]]:
+    """Label-error dataset → candidate → mean AUROC over its replicates (``scores_of``/``candidates``:
+    another round's :func:`candidate_scores` and names)."""
+    scores_of, candidates = scores_of or candidate_scores, candidates or CANDIDATES
     flags = json.loads(results.read_text())["datasets"]
     values = json.loads(per_class.read_text())
     out = {}
     for name, entry in values.items():
-        per = {c: [] for c in CANDIDATES}
+        per = {c: [] for c in candidates}
         for rep, data in entry["replicates"].items():
             cases = flags[name]["cases"][rep]
             assert cases["ids"] == data["ids"], (name, rep)
             bad = np.array(cases["corrupted"], bool)
             pc = np.array([[math.nan if v is None else v for v in row] for row in data["per_class"]], np.float64)
-            scores = candidate_scores(_nan(data["label_issue"]), _nan(data["contradicted"]), pc)
-            for c in CANDIDATES:
+            scores = scores_of(_nan(data["label_issue"]), _nan(data["contradicted"]), pc)
+            for c in candidates:
                 per[c].append(auroc(bad, scores[c]))
         out[f"label-error {name}"] = {c: float(np.mean(v)) for c, v in per.items()}
     return out
 
 
-def noisy_set(root: Path) -> dict[str, float]:
+def noisy_set(root: Path, scores_of=None, candidates=None) -> dict[str, float]:
     """Candidate → AUROC on one noisy-training folder (every scored case)."""
     from noisy_training.case_scores import case_rows
 
+    scores_of, candidates = scores_of or candidate_scores, candidates or CANDIDATES
     _ids, rows, bad = case_rows(root)
-    scores = candidate_scores([r["softmin"] for r in rows], [r["drawn_share"] for r in rows],
-                              np.stack([r["per_class"] for r in rows]))
-    return {c: auroc(np.array(bad), scores[c]) for c in CANDIDATES}
+    scores = scores_of([r["softmin"] for r in rows], [r["drawn_share"] for r in rows],
+                       np.stack([r["per_class"] for r in rows]))
+    return {c: auroc(np.array(bad), scores[c]) for c in candidates}
 
 
-def issue16_set(root: Path) -> dict[str, float] | None:
+def issue16_set(root: Path, scores_of=None, candidates=None) -> dict[str, float] | None:
     """Candidate → AUROC on one fresh_datasets.py folder from its scores.csv (None: no error)."""
+    scores_of, candidates = scores_of or candidate_scores, candidates or CANDIDATES
     truth = json.loads((root / "truth.json").read_text())
     rows = list(csv.DictReader((root / ".aleatoric" / "scores.csv").open()))
     bad = np.array([r["case_id"] in truth["corrupted"] for r in rows])
@@ -110,9 +114,9 @@ def issue16_set(root: Path) -> dict[str, float] | None:
         return None
     classes = [k for k in rows[0] if k.startswith("contradicted_")]
     per_class = np.array([[_float(r[k]) for k in classes] for r in rows])
-    scores = candidate_scores([_float(r["label_issue"]) for r in rows], [_float(r["contradicted"]) for r in rows],
-                              per_class)
-    return {c: auroc(bad, scores[c]) for c in CANDIDATES}
+    scores = scores_of([_float(r["label_issue"]) for r in rows], [_float(r["contradicted"]) for r in rows],
+                       per_class)
+    return {c: auroc(bad, scores[c]) for c in candidates}
 
 
 def _float(value: str) -> float:

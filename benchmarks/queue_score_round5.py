@@ -20,9 +20,7 @@ noisy-training folders (per-case values from the cached out-of-fold maps) and is
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import platform
 import sys
 from pathlib import Path
@@ -31,7 +29,8 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from queue_score_round4 import _float, _nan, auroc, ranks01, worst  # noqa: E402
+import queue_score_round4 as round4  # noqa: E402
+from queue_score_round4 import ranks01, worst  # noqa: E402
 
 from napari_aleatoric.labelquality.flag import flag_cases  # noqa: E402
 
@@ -51,48 +50,6 @@ def candidate_scores(label_issue, contradicted, per_class) -> dict[str, np.ndarr
     return {"rank_class": rank_class, "flagged_first": rank_class + flagged}
 
 
-def label_error_sets(results: Path, per_class: Path) -> dict[str, dict[str, float]]:
-    """Label-error dataset → candidate → mean AUROC over its replicates."""
-    flags = json.loads(results.read_text())["datasets"]
-    out = {}
-    for name, entry in json.loads(per_class.read_text()).items():
-        per = {c: [] for c in CANDIDATES}
-        for rep, data in entry["replicates"].items():
-            cases = flags[name]["cases"][rep]
-            assert cases["ids"] == data["ids"], (name, rep)
-            bad = np.array(cases["corrupted"], bool)
-            shares = np.array([[math.nan if v is None else v for v in row] for row in data["per_class"]], np.float64)
-            scores = candidate_scores(_nan(data["label_issue"]), _nan(data["contradicted"]), shares)
-            for c in CANDIDATES:
-                per[c].append(auroc(bad, scores[c]))
-        out[f"label-error {name}"] = {c: float(np.mean(v)) for c, v in per.items()}
-    return out
-
-
-def noisy_set(root: Path) -> dict[str, float]:
-    """Candidate → AUROC on one noisy-training folder (every scored case)."""
-    from noisy_training.case_scores import case_rows
-
-    _ids, rows, bad = case_rows(root)
-    scores = candidate_scores([r["softmin"] for r in rows], [r["drawn_share"] for r in rows],
-                              np.stack([r["per_class"] for r in rows]))
-    return {c: auroc(np.array(bad), scores[c]) for c in CANDIDATES}
-
-
-def issue16_set(root: Path) -> dict[str, float] | None:
-    """Candidate → AUROC on one fresh_datasets.py folder from its scores.csv (None: no error)."""
-    truth = json.loads((root / "truth.json").read_text())
-    rows = list(csv.DictReader((root / ".aleatoric" / "scores.csv").open()))
-    bad = np.array([r["case_id"] in truth["corrupted"] for r in rows])
-    if bad.all() or not bad.any():
-        return None
-    classes = [k for k in rows[0] if k.startswith("contradicted_")]
-    shares = np.array([[_float(r[k]) for k in classes] for r in rows]).reshape(len(rows), len(classes))
-    scores = candidate_scores([_float(r["label_issue"]) for r in rows], [_float(r["contradicted"]) for r in rows],
-                              shares)
-    return {c: auroc(bad, scores[c]) for c in CANDIDATES}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True)
@@ -101,13 +58,13 @@ def main(argv=None) -> int:
     parser.add_argument("--issue16", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    sets = label_error_sets(args.results, args.per_class)
+    sets = round4.label_error_sets(args.results, args.per_class, candidate_scores, CANDIDATES)
     for family in ("mni", "ct"):
         folders = [p for p in args.noisy if p.name.startswith(family)]
-        values = [noisy_set(p) for p in folders]
+        values = [round4.noisy_set(p, candidate_scores, CANDIDATES) for p in folders]
         sets[f"noisy-training {family}"] = {c: float(np.mean([v[c] for v in values])) for c in CANDIDATES}
     for root in args.issue16:
-        value = issue16_set(root)
+        value = round4.issue16_set(root, candidate_scores, CANDIDATES)
         if value is not None:
             sets[f"{root.parent.name}/{root.name}"] = value
     summary = {c: {"worst": min(v[c] for v in sets.values()), "mean": float(np.mean([v[c] for v in sets.values()]))}
