@@ -130,22 +130,35 @@ def _nan(values) -> np.ndarray:
     return np.array([math.nan if v is None else v for v in values], np.float64)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parsed_arguments(description: str, argv=None) -> argparse.Namespace:
+    """The tuning data's command line (this round's and the later rounds')."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--per-class", type=Path, required=True)
     parser.add_argument("--noisy", type=Path, nargs="+", required=True)
     parser.add_argument("--issue16", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    sets = label_error_sets(args.results, args.per_class)
+    return parser.parse_args(argv)
+
+
+def tuning_sets(args: argparse.Namespace, scores_of=None, candidates=None) -> dict[str, dict[str, float]]:
+    """Tuning set → candidate → AUROC: the label-error datasets (mean over replicates), the
+    noisy-training families (mean over seeds) and every issue-16 set with errors."""
+    scores_of, candidates = scores_of or candidate_scores, candidates or CANDIDATES
+    sets = label_error_sets(args.results, args.per_class, scores_of, candidates)
     for kind in ("mni", "ct"):
-        per = [noisy_set(r) for r in args.noisy if r.name.startswith(kind + "-")]
-        sets[f"noisy-training {kind}"] = {c: float(np.mean([p[c] for p in per])) for c in CANDIDATES}
+        per = [noisy_set(r, scores_of, candidates) for r in args.noisy if r.name.startswith(kind + "-")]
+        sets[f"noisy-training {kind}"] = {c: float(np.mean([p[c] for p in per])) for c in candidates}
     for root in args.issue16:
-        result = issue16_set(root)
+        result = issue16_set(root, scores_of, candidates)
         if result is not None:
             sets[f"{root.parent.name}/{root.name}"] = result
+    return sets
+
+
+def main(argv=None) -> int:
+    args = parsed_arguments(__doc__.splitlines()[0], argv)
+    sets = tuning_sets(args)
     table = {c: {"tuning": {s: round(v[c], 4) for s, v in sets.items()}} for c in CANDIDATES}
     for c in CANDIDATES:
         table[c]["worst"] = min(table[c]["tuning"].values())

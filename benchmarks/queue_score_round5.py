@@ -19,7 +19,6 @@ noisy-training folders (per-case values from the cached out-of-fold maps) and is
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -51,22 +50,8 @@ def candidate_scores(label_issue, contradicted, per_class) -> dict[str, np.ndarr
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--per-class", type=Path, required=True)
-    parser.add_argument("--noisy", type=Path, nargs="+", required=True)
-    parser.add_argument("--issue16", type=Path, nargs="+", required=True)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    sets = round4.label_error_sets(args.results, args.per_class, candidate_scores, CANDIDATES)
-    for family in ("mni", "ct"):
-        folders = [p for p in args.noisy if p.name.startswith(family)]
-        values = [round4.noisy_set(p, candidate_scores, CANDIDATES) for p in folders]
-        sets[f"noisy-training {family}"] = {c: float(np.mean([v[c] for v in values])) for c in CANDIDATES}
-    for root in args.issue16:
-        value = round4.issue16_set(root, candidate_scores, CANDIDATES)
-        if value is not None:
-            sets[f"{root.parent.name}/{root.name}"] = value
+    args = round4.parsed_arguments(__doc__.splitlines()[0], argv)
+    sets = round4.tuning_sets(args, candidate_scores, CANDIDATES)
     summary = {c: {"worst": min(v[c] for v in sets.values()), "mean": float(np.mean([v[c] for v in sets.values()]))}
                for c in CANDIDATES}
     best = max(CANDIDATES, key=lambda c: summary[c]["worst"])
