@@ -20,7 +20,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..labelquality.flag import FLAG_RULE
-from ..pipelines.table import unjudged_classes, unjudged_explanation
+from ..pipelines.table import TOO_LITTLE_DRAWN, TOO_RARE, unjudged_classes, unjudged_explanation
 from ..review.store import STATUSES
 
 ALL = "all"
@@ -298,8 +298,9 @@ class QueueTable(QWidget):
         items[5 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
         items[-1].setToolTip(f"flagged: likely mislabelled ({FLAG_RULE})")
-        for name, reason in unjudged_classes(self._rows.get(case_id) or {}, self.class_names).items():
-            items[5 + self.class_names.index(name)].setToolTip(f"{name}: {unjudged_explanation(reason)}")
+        for column, name in enumerate(self.class_names, start=5):
+            if cells[column][0] in (TOO_RARE, TOO_LITTLE_DRAWN):  # the cell shows why it has no share
+                items[column].setToolTip(f"{name}: {unjudged_explanation(cells[column][0])}")
         self._shown[case_id] = (cells, flagged)
         return items
 

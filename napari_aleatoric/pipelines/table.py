@@ -97,14 +97,12 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """
     check_rank_by(rank_by)
     rows = [dict(row) for row in table.rows]
-    for row, value in zip(rows, issue_ranks(rows)):
-        row["issue_rank"] = value
+    flags, rule = flag_cases(rows)
+    for row, flag, value in zip(rows, flags, issue_ranks(rows, flags)):
+        row["flagged"], row["issue_rank"] = bool(flag), value
     column = RANK_BY[rank_by]
     if not any(_finite(row.get(column)) for row in rows):
         column = "auv"
-    flags, rule = flag_cases(rows)
-    for row, flag in zip(rows, flags):
-        row["flagged"] = bool(flag)
     rows.sort(key=lambda row: ranking_key(row, column))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
@@ -114,7 +112,7 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     return ScoreTable(columns, rows, column, rule)
 
 
-def issue_ranks(rows: list[dict]) -> list[float]:
+def issue_ranks(rows: list[dict], flags: list[bool] | None = None) -> list[float]:
     """The queue's default score of each row: the flagged rows first, each group ordered by the mean
     of the row's percentile ranks of ``label_issue`` and of its worst class's contradicted share
     (:func:`worst_class_contradicted`) among the rows where both are known.
@@ -128,7 +126,8 @@ def issue_ranks(rows: list[dict]) -> list[float]:
     class's error is not buried under a large class's boundary noise, which grows with the volume.
     Flagged first was chosen in the queue's fifth round: a blob that is a case's whole class and
     entirely contradicted is flagged, while the case's ``label_issue`` can stay low in a large
-    volume. NaN where either score is unknown.
+    volume. NaN where either score is unknown. ``flags``: :func:`flag_cases` of ``rows`` when the
+    caller has them already (computed here otherwise).
     """
     from scipy.stats import rankdata  # noqa: PLC0415 (scipy comes with scikit-image)
 
@@ -138,7 +137,7 @@ def issue_ranks(rows: list[dict]) -> list[float]:
     out = np.full(len(rows), math.nan)
     if judged.any():
         known = values[judged]
-        flagged = np.array(flag_cases(rows)[0], dtype=bool)
+        flagged = np.array(flag_cases(rows)[0] if flags is None else flags, dtype=bool)
         out[judged] = 0.5 * (rankdata(known[:, 0]) + rankdata(known[:, 1])) / len(known) + flagged[judged]
     return [float(v) for v in out]
 
