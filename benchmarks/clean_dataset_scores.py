@@ -3,7 +3,8 @@ benchmark's clean cases alone (no corrupted case in the cross-validation), next 
 the corrupted cases in the corrupted replicates; per clean case its ``label_issue`` (``clean_scores``) and
 ``contradicted`` share (``clean_contradicted``), the share of each class's drawn pixels contradicted
 (``clean_contradicted_per_class``, one list per case in ``class_names`` order, NaN = class not drawn)
-and its largest, the worst class's share (``clean_class_max``), which ``flag_rule_choice.py`` reads.
+and its largest, the worst class's share (``clean_class_max``), which ``flag_rule_choice.py`` reads,
+and the largest contradicted share over its structures (``clean_structure``; ``flag_rule_round6.py``).
 
 Needs a finished ``benchmarks/run_all.py`` output folder (its data, caches and results.json)::
 
@@ -86,7 +87,9 @@ def main(argv=None) -> int:
                         "clean_contradicted_per_class": [[None if not np.isfinite(v) else round(float(v), 6) for v in row]
                                                          for row in candidates["per_class"]],
                         "clean_class_max": [None if not np.isfinite(v) else round(float(v), 6)
-                                            for v in worst_class(candidates["per_class"])]}
+                                            for v in worst_class(candidates["per_class"])],
+                        "clean_structure": [None if not np.isfinite(v) else round(float(v), 6)
+                                            for v in candidates["structure"]]}
         report[name]["in_corrupted_replicates"] = flagged_in_replicates(evaluation)
         print(name, {k: v for k, v in report[name].items() if not k.startswith("clean_") or "percentiles" in k},
               flush=True)

@@ -335,6 +335,10 @@ def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDAT
              pooled_clean_sets: dict | None = None) -> dict:
     """Every candidate's false-alarm rates and recalls, and the choice.
 
+    A set is a tuple of per-case values (rounds 1–5: ``label_issue, contradicted, class_max,
+    class_ratio``; round 6 adds the worst structure's share), followed by the corrupted flags where
+    it has errors; a candidate is called with the values.
+
     ``pooled_clean_sets`` (round 4): ``{name: [(label_issue, contradicted, class_max, class_ratio,
     corrupted) per table]}``, a clean-only set made of the clean cases of several tables, each
     table flagged on its own."""
@@ -342,16 +346,16 @@ def evaluate(clean_sets: dict, corrupted_sets: dict, candidates: dict = CANDIDAT
     for name, rule in candidates.items():
         row = {"clean_only_false_alarms": {}, "recall": {}, "recall_per_replicate": {},
                "false_alarms_in_corrupted_sets": {}}
-        for ds, (li, c, w, r) in clean_sets.items():
-            row["clean_only_false_alarms"][ds] = round(float(rule(li, c, w, r).mean()), 4)
+        for ds, values in clean_sets.items():
+            row["clean_only_false_alarms"][ds] = round(float(rule(*values).mean()), 4)
         for ds, tables in (pooled_clean_sets or {}).items():
             # each table flagged on its own (medians / z per table), its clean cases pooled
-            flagged = np.concatenate([rule(li, c, w, r)[~bad] for li, c, w, r, bad in tables])
+            flagged = np.concatenate([rule(*values)[~bad] for *values, bad in tables])
             row["clean_only_false_alarms"][ds] = round(float(flagged.mean()), 4)
         for family, replicates in corrupted_sets.items():
             recalls, alarms = [], []
-            for li, c, w, r, bad in replicates:
-                flags = rule(li, c, w, r)
+            for *values, bad in replicates:
+                flags = rule(*values)
                 recalls.append(float(flags[bad].mean()))
                 alarms.append(float(flags[~bad].mean()))
             row["recall_per_replicate"][family] = [round(r, 3) for r in recalls]

@@ -184,3 +184,25 @@ def test_two_moderate_signals_agreeing_flag_a_case_neither_flags_alone():
     flags, _ = flag_cases(rows)
     assert flags[both] and not flags[issue_only] and not flags[class_only]
     assert sum(flags) <= 2  # a clean dataset's own noise rarely agrees
+
+
+def test_a_volume_whose_worst_structure_is_mostly_contradicted_is_flagged_by_that_alone():
+    """Flag, sixth round: a tumour blob drawn beside the case's real tumour is diluted in the class's
+    share and barely moves ``label_issue``, but the blob itself, a structure, is almost all
+    contradicted. Single slices have no structure (NaN) and are not flagged by it."""
+    from napari_aleatoric.labelquality.flag import FLAG_STRUCTURE
+
+    rows = clean_table(seed=1)
+    baseline, _ = flag_cases(rows)
+    rng = np.random.default_rng(1)
+    for row in rows:
+        row["worst_structure"] = float(0.1 + 0.3 * rng.random())  # clean tumours: 10–40 % doubted
+    quiet = next(i for i, flagged in enumerate(baseline) if not flagged)
+    rows[quiet]["worst_structure"] = 0.97
+    flags, _ = flag_cases(rows)
+    assert flags[quiet] and [f for i, f in enumerate(flags) if i != quiet] == [f for i, f in enumerate(baseline)
+                                                                               if i != quiet]
+    rows[quiet]["worst_structure"] = FLAG_STRUCTURE - 0.01
+    assert not flag_cases(rows)[0][quiet]
+    rows[quiet]["worst_structure"] = math.nan
+    assert not flag_cases(rows)[0][quiet]

@@ -39,6 +39,9 @@ def _headline(view: CaseView, row: dict, status: str, total: int, dirty: bool) -
         contradicted = row.get("contradicted", math.nan)
         if _finite(contradicted):
             parts.append(f"{100 * contradicted:.1f} % of the drawing contradicted")
+        structure = row.get("worst_structure", math.nan)
+        if _finite(structure):
+            parts.append(f"worst structure {100 * structure:.0f} % contradicted")
         region = row.get("worst_region_voxels", math.nan)
         if _finite(region) and region > 0:
             where = f" at slice {row['worst_region_slice']:.0f}" if view.is_3d else ""

@@ -17,7 +17,9 @@ parts among 14 candidates, kept in a second round against 13 rules on the worst 
 contradicted share, the third part added in a third round (9 rules on the ratio to the class's
 median), the median guard on the second part in a fourth (7 dataset-relative replacements of the
 fixed 15 %, with the clean cases of 15 issue-16 sets as a fifth clean-only set), the agreement
-part in a fifth (8 rules adding two agreeing signals, with 25 issue-16 sets).
+part in a fifth (8 rules adding two agreeing signals, with 25 issue-16 sets), and in a sixth the
+volume whose worst *structure* (a connected piece of one class, :mod:`.structures`) is contradicted
+for at least :data:`FLAG_STRUCTURE` of its voxels (5 thresholds, with 50 issue-16 sets).
 """
 
 from __future__ import annotations
@@ -75,13 +77,16 @@ RATIO_FLOOR = 0.01
 #: ... or when both its ``label_issue`` and its worst class's contradicted share have a robust z
 #: above this (two moderate signals agreeing; fifth round)
 FLAG_AGREE_Z = 1.5
+#: ... or when, in a volume, at least this share of one structure's voxels is contradicted (sixth round)
+FLAG_STRUCTURE = 0.5
 #: the rule in words (the CLI, ``scores.json``'s ``flag_rule``, the review panel)
 FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above the dataset's median "
              f"(robust z > {FLAG_Z:g}), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
              f"and at least {FLAG_CONTRADICTED_MEDIAN:g}× the dataset's median share, "
              f"a class contradicted at least {FLAG_CLASS_RATIO:g}× its median share in the dataset, "
-             f"or both the label issue and the worst class's contradicted share more than {FLAG_AGREE_Z:g} robust "
-             f"standard deviations above the dataset's median")
+             f"both the label issue and the worst class's contradicted share more than {FLAG_AGREE_Z:g} robust "
+             f"standard deviations above the dataset's median, or (volumes) a structure, a connected piece of one "
+             f"class, at least {100 * FLAG_STRUCTURE:.0f} % contradicted")
 #: what is said where label quality did not run (fewer than MIN_CASES judged cases, or switched off)
 NO_FLAG = "no flag: label quality did not judge enough cases"
 
@@ -160,13 +165,15 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     one of its classes is contradicted at least :data:`FLAG_CLASS_RATIO` times as much as that
     class's median over the table (:func:`class_ratios`, from the ``contradicted_<class>``
     columns), or when its ``label_issue`` and its worst class's contradicted share
-    (:func:`worst_class_shares`) both have a robust z above :data:`FLAG_AGREE_Z`. Chosen on tuning
+    (:func:`worst_class_shares`) both have a robust z above :data:`FLAG_AGREE_Z`, or when at least
+    :data:`FLAG_STRUCTURE` of its worst structure is contradicted (``worst_structure``, volumes only:
+    a blob drawn beside its class's real structure). Chosen on tuning
     data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
     queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
 
     Args:
-        rows: the table's rows (``label_issue``, ``contradicted`` and ``contradicted_<class>`` read;
-            missing or NaN = not judged).
+        rows: the table's rows (``label_issue``, ``contradicted``, ``worst_structure`` and
+            ``contradicted_<class>`` read; missing or NaN = not judged).
 
     Returns:
         ``(one flag per row, in order; the rule's description)``.
@@ -179,7 +186,8 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     worst_z = np.nan_to_num(robust_z(worst_class_shares(rows)), nan=-np.inf)
     flags = ((z > FLAG_Z) | (np.nan_to_num(contradicted, nan=-np.inf) >= contradicted_threshold(contradicted))
              | (np.nan_to_num(class_ratios(rows), nan=-np.inf) >= FLAG_CLASS_RATIO)
-             | ((z > FLAG_AGREE_Z) & (worst_z > FLAG_AGREE_Z)))
+             | ((z > FLAG_AGREE_Z) & (worst_z > FLAG_AGREE_Z))
+             | (np.nan_to_num([_number(row.get("worst_structure")) for row in rows], nan=-np.inf) >= FLAG_STRUCTURE))
     return [bool(f) for f in flags], FLAG_RULE
 
 
