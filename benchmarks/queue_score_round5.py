@@ -49,22 +49,30 @@ def candidate_scores(label_issue, contradicted, per_class) -> dict[str, np.ndarr
     return {"rank_class": rank_class, "flagged_first": rank_class + flagged}
 
 
+def choose_and_report(sets: dict[str, dict[str, float]], candidates: tuple[str, ...], current: str, round_number: int,
+                      out) -> str:
+    """The queue rounds' rule (the largest worst AUROC over the sets; ties within :data:`TIE` keep
+    ``current``): print the table, write ``out`` (JSON) if given, return the chosen candidate."""
+    summary = {c: {"worst": min(v[c] for v in sets.values()), "mean": float(np.mean([v[c] for v in sets.values()]))}
+               for c in candidates}
+    best = max(candidates, key=lambda c: summary[c]["worst"])
+    chosen = best if summary[best]["worst"] > summary[current]["worst"] + TIE else current
+    width = max(14, *(len(c) for c in candidates))
+    print(f"{'set':<28} " + " ".join(f"{c:>{width}}" for c in candidates))
+    for name, values in sets.items():
+        print(f"{name:<28} " + " ".join(f"{values[c]:>{width}.3f}" for c in candidates))
+    for key in ("worst", "mean"):
+        print(f"{key:<28} " + " ".join(f"{summary[c][key]:>{width}.4f}" for c in candidates))
+    print(f"chosen: {chosen}")
+    if out:
+        out.write_text(json.dumps({"round": round_number, "command": " ".join(sys.argv), "machine": platform.platform(),
+                                   "sets": sets, "summary": summary, "chosen": chosen}, indent=1) + "\n")
+    return chosen
+
+
 def main(argv=None) -> int:
     args = round4.parsed_arguments(__doc__.splitlines()[0], argv)
-    sets = round4.tuning_sets(args, candidate_scores, CANDIDATES)
-    summary = {c: {"worst": min(v[c] for v in sets.values()), "mean": float(np.mean([v[c] for v in sets.values()]))}
-               for c in CANDIDATES}
-    best = max(CANDIDATES, key=lambda c: summary[c]["worst"])
-    chosen = best if summary[best]["worst"] > summary[CURRENT]["worst"] + TIE else CURRENT
-    print(f"{'set':<28} " + " ".join(f"{c:>14}" for c in CANDIDATES))
-    for name, values in sets.items():
-        print(f"{name:<28} " + " ".join(f"{values[c]:>14.3f}" for c in CANDIDATES))
-    for key in ("worst", "mean"):
-        print(f"{key:<28} " + " ".join(f"{summary[c][key]:>14.4f}" for c in CANDIDATES))
-    print(f"chosen: {chosen}")
-    if args.out:
-        args.out.write_text(json.dumps({"round": 5, "command": " ".join(sys.argv), "machine": platform.platform(),
-                                        "sets": sets, "summary": summary, "chosen": chosen}, indent=1) + "\n")
+    choose_and_report(round4.tuning_sets(args, candidate_scores, CANDIDATES), CANDIDATES, CURRENT, 5, args.out)
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import sys
 from pathlib import Path
 
@@ -32,13 +31,13 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 import queue_score_round4 as round4  # noqa: E402
+import queue_score_round5 as round5  # noqa: E402
 from queue_score_round4 import auroc, ranks01, worst  # noqa: E402
 
 from napari_aleatoric.labelquality.flag import flag_cases  # noqa: E402
 
 CANDIDATES = ("flagged_first", "structure_first")
 CURRENT = "flagged_first"
-TIE = 0.005
 
 
 def candidate_scores(label_issue, contradicted, per_class, structure) -> dict[str, np.ndarray]:
@@ -104,21 +103,7 @@ def tuning_sets(args) -> dict[str, dict[str, float]]:
 
 def main(argv=None) -> int:
     args = round4.parsed_arguments(__doc__.splitlines()[0], argv)
-    sets = tuning_sets(args)
-    summary = {c: {"worst": min(v[c] for v in sets.values()), "mean": float(np.mean([v[c] for v in sets.values()]))}
-               for c in CANDIDATES}
-    best = max(CANDIDATES, key=lambda c: summary[c]["worst"])
-    chosen = best if summary[best]["worst"] > summary[CURRENT]["worst"] + TIE else CURRENT
-    print(f"{'set':<28} " + " ".join(f"{c:>16}" for c in CANDIDATES))
-    for name, values in sets.items():
-        print(f"{name:<28} " + " ".join(f"{values[c]:>16.3f}" for c in CANDIDATES))
-    for key in ("worst", "mean"):
-        print(f"{key:<28} " + " ".join(f"{summary[c][key]:>16.4f}" for c in CANDIDATES))
-    print(f"chosen: {chosen}")
-    if args.out:
-        args.out.write_text(json.dumps({"round": 6, "command": " ".join(["python", *sys.argv]),
-                                        "machine": platform.platform(), "sets": sets, "summary": summary,
-                                        "chosen": chosen}, indent=1) + "\n")
+    round5.choose_and_report(tuning_sets(args), CANDIDATES, CURRENT, 6, args.out)
     return 0
 
 
