@@ -1,21 +1,29 @@
-"""The fourth and fifth flag rounds' rules side by side on one fresh_datasets.py folder (errors found,
-clean cases flagged, per set), from the sets' ``scores.csv``::
+"""The fourth, fifth and sixth flag rounds' rules side by side on one fresh_datasets.py folder (errors
+found, clean cases flagged, per set), from the sets' ``scores.csv``::
 
-    python benchmarks/flag_rounds_on_fresh.py /work/fresh6
+    python benchmarks/flag_rounds_on_fresh.py /work/fresh11
 """
 import sys
 from pathlib import Path
-import numpy as np
+
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-import flag_rule_choice as F
-r4 = F.CANDIDATES_ROUND5["label_issue z>2.5 or contradicted>=max(15%, 2x median) or class_ratio>=5"]
-r5 = F.CANDIDATES_ROUND5["round 4 or (label_issue z>1.5 and class_max z>1.5)"]
-tot = {"r4": [0, 0, 0], "r5": [0, 0, 0]}
+import flag_rule_choice as F  # noqa: E402
+import flag_rule_round6 as R6  # noqa: E402
+
+_r4 = F.CANDIDATES_ROUND5["label_issue z>2.5 or contradicted>=max(15%, 2x median) or class_ratio>=5"]
+RULES = {"round 4": lambda li, c, w, r, s: _r4(li, c, w, r),
+         "round 5": R6.CANDIDATES["round 5 (the rule until now)"],
+         "round 6": R6.CANDIDATES["round 5 or structure>=50%"]}
+totals = {key: {"found": 0, "errors": 0, "clean flagged": 0} for key in RULES}
 for name in ("mni_clean",) + F.FRESH_CORRUPTED:
-    li, c, w, r, bad = F.fresh_set(Path(sys.argv[1]) / name)
-    for key, rule in (("r4", r4), ("r5", r5)):
-        f = rule(li, c, w, r)
-        tot[key][0] += int(f[bad].sum()); tot[key][1] += int(bad.sum()); tot[key][2] += int(f[~bad].sum())
-    print(name, "r4 found", int(r4(li, c, w, r)[bad].sum()), "clean", int(r4(li, c, w, r)[~bad].sum()),
-          "| r5 found", int(r5(li, c, w, r)[bad].sum()), "clean", int(r5(li, c, w, r)[~bad].sum()))
-print(tot)
+    *values, bad = R6.fresh_set(Path(sys.argv[1]) / name)
+    parts = []
+    for key, rule in RULES.items():
+        flags = rule(*values)
+        found, clean = int(flags[bad].sum()), int(flags[~bad].sum())
+        totals[key]["found"] += found
+        totals[key]["errors"] += int(bad.sum())
+        totals[key]["clean flagged"] += clean
+        parts.append(f"{key} found {found} of {int(bad.sum())}, clean {clean}")
+    print(f"{name:<13}", " | ".join(parts))
+print(totals)
