@@ -1,7 +1,8 @@
-"""The fourth, fifth and sixth flag rounds' rules side by side on one fresh_datasets.py folder (errors
-found, clean cases flagged, per set), from the sets' ``scores.csv``::
+"""The fourth, fifth and sixth flag rounds' rules side by side on fresh_datasets.py folders (errors
+found, clean cases flagged, per set, then pooled over every folder given), from the sets' ``scores.csv``::
 
     python benchmarks/flag_rounds_on_fresh.py /work/fresh11
+    python benchmarks/flag_rounds_on_fresh.py /work/fresh /work/fresh{2,3,4,5,6,7,8,9,10}   # the seen sets, pooled
 """
 import sys
 from pathlib import Path
@@ -15,8 +16,8 @@ RULES = {"round 4": lambda li, c, w, r, s: _r4(li, c, w, r),
          "round 5": R6.CANDIDATES["round 5 (the rule until now)"],
          "round 6": R6.CANDIDATES["round 5 or structure>=50%"]}
 totals = {key: {"found": 0, "errors": 0, "clean flagged": 0} for key in RULES}
-for name in ("mni_clean",) + F.FRESH_CORRUPTED:
-    *values, bad = R6.fresh_set(Path(sys.argv[1]) / name)
+for folder, name in [(folder, name) for folder in sys.argv[1:] for name in ("mni_clean",) + F.FRESH_CORRUPTED]:
+    *values, bad = R6.fresh_set(Path(folder) / name)
     parts = []
     for key, rule in RULES.items():
         flags = rule(*values)
@@ -25,5 +26,5 @@ for name in ("mni_clean",) + F.FRESH_CORRUPTED:
         totals[key]["errors"] += int(bad.sum())
         totals[key]["clean flagged"] += clean
         parts.append(f"{key} found {found} of {int(bad.sum())}, clean {clean}")
-    print(f"{name:<13}", " | ".join(parts))
+    print(f"{Path(folder).name}/{name:<13}", " | ".join(parts))
 print(totals)
