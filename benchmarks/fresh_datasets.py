@@ -132,6 +132,9 @@ def add_cyst(hu: np.ndarray, lab: np.ndarray, rng: np.random.Generator, value: i
     inside = ndi.distance_transform_edt(lab == 1, sampling=(2.0, 1.0, 1.0)) >= 6
     away = ndi.distance_transform_edt(lab != 3) >= 9
     candidates = np.argwhere(inside & away)
+    if not len(candidates):
+        raise ValueError("no liver voxel 6 mm inside the liver and 9 voxels from the tumour to centre a cyst on "
+                         "(a crop whose liver is small or all near its tumour): try another --seed-base")
     centre = candidates[int(rng.integers(len(candidates)))]
     radii = [1.5, float(rng.integers(3, 5)), float(rng.integers(3, 5))]
     cyst = cor._ellipsoid(lab.shape, [int(c) for c in centre], radii) & (lab == 1)
