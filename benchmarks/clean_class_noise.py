@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from napari_aleatoric.data.dataset import load_case, open_dataset  # noqa: E402
+from quality_maps import cached_cases  # noqa: E402
+
+from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
 from napari_aleatoric.labelquality.scores import (CONTRADICTED_BELOW, MIN_SHARE_PIXELS,  # noqa: E402
-                                                  annotated_class_probability, label_index)
+                                                  annotated_class_probability)
 from napari_aleatoric.training.label_issues import class_probabilities  # noqa: E402
 
 
@@ -40,16 +42,9 @@ def class_noise(root: Path) -> dict:
     """``{class: summary}`` over the clean cases of one dataset folder (see the module docstring)."""
     truth = json.loads((root / "truth.json").read_text())
     dataset = open_dataset(root / "noisy" if (root / "noisy").is_dir() else root)
-    values, names = list(dataset.foreground.values()), list(dataset.foreground)
+    names = list(dataset.foreground)
     shares = {name: {"all": [], "interior": [], "q_contradicted": []} for name in names}
-    for ref in dataset.cases:
-        path = dataset.cache_dir / "quality" / f"{ref.case_id}.npz"
-        if ref.case_id in truth["corrupted"] or not path.is_file():
-            continue
-        with np.load(path) as npz:
-            maps = npz["issue_maps"].astype(np.float32)
-        label = load_case(dataset, ref).label
-        index = label_index(label if label.ndim == 3 else label[None], values)
+    for _case_id, maps, index in cached_cases(dataset, skip=set(truth["corrupted"])):
         given = annotated_class_probability(class_probabilities(maps, index), index)
         contradicted = given < CONTRADICTED_BELOW
         for k, name in enumerate(names, start=1):

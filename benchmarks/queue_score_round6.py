@@ -55,10 +55,6 @@ def candidate_scores(label_issue, contradicted, per_class, structure) -> dict[st
             "structure_first": 0.5 * (ranks01(label_issue) + ranks01(worst_piece)) + flagged}
 
 
-def _nan(values) -> np.ndarray:
-    return np.array([math.nan if v is None else v for v in values], np.float64)
-
-
 def tuning_sets(args) -> dict[str, dict[str, float]]:
     """Tuning set → candidate → AUROC."""
     from noisy_training.case_scores import case_rows
@@ -72,8 +68,8 @@ def tuning_sets(args) -> dict[str, dict[str, float]]:
         for rep, data in entry["replicates"].items():
             bad = np.array(flags[name]["cases"][rep]["corrupted"], bool)
             per_class = np.array([[math.nan if v is None else v for v in row] for row in data["per_class"]])
-            scores = candidate_scores(_nan(data["label_issue"]), _nan(data["contradicted"]), per_class,
-                                      _nan(data["structure"]))
+            scores = candidate_scores(round4._nan(data["label_issue"]), round4._nan(data["contradicted"]), per_class,
+                                      round4._nan(data["structure"]))
             for c in CANDIDATES:
                 per[c].append(auroc(bad, scores[c]))
         sets[f"label-error {name}"] = {c: float(np.mean(v)) for c, v in per.items()}

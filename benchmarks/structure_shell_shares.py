@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from napari_aleatoric.data.dataset import load_case, open_dataset  # noqa: E402
-from napari_aleatoric.labelquality.scores import (CONTRADICTED_BELOW, annotated_class_probability,  # noqa: E402
-                                                  label_index)
+from quality_maps import cached_cases  # noqa: E402
+
+from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
+from napari_aleatoric.labelquality.scores import CONTRADICTED_BELOW, annotated_class_probability  # noqa: E402
 from napari_aleatoric.training.label_issues import class_probabilities  # noqa: E402
 
 
@@ -57,15 +58,9 @@ def main(argv=None) -> int:
     shares = defaultdict(list)
     for root in args.sets:
         truth = json.loads((root / "truth.json").read_text())["corrupted"]
-        dataset = open_dataset(root)
-        values = list(dataset.foreground.values())
-        for ref in dataset.cases:
-            with np.load(dataset.cache_dir / "quality" / f"{ref.case_id}.npz") as npz:
-                maps = npz["issue_maps"].astype(np.float32)
-            label = load_case(dataset, ref).label
-            index = label_index(label if label.ndim == 3 else label[None], values)
+        for case_id, maps, index in cached_cases(open_dataset(root)):
             contradicted = annotated_class_probability(class_probabilities(maps, index), index) < CONTRADICTED_BELOW
-            kind = truth[ref.case_id]["kind"] if ref.case_id in truth else "clean"
+            kind = truth[case_id]["kind"] if case_id in truth else "clean"
             shares[kind].append(worst_shell_share(contradicted, index, args.shell, args.min_voxels))
     for kind, values in sorted(shares.items()):
         print(f"{kind:<16} {len(values):>4} cases  p10/p50/p90/p99 "

@@ -66,22 +66,16 @@ def case_rows(root: Path) -> tuple[list[str], list[dict], np.ndarray]:
     Returns:
         ``(case ids, candidate dicts, corrupted flags (N,) bool)``.
     """
-    from napari_aleatoric.data.dataset import load_case, open_dataset
-    from napari_aleatoric.labelquality.scores import label_index
+    from quality_maps import cached_cases
+
+    from napari_aleatoric.data.dataset import open_dataset
 
     truth = json.loads((root / "truth.json").read_text())
     ds = open_dataset(root / "noisy" if (root / "noisy").is_dir() else root)
-    values = list(ds.foreground.values())
     ids, rows = [], []
-    for ref in ds.cases:
-        path = ds.cache_dir / "quality" / f"{ref.case_id}.npz"
-        if not path.is_file():
-            continue
-        with np.load(path) as npz:
-            maps = npz["issue_maps"].astype(np.float32)
-        label = load_case(ds, ref).label
-        ids.append(ref.case_id)
-        rows.append(case_candidates(maps, label_index(label if label.ndim == 3 else label[None], values)))
+    for case_id, maps, index in cached_cases(ds):
+        ids.append(case_id)
+        rows.append(case_candidates(maps, index))
     return ids, rows, np.array([c in truth["corrupted"] for c in ids], bool)
 
 
