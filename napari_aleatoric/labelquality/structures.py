@@ -38,6 +38,15 @@ def worst_structure_share(probabilities: np.ndarray, index: np.ndarray, seen: np
     """
     if index.ndim != 3 or index.shape[0] < 2:
         return math.nan
+    shares = piece_shares(probabilities, index, seen)
+    return float(max(shares)) if shares else math.nan
+
+
+def piece_shares(probabilities: np.ndarray, index: np.ndarray, seen: np.ndarray | None = None) -> list[float]:
+    """The contradicted share of every connected piece (face neighbours) of one judged class's
+    drawing with at least :data:`~.scores.MIN_SHARE_PIXELS` pixels, in any dimensionality: in a
+    single slice its pieces are 2D (which :func:`worst_structure_share` does not use; the
+    diagnostics do, to show why). Arguments as :func:`worst_structure_share`."""
     contradicted = annotated_class_probability(probabilities, index) < CONTRADICTED_BELOW
     known = judged(index, seen)
     shares = []
@@ -50,4 +59,4 @@ def worst_structure_share(probabilities: np.ndarray, index: np.ndarray, seen: np
         doubted = np.bincount(pieces.ravel(), weights=contradicted.ravel(), minlength=count + 1)[1:]
         large = sizes >= MIN_SHARE_PIXELS
         shares.extend((doubted[large] / sizes[large]).tolist())
-    return float(max(shares)) if shares else math.nan
+    return shares
