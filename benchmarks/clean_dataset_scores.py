@@ -4,7 +4,8 @@ the corrupted cases in the corrupted replicates; per clean case its ``label_issu
 ``contradicted`` share (``clean_contradicted``), the share of each class's drawn pixels contradicted
 (``clean_contradicted_per_class``, one list per case in ``class_names`` order, NaN = class not drawn)
 and its largest, the worst class's share (``clean_class_max``), which ``flag_rule_choice.py`` reads,
-and the largest contradicted share over its structures (``clean_structure``; ``flag_rule_round6.py``).
+the largest contradicted share over its structures (``clean_structure``; ``flag_rule_round6.py``)
+and over their outlines (``clean_outline``; ``flag_rule_round7.py``).
 
 Needs a finished ``benchmarks/run_all.py`` output folder (its data, caches and results.json)::
 
@@ -89,7 +90,9 @@ def main(argv=None) -> int:
                         "clean_class_max": [None if not np.isfinite(v) else round(float(v), 6)
                                             for v in worst_class(candidates["per_class"])],
                         "clean_structure": [None if not np.isfinite(v) else round(float(v), 6)
-                                            for v in candidates["structure"]]}
+                                            for v in candidates["structure"]],
+                        "clean_outline": [None if not np.isfinite(v) else round(float(v), 6)
+                                          for v in candidates["outline"]]}
         report[name]["in_corrupted_replicates"] = flagged_in_replicates(evaluation)
         print(name, {k: v for k, v in report[name].items() if not k.startswith("clean_") or "percentiles" in k},
               flush=True)

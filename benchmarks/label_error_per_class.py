@@ -75,6 +75,7 @@ def main(argv=None) -> int:
                 "contradicted": _rounded(candidates["drawn_share"]),
                 "per_class": [_rounded(row) for row in per_class],
                 "structure": _rounded(candidates["structure"]),
+                "outline": _rounded(candidates["outline"]),
                 "max_difference_from_results_json": {
                     "learned_softmin": _max_difference(stored["learned_softmin"][rep], candidates["softmin"]),
                     "learned_contradicted": _max_difference(stored["learned_contradicted"][rep],

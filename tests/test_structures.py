@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_aleatoric.labelquality.scores import MIN_SHARE_PIXELS, contradicted_shares
-from napari_aleatoric.labelquality.structures import worst_structure_share
+from napari_aleatoric.labelquality.structures import worst_outline_share, worst_structure_share
 
 
 def tumour_case(blob: bool, depth: int = 6):
@@ -57,3 +57,40 @@ def test_the_worst_structure_does_not_depend_on_the_volumes_depth():
     for blob, share in ((True, 1.0), (False, 0.25)):
         assert worst_structure_share(*tumour_case(blob, depth=6)) == worst_structure_share(
             *tumour_case(blob, depth=60)) == pytest.approx(share)
+
+
+def dilated_tumour_case(grown: int, depth: int = 4):
+    """A ``(3, D, 32, 32)`` probability volume and its annotation: liver (1) around a ``16 × 16``
+    tumour (2) in every slice, drawn ``grown`` pixels too wide on each side, where the model (right)
+    says liver; the tumour's top slice is doubted (partial volume)."""
+    index = np.ones((depth, 32, 32), np.int64)
+    truth = index.copy()
+    truth[:, 8:24, 8:24] = 2
+    index[:, 8 - grown:24 + grown, 8 - grown:24 + grown] = 2
+    probabilities = np.stack([np.full(index.shape, 0.05), np.where(truth == 1, 0.9, 0.05),
+                              np.where(truth == 2, 0.9, 0.05)]).astype(np.float32)
+    probabilities[:, 0, 8:24, 8:24] = np.array([0.05, 0.8, 0.15])[:, None, None]
+    return probabilities, index
+
+
+def test_a_dilation_shows_on_the_structures_outline_while_the_whole_structure_stays_low():
+    """A tumour drawn 1 px too wide: 68 of each slice's 324 drawn pixels are liver (21 % of the
+    structure, under the flag's 50 %), but they are 68 of the 128 pixels of its 2-px outline (53 %);
+    drawn right, only the doubted top slice counts (25 % of outline and structure alike)."""
+    probabilities, index = dilated_tumour_case(grown=1)
+    structure = worst_structure_share(probabilities, index)
+    outline = worst_outline_share(probabilities, index)
+    assert structure == pytest.approx((4 * 68 + 256) / (4 * 324))  # the top slice's core doubted too
+    assert outline == pytest.approx((3 * 68 + 128) / (4 * 128))
+    assert outline > 0.6 > 0.5 > structure
+    assert worst_outline_share(*dilated_tumour_case(grown=0)) == pytest.approx(0.25)
+
+
+def test_small_structures_single_slices_and_unlearned_classes_have_no_outline_share():
+    probabilities, index = tumour_case(blob=True)  # a 256-voxel tumour (outline) and a 32-voxel blob (none)
+    assert worst_structure_share(probabilities, index) == 1.0
+    assert worst_outline_share(probabilities, index) < 1.0
+    probabilities, index = dilated_tumour_case(grown=1)
+    assert math.isnan(worst_outline_share(probabilities[:, 1:2], index[1:2]))
+    assert worst_outline_share(probabilities, index, np.array([True, True, False])) == 0.0  # liver's rim: right
+    assert math.isnan(worst_outline_share(probabilities, np.zeros_like(index)))

@@ -370,7 +370,9 @@ def case_candidates(probabilities: np.ndarray, index: np.ndarray) -> dict:
     ``union_share``, ``drawn_count``, ``union_count`` (pixels), ``largest_region`` (pixels of the
     largest connected contradicted region of the union), ``per_class`` ``(C,)`` drawn shares (the
     product's: NaN for a class drawn with fewer than ``MIN_SHARE_PIXELS`` pixels), ``structure`` (the
-    product's largest contradicted share over connected pieces of one class; NaN for a single slice).
+    product's largest contradicted share over connected pieces of one class; NaN for a single slice),
+    ``outline`` (the product's largest contradicted share over those pieces' 2-px outlines; NaN for a
+    single slice).
 
     Args:
         probabilities: ``(K, D, H, W)``, ``K = C + 1``.
@@ -380,7 +382,7 @@ def case_candidates(probabilities: np.ndarray, index: np.ndarray) -> dict:
 
     from napari_aleatoric.labelquality.scores import (annotated_class_probability, class_contradicted_shares,
                                                       softmin_quality)
-    from napari_aleatoric.labelquality.structures import worst_structure_share
+    from napari_aleatoric.labelquality.structures import worst_outline_share, worst_structure_share
 
     q_y = annotated_class_probability(probabilities, index)
     drawn, union = index > 0, (index > 0) | (probabilities.argmax(0) > 0)
@@ -392,7 +394,8 @@ def case_candidates(probabilities: np.ndarray, index: np.ndarray) -> dict:
             "union_share": float(contradicted[union].mean()) if union.any() else np.nan,
             "drawn_count": float((contradicted & drawn).sum()), "union_count": float((contradicted & union).sum()),
             "largest_region": float(np.bincount(regions.ravel())[1:].max()) if n else 0.0,
-            "per_class": per_class, "structure": worst_structure_share(probabilities, index)}
+            "per_class": per_class, "structure": worst_structure_share(probabilities, index),
+            "outline": worst_outline_share(probabilities, index)}
 
 
 def learned_candidates(ctx: Context) -> dict[str, np.ndarray]:

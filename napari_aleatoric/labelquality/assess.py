@@ -37,11 +37,11 @@ from .case_source import EmbeddedCase
 from .classifier import CasePredicted, CaseSampled, FoldsFitted, out_of_fold_probabilities
 from .regions import WrongRegions, wrong_regions
 from .scores import contradicted_shares, issue_maps, label_index, label_issue_scores
-from .structures import worst_structure_share
+from .structures import worst_outline_share, worst_structure_share
 from ..models.base import FoundationModel
 from ..models.preprocess import InputMode, normalise_intensity
 
-QUALITY_VERSION = "9"
+QUALITY_VERSION = "10"
 #: The image the features see: the modality's fixed intensity mapping, whatever ``--input`` the
 #: scoring used. With ``masknorm`` the statistics come from inside the annotation, so one spurious
 #: blob would shift every pixel's features and the model would judge the annotation by features
@@ -77,6 +77,8 @@ class LabelQuality:
         contradicted_per_class: case id → ``(C,)`` the same per class (NaN: the class is not drawn).
         structure: case id → the largest contradicted share over the case's structures, connected
             pieces of one class (NaN for a single slice; :mod:`.structures`).
+        outline: case id → the largest contradicted share over the outlines (outer 2-px rims, in
+            each slice) of the case's structures of at least 100 voxels (NaN for a single slice).
         unjudged: case id → the classes drawn in the case that its fold never saw (too rare to be
             judged: drawn in fewer than ``classifier.MIN_CLASS_CASES`` cases, or in no other fold's);
             they count in none of the case's scores.
@@ -91,6 +93,7 @@ class LabelQuality:
     contradicted: dict[str, float] = field(default_factory=dict)
     contradicted_per_class: dict[str, np.ndarray] = field(default_factory=dict)
     structure: dict[str, float] = field(default_factory=dict)
+    outline: dict[str, float] = field(default_factory=dict)
     unjudged: dict[str, list[str]] = field(default_factory=dict)
     wrong: dict[str, WrongRegions] = field(default_factory=dict)
     maps_files: dict[str, Path] = field(default_factory=dict)
@@ -161,6 +164,7 @@ def cached_label_quality(dataset: Dataset, case_ids: list[str], case_keys: dict[
         result.contradicted[case_id] = _floats([meta["contradicted"]])[0]
         result.contradicted_per_class[case_id] = _floats(meta["contradicted_per_class"])
         result.structure[case_id] = _floats([meta["structure"]])[0]
+        result.outline[case_id] = _floats([meta["outline"]])[0]
         result.unjudged[case_id] = list(meta.get("unjudged", []))
         wrong = meta["wrong"]
         result.wrong[case_id] = WrongRegions(wrong["voxels"], wrong["size"], np.array(wrong["per_class"]),
@@ -259,18 +263,21 @@ def assess_label_quality(
             score, per_class = label_issue_scores(event.probabilities, index, seen)
             share, share_per_class = contradicted_shares(event.probabilities, index, seen)
             structure = worst_structure_share(event.probabilities, index, seen)
+            outline = worst_outline_share(event.probabilities, index, seen)
             unjudged = [name for k, name in enumerate(names, start=1) if not seen[k] and (index == k).any()]
             wrong = wrong_regions(event.probabilities, index, spacing[case_id], seen)
             result.wrong[case_id] = wrong
             result.score[case_id], result.per_class[case_id] = score, per_class
             result.contradicted[case_id], result.contradicted_per_class[case_id] = share, share_per_class
             result.structure[case_id] = structure
+            result.outline[case_id] = outline
             result.unjudged[case_id] = unjudged
             result.maps_files[case_id] = quality_cache.save(
                 case_id, event.case.key, {"issue_maps": issue_maps(event.probabilities, index, seen)},
                 {"names": names, "values": values, "model": model_name, "input_mode": FEATURE_INPUT, "run_key": key,
                  "score": score, "per_class": _nullable(per_class), "contradicted": _nullable([share])[0],
                  "contradicted_per_class": _nullable(share_per_class), "structure": _nullable([structure])[0],
+                 "outline": _nullable([outline])[0],
                  "unjudged": unjudged,
                  "wrong": {"voxels": wrong.voxels, "size": wrong.size, "per_class": wrong.per_class.tolist(),
                            "worst_voxels": wrong.worst_voxels, "worst_center": wrong.worst_center}})

@@ -7,6 +7,11 @@ a connected component of one class is an anatomical structure or a whole piece o
 2D section it is not (a section cuts the cortex into many small pieces, and the worst of many is
 often a thin contradicted sliver), so single slices have none (docs/label_quality.md, "Flag, sixth
 round").
+
+A dilation grows a structure into its neighbour: the voxels it adds lie on the structure's
+*outline* (its outer rim, in each slice), while the whole structure's share stays low because its
+correct bulk dominates. :func:`worst_outline_share` reads the rim alone (docs/label_quality.md,
+"Flag, seventh round").
 """
 
 from __future__ import annotations
@@ -40,6 +45,52 @@ def worst_structure_share(probabilities: np.ndarray, index: np.ndarray, seen: np
         return math.nan
     shares = piece_shares(probabilities, index, seen)
     return float(max(shares)) if shares else math.nan
+
+
+#: The outline of a structure: its voxels within this many pixels of the structure's edge in their
+#: slice (in-plane face steps, so a diamond of this radius).
+OUTLINE_WIDTH = 2
+#: Structures with fewer voxels than this have no outline share: in a small one the rim is
+#: nearly all of it, and :func:`worst_structure_share` reads it already.
+MIN_OUTLINE_STRUCTURE = 100
+
+
+def worst_outline_share(probabilities: np.ndarray, index: np.ndarray, seen: np.ndarray | None = None) -> float:
+    """The largest contradicted share over the outlines of the case's structures.
+
+    A structure is as in :func:`worst_structure_share`, with at least
+    :data:`MIN_OUTLINE_STRUCTURE` voxels; its outline is its voxels within :data:`OUTLINE_WIDTH`
+    pixels of its edge in their slice (a voxel whose in-plane neighbourhood of that radius leaves the
+    structure), counted when it has at least :data:`~.scores.MIN_SHARE_PIXELS` voxels.
+
+    Args:
+        probabilities: ``(K, D, H, W)`` out-of-sample class probabilities, ``K = C + 1``.
+        index: ``(D, H, W)`` class index of the annotation (0 background).
+        seen: ``(K,)`` bool classes the fold's classifier was trained on (``None``: all).
+
+    Returns:
+        A share in ``[0, 1]``; NaN for a single slice (``D == 1``) or when no structure qualifies.
+    """
+    if index.ndim != 3 or index.shape[0] < 2:
+        return math.nan
+    contradicted = annotated_class_probability(probabilities, index) < CONTRADICTED_BELOW
+    known = judged(index, seen)
+    in_plane = ndimage.generate_binary_structure(2, 1)[None]  # (1, 3, 3): erodes each slice alone
+    worst = math.nan
+    for k in range(1, probabilities.shape[0]):
+        drawn = (index == k) & known
+        if np.count_nonzero(drawn) < MIN_OUTLINE_STRUCTURE:
+            continue
+        pieces, count = ndimage.label(drawn)
+        # Eroding the class at once equals eroding each piece: two pieces never touch in a slice.
+        outline = drawn & ~ndimage.binary_erosion(drawn, in_plane, iterations=OUTLINE_WIDTH)
+        sizes = np.bincount(pieces.ravel(), minlength=count + 1)[1:]
+        rim = np.bincount(pieces[outline], minlength=count + 1)[1:]
+        doubted = np.bincount(pieces[outline & contradicted], minlength=count + 1)[1:]
+        usable = (sizes >= MIN_OUTLINE_STRUCTURE) & (rim >= MIN_SHARE_PIXELS)
+        if usable.any():
+            worst = np.nanmax([worst, float(np.max(doubted[usable] / rim[usable]))])
+    return float(worst)
 
 
 def piece_shares(probabilities: np.ndarray, index: np.ndarray, seen: np.ndarray | None = None) -> list[float]:

@@ -43,7 +43,7 @@ def check_rank_by(rank_by: str) -> None:
 
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "worst_structure", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
+    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "worst_structure", "worst_outline", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
              "fm_disagreement"] + list(REGION_COLUMNS)
             + [f"label_issue_{n}" for n in class_names] + [f"contradicted_{n}" for n in class_names]
             + [f"wrong_voxels_{n}" for n in class_names]
@@ -193,7 +193,7 @@ def label_quality_columns(label_quality: LabelQuality | None, case_id: str, clas
         return getattr(label_quality, table_name).get(case_id, default) if label_quality else default
 
     columns = {"label_issue": float(of("score", math.nan)), "contradicted": float(of("contradicted", math.nan)),
-               "worst_structure": float(of("structure", math.nan))}
+               "worst_structure": float(of("structure", math.nan)), "worst_outline": float(of("outline", math.nan))}
     for prefix, table_name in (("label_issue", "per_class"), ("contradicted", "contradicted_per_class")):
         values = of(table_name, [math.nan] * len(class_names))
         columns.update({f"{prefix}_{name}": float(v) for name, v in zip(class_names, values)})
