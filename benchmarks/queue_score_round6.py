@@ -40,48 +40,57 @@ CANDIDATES = ("flagged_first", "structure_first")
 CURRENT = "flagged_first"
 
 
-def candidate_scores(label_issue, contradicted, per_class, structure) -> dict[str, np.ndarray]:
-    """Both candidates for one set: ``label_issue``, ``contradicted`` and ``structure`` ``(N,)``,
-    ``per_class`` ``(N, C)`` (NaN where unknown)."""
-    label_issue, contradicted, per_class, structure = (np.asarray(a, np.float64) for a in
-                                                       (label_issue, contradicted, per_class, structure))
-    rows = [{"label_issue": li, "contradicted": c, "worst_structure": s,
-             **{f"contradicted_{k}": v for k, v in enumerate(shares)}}
-            for li, c, s, shares in zip(label_issue, contradicted, structure, per_class)]
-    flagged = np.array(flag_cases(rows)[0], bool)
+def candidate_scores(columns: dict) -> dict[str, np.ndarray]:
+    """Both candidates for one set from its :func:`set_columns` (``label_issue``, ``contradicted``,
+    ``structure`` ``(N,)``, ``per_class`` ``(N, C)``; NaN where unknown)."""
+    label_issue, per_class, structure = (columns[k] for k in ("label_issue", "per_class", "structure"))
+    flagged = product_flags(columns)
     worst_class = worst(per_class)
     worst_piece = np.where(np.isfinite(structure), structure, worst_class)
     return {"flagged_first": 0.5 * (ranks01(label_issue) + ranks01(worst_class)) + flagged,
             "structure_first": 0.5 * (ranks01(label_issue) + ranks01(worst_piece)) + flagged}
 
 
-def tuning_sets(args) -> dict[str, dict[str, float]]:
-    """Tuning set → candidate → AUROC."""
+def product_flags(columns: dict, outline: bool = True) -> np.ndarray:
+    """``(N,)`` bool the product's flag (:func:`flag_cases`) on a set's columns; without ``outline``
+    (or where the set has none) the table has no ``worst_outline``: the sixth round's flag."""
+    names = ["label_issue", "contradicted", "worst_structure"] + (["worst_outline"] if outline and "outline" in columns
+                                                                  else [])
+    keys = ["label_issue", "contradicted", "structure", "outline"]
+    rows = [{**{name: float(columns[key][i]) for name, key in zip(names, keys)},
+             **{f"contradicted_{k}": v for k, v in enumerate(columns["per_class"][i])}}
+            for i in range(len(columns["label_issue"]))]
+    return np.array(flag_cases(rows)[0], bool)
+
+
+def set_columns(args) -> dict[str, tuple[dict, np.ndarray]]:
+    """Tuning set → (columns, corrupted ``(N,)`` bool) per replicate or seed: ``label_issue``,
+    ``contradicted``, ``structure`` and, where computed, ``outline`` ``(N,)``, ``per_class`` ``(N, C)``."""
     from noisy_training.case_scores import case_rows
 
     from napari_aleatoric.pipelines.table import read_scores
 
+    def arrays(**values) -> dict:
+        return {k: np.asarray(v, np.float64) for k, v in values.items() if v is not None}
+
     sets = {}
     flags = json.loads(args.results.read_text())["datasets"]
     for name, entry in json.loads(args.per_class.read_text()).items():
-        per = {c: [] for c in CANDIDATES}
-        for rep, data in entry["replicates"].items():
-            bad = np.array(flags[name]["cases"][rep]["corrupted"], bool)
-            per_class = np.array([[math.nan if v is None else v for v in row] for row in data["per_class"]])
-            scores = candidate_scores(round4._nan(data["label_issue"]), round4._nan(data["contradicted"]), per_class,
-                                      round4._nan(data["structure"]))
-            for c in CANDIDATES:
-                per[c].append(auroc(bad, scores[c]))
-        sets[f"label-error {name}"] = {c: float(np.mean(v)) for c, v in per.items()}
+        sets[f"label-error {name}"] = [
+            (arrays(label_issue=round4._nan(data["label_issue"]), contradicted=round4._nan(data["contradicted"]),
+                    per_class=[[math.nan if v is None else v for v in row] for row in data["per_class"]],
+                    structure=round4._nan(data["structure"]),
+                    outline=round4._nan(data["outline"]) if "outline" in data else None),
+             np.array(flags[name]["cases"][rep]["corrupted"], bool))
+            for rep, data in entry["replicates"].items()]
     for kind in ("mni", "ct"):
-        per = {c: [] for c in CANDIDATES}
+        sets[f"noisy-training {kind}"] = []
         for root in [r for r in args.noisy if r.name.startswith(kind + "-")]:
             _ids, rows, bad = case_rows(root)
-            scores = candidate_scores([r["softmin"] for r in rows], [r["drawn_share"] for r in rows],
-                                      np.stack([r["per_class"] for r in rows]), [r["structure"] for r in rows])
-            for c in CANDIDATES:
-                per[c].append(auroc(np.array(bad), scores[c]))
-        sets[f"noisy-training {kind}"] = {c: float(np.mean(v)) for c, v in per.items()}
+            sets[f"noisy-training {kind}"].append((arrays(
+                label_issue=[r["softmin"] for r in rows], contradicted=[r["drawn_share"] for r in rows],
+                per_class=np.stack([r["per_class"] for r in rows]), structure=[r["structure"] for r in rows],
+                outline=[r["outline"] for r in rows] if "outline" in rows[0] else None), np.array(bad, bool)))
     for root in args.issue16:
         truth = json.loads((root / "truth.json").read_text())
         rows = read_scores(root / ".aleatoric" / "scores.csv").rows
@@ -90,11 +99,18 @@ def tuning_sets(args) -> dict[str, dict[str, float]]:
             continue
         classes = [k for k in rows[0] if k.startswith("contradicted_")]
         number = round4._float
-        scores = candidate_scores([number(r["label_issue"]) for r in rows], [number(r["contradicted"]) for r in rows],
-                                  np.array([[number(r[k]) for k in classes] for r in rows]),
-                                  [number(r["worst_structure"]) for r in rows])
-        sets[f"{root.parent.name}/{root.name}"] = {c: auroc(bad, scores[c]) for c in CANDIDATES}
+        sets[f"{root.parent.name}/{root.name}"] = [(arrays(
+            label_issue=[number(r["label_issue"]) for r in rows], contradicted=[number(r["contradicted"]) for r in rows],
+            per_class=[[number(r[k]) for k in classes] for r in rows],
+            structure=[number(r["worst_structure"]) for r in rows],
+            outline=[number(r["worst_outline"]) for r in rows] if "worst_outline" in rows[0] else None), bad)]
     return sets
+
+
+def tuning_sets(args, score=candidate_scores, candidates=CANDIDATES) -> dict[str, dict[str, float]]:
+    """Tuning set → candidate → AUROC (mean over a set's replicates or seeds)."""
+    return {name: {c: float(np.mean([auroc(bad, score(columns)[c]) for columns, bad in entries])) for c in candidates}
+            for name, entries in set_columns(args).items()}
 
 
 def main(argv=None) -> int:

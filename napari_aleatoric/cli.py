@@ -182,7 +182,7 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     rows = finished.table.rows
     print(f"ranked by {finished.table.ranking}", file=stream)
     print(f"{'rank':>4}  {'case':<24} {'label issue':>11} {'contradicted':>12} {'worst structure':>15} "
-          f"{'wrong px':>9} {'worst at':>14} "
+          f"{'worst outline':>13} {'wrong px':>9} {'worst at':>14} "
           f"{'AUV':>6}  {'flag':<4} {'FM disagreement':>15}", file=stream)
 
     def number(value, style: str) -> str:
@@ -190,14 +190,18 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
 
     for row in rows[:limit]:
         share, structure = row.get("contradicted", math.nan), row.get("worst_structure", math.nan)
+        outline = row.get("worst_outline", math.nan)
         where = ("" if math.isnan(row.get("worst_region_slice", math.nan)) else
                  f"{row['worst_region_slice']:.0f},{row['worst_region_row']:.0f},{row['worst_region_col']:.0f}")
         print(f"{row['rank']:>4}  {row['case_id']:<24} {number(row['label_issue'], '.3f'):>11} "
               f"{number(100 * share, '.1f') + (' %' if math.isfinite(share) else ''):>12} "
               f"{number(100 * structure, '.0f') + (' %' if math.isfinite(structure) else ''):>15} "
+              f"{number(100 * outline, '.0f') + (' %' if math.isfinite(outline) else ''):>13} "
               f"{number(row.get('wrong_voxels', math.nan), '.0f'):>9} {where:>14} {row['auv']:6.3f}  "
               f"{'*' if row['flagged'] else '':<4} {number(row['fm_disagreement'], '.3f'):>15}", file=stream)
-    print("(worst structure: the most contradicted connected piece of one class, volumes only; wrong px: pixels "
+    print("(worst structure: the most contradicted connected piece of one class, volumes only; worst outline: "
+          "the most contradicted 2-px rim of such a piece of at least 100 voxels, where a structure drawn too wide "
+          "is wrong; wrong px: pixels "
           "whose annotation the learned label quality contradicts; worst at: slice,row,col of the largest such "
           "region)", file=stream)
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",

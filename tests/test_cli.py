@@ -125,7 +125,7 @@ def test_the_printed_queue_lists_classes_too_rare_and_too_little_drawn_separatel
     assert "fine_case" not in rare + little
 
 
-def test_the_printed_queue_shows_the_worst_structure_of_a_volume_and_leaves_it_blank_for_a_slice():
+def test_the_printed_queue_shows_the_worst_structure_and_outline_of_a_volume_and_leaves_them_blank_for_a_slice():
     import io
     import math
     from types import SimpleNamespace
@@ -133,12 +133,12 @@ def test_the_printed_queue_shows_the_worst_structure_of_a_volume_and_leaves_it_b
     from napari_aleatoric.cli import print_queue
 
     rows = [{"case_id": case_id, "rank": rank, "label_issue": 0.5, "contradicted": 0.1, "worst_structure": structure,
-             "auv": 0.5, "flagged": False, "fm_disagreement": 0.2}
-            for case_id, rank, structure in (("blob_volume", 1, 0.97), ("a_slice", 2, math.nan))]
+             "worst_outline": outline, "auv": 0.5, "flagged": False, "fm_disagreement": 0.2}
+            for case_id, rank, structure, outline in (("blob_volume", 1, 0.97, 0.83), ("a_slice", 2, math.nan, math.nan))]
     table = SimpleNamespace(rows=rows, ranking="issue rank", flag_rule="a rule", columns=list(rows[0]))
     out = io.StringIO()
     print_queue(SimpleNamespace(table=table, skipped=[], csv_path="s.csv", summary_path="s.json"), stream=out)
     lines = out.getvalue().splitlines()
-    assert "worst structure" in lines[1]
+    assert "worst structure" in lines[1] and "worst outline" in lines[1]
     volume, section = (next(line for line in lines if case_id in line) for case_id in ("blob_volume", "a_slice"))
-    assert "97 %" in volume and "%" not in section.split("10.0 %")[1]
+    assert "97 %" in volume and "83 %" in volume and "%" not in section.split("10.0 %")[1]

@@ -206,3 +206,27 @@ def test_a_volume_whose_worst_structure_is_mostly_contradicted_is_flagged_by_tha
     assert not flag_cases(rows)[0][quiet]
     rows[quiet]["worst_structure"] = math.nan
     assert not flag_cases(rows)[0][quiet]
+
+
+def test_a_volume_whose_worst_outline_is_mostly_contradicted_is_flagged_by_that_alone():
+    """Flag, seventh round: a tumour drawn 2 px too wide keeps its structure's share low (its
+    correct bulk dominates) but most of its outline is contradicted. Single slices have no outline
+    (NaN) and are not flagged by it."""
+    from napari_aleatoric.labelquality.flag import FLAG_OUTLINE
+
+    rows = clean_table(seed=2)
+    baseline, _ = flag_cases(rows)
+    rng = np.random.default_rng(2)
+    for row in rows:
+        row["worst_structure"] = float(0.1 + 0.2 * rng.random())
+        row["worst_outline"] = float(0.15 + 0.3 * rng.random())  # clean outlines: 15–45 % doubted
+    quiet = next(i for i, flagged in enumerate(baseline) if not flagged)
+    rows[quiet]["worst_structure"], rows[quiet]["worst_outline"] = 0.3, 0.85
+    flags, rule = flag_cases(rows)
+    assert flags[quiet] and [f for i, f in enumerate(flags) if i != quiet] == [f for i, f in enumerate(baseline)
+                                                                               if i != quiet]
+    assert "outline" in rule
+    rows[quiet]["worst_outline"] = FLAG_OUTLINE - 0.01
+    assert not flag_cases(rows)[0][quiet]
+    rows[quiet]["worst_outline"] = math.nan
+    assert not flag_cases(rows)[0][quiet]

@@ -48,7 +48,7 @@ def test_a_volume_opens_on_its_worst_contradicted_region_while_the_maps_are_curr
     assert view.focus_slice() == 7
 
 
-def test_the_summary_names_the_worst_structures_share_of_a_volume_and_nothing_for_a_slice():
+def test_the_summary_names_the_worst_structures_and_outlines_share_of_a_volume_and_nothing_for_a_slice():
     from types import SimpleNamespace
 
     from napari_aleatoric.gui.case_summary import summary_html
@@ -56,8 +56,10 @@ def test_the_summary_names_the_worst_structures_share_of_a_volume_and_nothing_fo
     view = CaseView(SimpleNamespace(case_id="ct007", image=np.zeros((6, 8, 8), np.float32),
                                     label=np.zeros((6, 8, 8), np.uint8), geometry=SimpleNamespace(spacing=(6.0, 3.0, 3.0))),
                     ["tumour"], [1], "CT")
-    view.row = {"rank": 1, "label_issue": 0.4, "contradicted": 0.05, "worst_structure": 0.97, "auv": 0.5,
+    view.row = {"rank": 1, "label_issue": 0.4, "contradicted": 0.05, "worst_structure": 0.97, "worst_outline": 0.74,
+                "auv": 0.5,
                 "contradicted_tumour": 0.13, "label_issue_tumour": 0.4, "flagged": True}
-    assert "worst structure 97 % contradicted" in summary_html(view, "unreviewed", 42, False)
-    view.row["worst_structure"] = float("nan")  # a single slice has no structures
+    assert "worst structure 97 % contradicted · worst outline 74 % contradicted" in summary_html(view, "unreviewed", 42, False)
+    view.row["worst_structure"] = view.row["worst_outline"] = float("nan")  # a single slice has no structures
     assert "worst structure" not in summary_html(view, "unreviewed", 42, False)
+    assert "outline" not in summary_html(view, "unreviewed", 42, False)

@@ -42,6 +42,9 @@ def _headline(view: CaseView, row: dict, status: str, total: int, dirty: bool) -
         structure = row.get("worst_structure", math.nan)
         if _finite(structure):
             parts.append(f"worst structure {100 * structure:.0f} % contradicted")
+        outline = row.get("worst_outline", math.nan)
+        if _finite(outline):
+            parts.append(f"worst outline {100 * outline:.0f} % contradicted")
         region = row.get("worst_region_voxels", math.nan)
         if _finite(region) and region > 0:
             where = f" at slice {row['worst_region_slice']:.0f}" if view.is_3d else ""

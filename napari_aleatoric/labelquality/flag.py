@@ -19,7 +19,9 @@ median), the median guard on the second part in a fourth (7 dataset-relative rep
 fixed 15 %, with the clean cases of 15 issue-16 sets as a fifth clean-only set), the agreement
 part in a fifth (8 rules adding two agreeing signals, with 25 issue-16 sets), and in a sixth the
 volume whose worst *structure* (a connected piece of one class, :mod:`.structures`) is contradicted
-for at least :data:`FLAG_STRUCTURE` of its voxels (5 thresholds, with 50 issue-16 sets).
+for at least :data:`FLAG_STRUCTURE` of its voxels (5 thresholds, with 50 issue-16 sets), and in a
+seventh the volume one of whose structures' *outline* (its 2-px rim in each slice: where a dilation
+puts its wrong voxels) is contradicted for at least :data:`FLAG_OUTLINE` (4 thresholds, 60 sets).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ RATIO_FLOOR = 0.01
 FLAG_AGREE_Z = 1.5
 #: ... or when, in a volume, at least this share of one structure's voxels is contradicted (sixth round)
 FLAG_STRUCTURE = 0.5
+#: ... or when, in a volume, at least this share of one structure's outline is contradicted (seventh round)
+FLAG_OUTLINE = 0.7
 #: the rule in words (the CLI, ``scores.json``'s ``flag_rule``, the review panel)
 FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above the dataset's median "
              f"(robust z > {FLAG_Z:g}), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
@@ -86,7 +90,8 @@ FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above
              f"a class contradicted at least {FLAG_CLASS_RATIO:g}× its median share in the dataset, "
              f"both the label issue and the worst class's contradicted share more than {FLAG_AGREE_Z:g} robust "
              f"standard deviations above the dataset's median, or (volumes) a structure, a connected piece of one "
-             f"class, at least {100 * FLAG_STRUCTURE:.0f} % contradicted")
+             f"class, at least {100 * FLAG_STRUCTURE:.0f} % contradicted or its outline (2-px rim) at least "
+             f"{100 * FLAG_OUTLINE:.0f} %")
 #: what is said where label quality did not run (fewer than MIN_CASES judged cases, or switched off)
 NO_FLAG = "no flag: label quality did not judge enough cases"
 
@@ -167,12 +172,14 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     columns), or when its ``label_issue`` and its worst class's contradicted share
     (:func:`worst_class_shares`) both have a robust z above :data:`FLAG_AGREE_Z`, or when at least
     :data:`FLAG_STRUCTURE` of its worst structure is contradicted (``worst_structure``, volumes only:
-    a blob drawn beside its class's real structure). Chosen on tuning
+    a blob drawn beside its class's real structure), or at least :data:`FLAG_OUTLINE` of the
+    outline of one of its structures (``worst_outline``, volumes only: a structure drawn too wide).
+    Chosen on tuning
     data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
     queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
 
     Args:
-        rows: the table's rows (``label_issue``, ``contradicted``, ``worst_structure`` and
+        rows: the table's rows (``label_issue``, ``contradicted``, ``worst_structure``, ``worst_outline`` and
             ``contradicted_<class>`` read; missing or NaN = not judged).
 
     Returns:
@@ -187,8 +194,13 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     flags = ((z > FLAG_Z) | (np.nan_to_num(contradicted, nan=-np.inf) >= contradicted_threshold(contradicted))
              | (np.nan_to_num(class_ratios(rows), nan=-np.inf) >= FLAG_CLASS_RATIO)
              | ((z > FLAG_AGREE_Z) & (worst_z > FLAG_AGREE_Z))
-             | (np.nan_to_num([_number(row.get("worst_structure")) for row in rows], nan=-np.inf) >= FLAG_STRUCTURE))
+             | (_column(rows, "worst_structure") >= FLAG_STRUCTURE) | (_column(rows, "worst_outline") >= FLAG_OUTLINE))
     return [bool(f) for f in flags], FLAG_RULE
+
+
+def _column(rows: list[dict], name: str) -> np.ndarray:
+    """``(N,)`` a column's numbers, −inf where missing or NaN (never above a threshold)."""
+    return np.nan_to_num(np.array([_number(row.get(name)) for row in rows], dtype=np.float64), nan=-np.inf)
 
 
 def _number(value) -> float:
