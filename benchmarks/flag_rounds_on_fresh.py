@@ -1,7 +1,7 @@
 """The fourth to seventh flag rounds' rules side by side on fresh_datasets.py folders (errors
 found, clean cases flagged, per set, then pooled over every folder given), from the sets' ``scores.csv``::
 
-    python benchmarks/flag_rounds_on_fresh.py /work/fresh11
+    python benchmarks/flag_rounds_on_fresh.py /work/fresh13
     python benchmarks/flag_rounds_on_fresh.py /work/fresh /work/fresh{2,3,4,5,6,7,8,9,10}   # the seen sets, pooled
 """
 import sys
