@@ -429,16 +429,24 @@ def main(argv=None) -> int:
                                             for name in FRESH_CORRUPTED] if args.round >= 4 else list(FRESH_CORRUPTED)
     report["command"] = " ".join(["python benchmarks/flag_rule_choice.py"] + (argv if argv is not None else sys.argv[1:]))
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    width = max(len(n) for n in candidates)
-    families = list(corrupted_sets)
-    print(f"{'candidate':<{width}}  clean-only FA ({', '.join([*clean_sets, *pooled])})  | recall ({', '.join(families)}) | mean | FA in corrupted")
-    for name, row in report["candidates"].items():
+    print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    """One line per candidate of :func:`evaluate`'s report (false alarms, recalls, mean, false alarms in
+    the corrupted sets), then the choice."""
+    rows = report["candidates"]
+    width = max(len(n) for n in rows)
+    first = next(iter(rows.values()))
+    print(f"{'candidate':<{width}}  clean-only FA ({', '.join(first['clean_only_false_alarms'])})  "
+          f"| recall ({', '.join(first['recall'])}) | mean | FA in corrupted")
+    for name, row in rows.items():
         fa = " / ".join(f"{v:.3f}" for v in row["clean_only_false_alarms"].values())
         rec = " / ".join(f"{v:.3f}" for v in row["recall"].values())
         print(f"{name:<{width}}  {fa}  | {rec} | {row['mean_recall']:.3f} | "
               f"{row['mean_false_alarms_in_corrupted_sets']:.3f}{'' if row['eligible'] else '  (not eligible)'}")
     print(f"chosen: {report['chosen']} ({report['how']})")
-    return 0
 
 
 if __name__ == "__main__":

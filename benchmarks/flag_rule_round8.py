@@ -47,19 +47,13 @@ def lower_half_z(values) -> np.ndarray:
         ``(N,)`` float64.
     """
     x = np.asarray(values, dtype=np.float64)
-    out = np.full(x.shape, np.nan)
-    finite = np.isfinite(x)
-    if finite.sum() < MIN_CASES:
-        return out
-    centre = float(np.median(x[finite]))
-    deviation = np.abs(x[finite][x[finite] <= centre] - centre)
-    scale = MAD_SCALE * float(np.median(deviation))
-    if scale <= 0:
-        scale = MEAN_ABS_SCALE * float(deviation.mean())
-    if scale <= 0:
-        return out
-    out[finite] = (x[finite] - centre) / scale
-    return out
+    known = x[np.isfinite(x)]
+    if known.size < MIN_CASES:
+        return np.full(x.shape, np.nan)
+    centre = float(np.median(known))
+    below = np.abs(known[known <= centre] - centre)
+    scale = MAD_SCALE * float(np.median(below)) or MEAN_ABS_SCALE * float(below.mean())
+    return (x - centre) / scale if scale > 0 else np.full(x.shape, np.nan)
 
 
 def _rule(li, c, w, r, s, o, *, issue_z, own_threshold, worst_z):
@@ -105,14 +99,9 @@ def main(argv=None) -> int:
                    "sets": {"issue 16 order": [f"{f}/{n}" for f in args.fresh for n in base.FRESH_CORRUPTED]},
                    "round 7 candidates on this corpus": beside})
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    for title, result in (("round 8", report), ("round 7's candidates (not chosen from)", beside)):
-        print(title)
-        for name, row in result["candidates"].items():
-            fa = " / ".join(f"{100 * v:.1f}" for v in row["clean_only_false_alarms"].values())
-            rec = " / ".join(f"{100 * v:.0f}" for v in row["recall"].values())
-            print(f"  {name:<64} {fa} | {rec} | {100 * row['mean_recall']:.1f}"
-                  f" | {100 * row['mean_false_alarms_in_corrupted_sets']:.2f}{'' if row['eligible'] else ' (not eligible)'}")
-        print(f"  chosen: {result['chosen']} ({result['how']})")
+    base.print_report(report)
+    print("\nthe seventh round's candidates on this corpus (not chosen from):")
+    base.print_report(beside)
     return 0
 
 
