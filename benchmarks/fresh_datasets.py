@@ -26,7 +26,11 @@ Datasets (slices = what LiteMedSAM embeds):
     nuclei_tiles  the 16 non-overlapping 128² tiles of the stardist nuclei image, 4 corrupted
                   (16 slices);
     mni_small     8 sagittal MNI slices of the right hemisphere (between those of mni_subtle),
-                  2 corrupted (8 slices).
+                  2 corrupted (8 slices);
+    ct_clean      24 CT phantoms (new seeds) cropped to 6, 10 or 16 slices, nothing wrong (256
+                  slices): an all-clean set that, unlike mni_clean, is new with every seed base
+                  (added for the sixteenth evaluation; the clean CT shape is where the flag's
+                  label-issue part alone flags most, benchmarks/flag_null_simulation.py).
 The sagittal plane was never used before (the benchmarks use axial and coronal slices); the
 template is left-right symmetric, so each dataset keeps to one hemisphere (no mirror twins). The
 nuclei image is the one the label-error benchmark tiled with overlap (tuning data); here its tiles
@@ -52,6 +56,7 @@ FRESH_VERSION = "1"
 MIN_CHANGED = 30
 SMALL_MAX = 2000  # voxels: a "small" error in the CT sets
 CT_DEPTHS = (6, 10, 16, 26, 40)
+CT_CLEAN_DEPTHS = (6, 10, 16)  # the all-clean CT set: thinner, to keep its foundation-model pass short
 MNI_MIDLINE = 98  # x index of the symmetric template's mid-sagittal plane
 
 
@@ -229,6 +234,14 @@ def build_all(out: Path, base: int = 4100, ct_sizes_cases: int = 14) -> dict:
              "rare_class": "cyst", "rare_clean_cases": cysts, "cases_info": info}
     write_dataset(out / "ct_rare", "ct_rare", images, labels, rare_meta, truth)
     made["ct_rare"] = sum(labels[c].shape[0] for c in labels)
+
+    images, labels, info = {}, {}, {}
+    for i in range(24):
+        depth = CT_CLEAN_DEPTHS[i % len(CT_CLEAN_DEPTHS)]
+        case = f"ctc{i:03d}_d{depth:02d}"
+        images[case], labels[case], info[case] = ct_case([base + 401, i], depth, with_tumour=i % 4 != 3)
+    write_dataset(out / "ct_clean", "ct_clean", images, labels, ct_meta, {"corrupted": {}, "cases_info": info})
+    made["ct_clean"] = sum(labels[c].shape[0] for c in labels)
 
     if stardist_images_dir() is not None:
         _img, _lab, nuc_planners, nuc_meta = build_nuclei(DatasetConfig(cases=1))

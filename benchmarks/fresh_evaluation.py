@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from napari_aleatoric.pipelines.scoring import ScoringFinished, score_dataset  # noqa: E402
 
-ORDER = ("mni_clean", "ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small")
+ORDER = ("mni_clean", "ct_sizes", "mni_subtle", "ct_rare", "nuclei_tiles", "mni_small", "ct_clean")
 TARGETS = {"auroc": {"ct_sizes": 0.95, "mni_subtle": 0.90}, "clean_flagged_at_most": 0.05, "flag_recall_at_least": 0.80}
 
 
