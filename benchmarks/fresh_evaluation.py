@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         return 0
     found = [report["datasets"][n] for n in report["datasets"] if report["datasets"][n]["corrupted"]]
     report["pooled_flag_recall"] = round(sum(len(set(d["flagged"]) & set(d["ranks_of_corrupted"])) for d in found)
-                                         / sum(d["corrupted"] for d in found), 4)
+                                         / sum(d["corrupted"] for d in found), 4) if found else None
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
