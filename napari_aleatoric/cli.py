@@ -207,6 +207,9 @@ def print_queue(finished, limit: int = 10, stream=None) -> None:
     print(f"{len(rows)} cases scored, {sum(r['flagged'] for r in rows)} flagged, {len(finished.skipped)} skipped",
           file=stream)
     print(f"flag (*): {finished.table.flag_rule}", file=stream)
+    for row in rows[:limit]:
+        if row["flagged"] and row.get("flag_reason"):
+            print(f"  * {row['case_id']}: {row['flag_reason']}", file=stream)
     names = [c[len("dice_fm_"):] for c in finished.table.columns if c.startswith("dice_fm_")]
     unjudged = {r["case_id"]: unjudged_classes(r, names) for r in rows}
     for reason in (TOO_RARE, TOO_LITTLE_DRAWN):

@@ -142,3 +142,19 @@ def test_the_printed_queue_shows_the_worst_structure_and_outline_of_a_volume_and
     assert "worst structure" in lines[1] and "worst outline" in lines[1]
     volume, section = (next(line for line in lines if case_id in line) for case_id in ("blob_volume", "a_slice"))
     assert "97 %" in volume and "83 %" in volume and "%" not in section.split("10.0 %")[1]
+
+
+def test_the_printed_queue_says_why_each_flagged_case_is_flagged():
+    import io
+    from types import SimpleNamespace
+
+    from napari_aleatoric.cli import print_queue
+
+    rows = [{"case_id": case_id, "rank": rank, "label_issue": 0.5, "contradicted": 0.1, "auv": 0.5,
+             "flagged": bool(reason), "flag_reason": reason, "fm_disagreement": 0.2}
+            for case_id, rank, reason in (("blob_case", 1, "a structure 55 % contradicted"), ("quiet_case", 2, ""))]
+    table = SimpleNamespace(rows=rows, ranking="issue rank", flag_rule="a rule", columns=list(rows[0]))
+    out = io.StringIO()
+    print_queue(SimpleNamespace(table=table, skipped=[], csv_path="s.csv", summary_path="s.json"), stream=out)
+    assert "  * blob_case: a structure 55 % contradicted" in out.getvalue().splitlines()
+    assert not any(line.startswith("  * quiet_case") for line in out.getvalue().splitlines())

@@ -487,3 +487,25 @@ def test_reading_good_files_changes_nothing(tmp_path):
 def test_geometry_is_the_shared_dataclass(tmp_path):
     _, geom = medio.read_label(save_nifti(tmp_path / "a.nii.gz", np.zeros((2, 3, 4), np.uint8)))
     assert isinstance(geom, Geometry) and geom.ndim == 3 and geom.file_dtype == "uint8"
+
+
+def test_the_flag_reason_is_written_to_the_csv_and_read_back_as_text(tmp_path):
+    """Issue 16: the CSV says why a case is flagged (text with commas and semicolons survives)."""
+    import numpy as np
+
+    from napari_aleatoric.data.scores_file import read_scores, table_to_csv
+    from napari_aleatoric.pipelines.table import ScoreTable, ranked
+
+    rng = np.random.default_rng(0)
+    rows = [{"case_id": f"c{i}", "rank": 0, "label_issue": float(0.92 + 0.01 * rng.standard_normal()),
+             "contradicted": 0.03, "auv": 0.5, "flagged": False} for i in range(20)]
+    rows[4]["label_issue"], rows[9]["contradicted"] = 0.99, 0.40
+    table = ranked(ScoreTable(["case_id", "rank", "label_issue", "contradicted", "auv", "flagged"], rows))
+    assert table.columns.index("flag_reason") == table.columns.index("flagged") + 1
+    path = tmp_path / "scores.csv"
+    path.write_text(table_to_csv(table), encoding="utf-8")
+    back = {r["case_id"]: r for r in read_scores(path).rows}
+    assert "robust standard deviations" in back["c4"]["flag_reason"] and back["c4"]["flagged"]
+    assert back["c9"]["flag_reason"] == "40 % of the drawing contradicted"
+    assert back["c0"]["flag_reason"] == "" and not back["c0"]["flagged"]
+    assert {r["case_id"]: r["flag_reason"] for r in table.rows} == {c: r["flag_reason"] for c, r in back.items()}

@@ -11,6 +11,7 @@ from napari_aleatoric.labelquality.flag import (
     class_ratios,
     contradicted_threshold,
     flag_cases,
+    flag_reasons,
     robust_z,
 )
 from napari_aleatoric.pipelines.table import ScoreTable, ranked
@@ -230,3 +231,39 @@ def test_a_volume_whose_worst_outline_is_mostly_contradicted_is_flagged_by_that_
     assert not flag_cases(rows)[0][quiet]
     rows[quiet]["worst_outline"] = math.nan
     assert not flag_cases(rows)[0][quiet]
+
+
+def test_every_flagged_case_says_why_and_no_other_case_says_anything():
+    """``flag_reasons``: each part of the rule that flags a case, in words with its value and class;
+    a case is flagged exactly where its reason is not empty."""
+    rows = with_classes(clean_table(40, seed=2), np.full(40, 0.03), np.full(40, 0.02))
+    for row in rows:
+        row["worst_structure"], row["worst_outline"] = 0.2, 0.3
+    rows[3]["label_issue"] = 0.99                      # a confident error
+    rows[8]["contradicted_tumour"] = 0.20              # ten times the tumour's usual 2 %
+    rows[15]["worst_structure"] = 0.55                 # a blob drawn beside the real structure
+    rows[22]["worst_outline"] = 0.92                   # a structure drawn too wide
+    reasons = flag_reasons(rows)
+    flags, _ = flag_cases(rows)
+    assert flags == [bool(reason) for reason in reasons]
+    assert [i for i, reason in enumerate(reasons) if reason] == [3, 8, 15, 22]
+    assert "label issue" in reasons[3] and "robust standard deviations above the dataset's median" in reasons[3]
+    assert reasons[8] == "tumour contradicted 10.0 times its usual share"
+    assert reasons[15] == "a structure 55 % contradicted"
+    assert reasons[22] == "a structure's outline 92 % contradicted"
+    # two parts at once are both named
+    rows[22]["contradicted_liver"] = 0.30
+    assert flag_reasons(rows)[22] == ("liver contradicted 10.0 times its usual share; "
+                                      "a structure's outline 92 % contradicted")
+    assert flag_reasons(rows_from([0.9, 0.99, 0.91])) is None  # fewer than 4 judged: no flag at all
+
+
+def test_the_reason_names_the_class_whose_share_agrees_with_the_label_issue():
+    rng = np.random.default_rng(4)
+    issue = 0.92 + 0.01 * rng.standard_normal(40)
+    tumour = 0.20 + 0.03 * rng.standard_normal(40)
+    rows = with_classes(rows_from(issue), np.full(40, 0.03), tumour)
+    rows[5]["label_issue"] = float(np.median(issue) + 2.0 * 0.01)
+    rows[5]["contradicted_tumour"] = float(np.median(tumour) + 2.0 * 0.03)
+    reason = flag_reasons(rows)[5]
+    assert reason.startswith("label issue and tumour's contradicted share both unusually high (robust z ")

@@ -60,6 +60,9 @@ def test_the_summary_names_the_worst_structures_and_outlines_share_of_a_volume_a
                 "auv": 0.5,
                 "contradicted_tumour": 0.13, "label_issue_tumour": 0.4, "flagged": True}
     assert "worst structure 97 % contradicted · worst outline 74 % contradicted" in summary_html(view, "unreviewed", 42, False)
+    view.row["flag_reason"] = "a structure 97 % contradicted; tumour's <share>"
+    assert "<b>flagged</b>: a structure 97 % contradicted; tumour&#x27;s &lt;share&gt;" in summary_html(
+        view, "unreviewed", 42, False)
     view.row["worst_structure"] = view.row["worst_outline"] = float("nan")  # a single slice has no structures
     assert "worst structure" not in summary_html(view, "unreviewed", 42, False)
     assert "outline" not in summary_html(view, "unreviewed", 42, False)

@@ -122,3 +122,17 @@ def test_a_class_too_rare_or_too_little_drawn_to_judge_says_which_instead_of_a_s
     assert not cell(queue, "c1", "contra-\ndicted\norgan").toolTip()
     assert cell(queue, "c2", "contra-\ndicted\norgan").text() == "too little drawn"
     assert "fewer than 20 pixels" in cell(queue, "c2", "contra-\ndicted\norgan").toolTip()
+
+
+def test_the_flagged_cell_says_why_the_case_is_flagged_and_follows_a_new_score(queue):
+    ids = ["c0", "c1"]
+    rows = score_rows({"c0": 0.2, "c1": 0.9}, flagged={"c1"})
+    rows["c1"]["flag_reason"] = "tumour contradicted 6.2 times its usual share"
+    queue.set_cases(ids, ["organ"], rows, {})
+    assert cell(queue, "c1", "flagged").toolTip().startswith(
+        "flagged because: tumour contradicted 6.2 times its usual share")
+    assert "flagged because" not in cell(queue, "c0", "flagged").toolTip()
+    rows = score_rows({"c0": 0.2, "c1": 0.9}, flagged={"c1"})
+    rows["c1"]["flag_reason"] = "a structure 55 % contradicted"  # re-scored: a new reason, same flag
+    queue.set_cases(ids, ["organ"], rows, {})
+    assert cell(queue, "c1", "flagged").toolTip().startswith("flagged because: a structure 55 % contradicted")

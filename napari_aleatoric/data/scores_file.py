@@ -35,7 +35,9 @@ class ScoreTable:
     mislabelled; NaN when label quality did not run), ``contradicted`` (the share of the case's
     drawn annotation whose annotated class that probability is below 0.5),
     ``auv`` (the paper's aleatoric uncertainty value in [0, 1], a difficulty score), ``flagged``
-    (bool, likely mislabelled by the calibrated rule of :func:`napari_aleatoric.labelquality.flag.flag_cases`), ``sps`` (float, sum over present classes), ``fm_disagreement``
+    (bool, likely mislabelled by the calibrated rule of :func:`napari_aleatoric.labelquality.flag.flag_cases`),
+    ``flag_reason`` (str, why it is flagged: the parts of that rule that hold, with their values; empty
+    where not flagged; :func:`napari_aleatoric.labelquality.flag.flag_reasons`), ``sps`` (float, sum over present classes), ``fm_disagreement``
     (1 − the worst class's Dice between the model's box-prompted mask and the annotation),
     ``label_issue_<name>`` (the label-issue score over the pixels drawn or predicted as that class),
     ``contradicted_<name>`` (the contradicted share of the pixels drawn as that class), ``wrong_voxels``
@@ -79,7 +81,8 @@ class ScoresFileError(AleatoricError, ValueError):
 
 
 def read_scores(csv_path: str | Path) -> ScoreTable:
-    """Read a ``scores.csv`` back (empty cells → NaN; ``rank`` int; ``flagged`` bool).
+    """Read a ``scores.csv`` back (empty cells → NaN; ``rank`` int; ``flagged`` bool; ``case_id`` and
+    ``flag_reason`` text).
 
     Raises:
         ScoresFileError: naming the file and the line, for a row with more or fewer fields than the
@@ -109,7 +112,7 @@ def _parse_row(path: Path, line: int, raw: dict) -> dict:
             raise ScoresFileError(path, f"line {line} has fewer fields than the header (no {column!r}); "
                                   "score the dataset again")
         try:
-            if column == "case_id":
+            if column in ("case_id", "flag_reason"):
                 row[column] = text
             elif column == "rank":
                 row[column] = int(text)

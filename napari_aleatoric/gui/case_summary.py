@@ -8,6 +8,7 @@ show them (placed by the panel's Case tab).
 
 from __future__ import annotations
 
+import html
 import math
 
 from qtpy.QtCore import Qt
@@ -51,7 +52,9 @@ def _headline(view: CaseView, row: dict, status: str, total: int, dirty: bool) -
             parts.append(f"worst region {region:.0f} {'voxels' if view.is_3d else 'px'}{where}")
         parts.append(f"AUV {row['auv']:.3f}" if math.isfinite(row["auv"]) else "AUV –")
         if row.get("flagged"):
-            parts.append("<span style='color:#ff9d00'><b>flagged</b></span>")
+            reason = row.get("flag_reason")
+            why = f": {html.escape(reason)}" if isinstance(reason, str) and reason else ""
+            parts.append(f"<span style='color:#ff9d00'><b>flagged</b>{why}</span>")
     else:
         parts.append("not scored")
     parts.append(f"status <b>{status}</b>")

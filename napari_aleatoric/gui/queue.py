@@ -79,6 +79,13 @@ def worst_class(row: dict | None, class_names: list[str]) -> str:
     return ""
 
 
+def flag_tooltip(row: dict) -> str:
+    """The flagged cell's tooltip: why this case is flagged (the row's ``flag_reason``), then the rule."""
+    reason = row.get("flag_reason") if row.get("flagged") else ""
+    why = f"flagged because: {reason}\n\n" if isinstance(reason, str) and reason else ""
+    return f"{why}flagged: likely mislabelled ({FLAG_RULE})"
+
+
 def _same_key(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -297,7 +304,7 @@ class QueueTable(QWidget):
                             "label quality doubts (does not count what was left out)")
         items[5 + len(self.class_names)].setToolTip("the paper's aleatoric uncertainty value: how hard the case "
                                                     "looks to the model (dataset-normalised, 1 = hardest)")
-        items[-1].setToolTip(f"flagged: likely mislabelled ({FLAG_RULE})")
+        items[-1].setToolTip(flag_tooltip(self._rows.get(case_id) or {}))
         for column, name in enumerate(self.class_names, start=5):
             if cells[column][0] in (TOO_RARE, TOO_LITTLE_DRAWN):  # the cell shows why it has no share
                 items[column].setToolTip(f"{name}: {unjudged_explanation(cells[column][0])}")
@@ -335,6 +342,7 @@ class QueueTable(QWidget):
                 if flagged != shown_flagged:
                     for item in items:
                         item.setBackground(FLAG_BRUSH if flagged else QBrush())
+                items[-1].setToolTip(flag_tooltip(self._rows.get(case_id) or {}))
                 self._shown[case_id] = (cells, flagged)
 
     def set_status(self, case_id: str, status: str) -> None:

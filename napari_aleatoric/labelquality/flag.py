@@ -119,13 +119,18 @@ def class_ratios(rows: list[dict]) -> np.ndarray:
     Returns:
         ``(N,)`` float64, NaN where no class of the case was judged.
     """
+    return _row_max(_ratios_per_class(rows)[1])
+
+
+def _ratios_per_class(rows: list[dict]) -> tuple[list[str], np.ndarray]:
+    """``(class names, (N, C))``: each per-class share over its class's median (:func:`class_ratios`)."""
     columns, shares = class_shares(rows)
     ratio = np.full(shares.shape, np.nan)
     for k in range(len(columns)):
         known = np.isfinite(shares[:, k])
         if known.any():
             ratio[known, k] = shares[known, k] / max(RATIO_FLOOR, float(np.median(shares[known, k])))
-    return _row_max(ratio)
+    return columns, ratio
 
 
 def worst_class_shares(rows: list[dict]) -> np.ndarray:
@@ -183,19 +188,58 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
             ``contradicted_<class>`` read; missing or NaN = not judged).
 
     Returns:
-        ``(one flag per row, in order; the rule's description)``.
+        ``(one flag per row, in order; the rule's description)``; why each is flagged:
+        :func:`flag_reasons`.
+    """
+    reasons = flag_reasons(rows)
+    if reasons is None:
+        return [False] * len(rows), NO_FLAG
+    return [bool(reason) for reason in reasons], FLAG_RULE
+
+
+def flag_reasons(rows: list[dict]) -> list[str] | None:
+    """Why each case of a score table is flagged, in words: every part of :func:`flag_cases`'s rule
+    that holds for the case, with the value behind it, joined by ``"; "`` (``""``: not flagged).
+
+    For example ``"tumour contradicted 6.2 times its usual share; a structure 55 % contradicted"``.
+    A case is flagged exactly when its reason is not empty.
+
+    Args:
+        rows: the table's rows, as for :func:`flag_cases`.
+
+    Returns:
+        One text per row, in order; ``None`` where label quality judged fewer than
+        :data:`MIN_CASES` cases (no flag at all).
     """
     issue = np.array([_number(row.get("label_issue")) for row in rows], dtype=np.float64)
     if np.isfinite(issue).sum() < MIN_CASES:
-        return [False] * len(rows), NO_FLAG
+        return None
     contradicted = np.array([_number(row.get("contradicted")) for row in rows], dtype=np.float64)
-    z = np.nan_to_num(robust_z(issue), nan=-np.inf)
-    worst_z = np.nan_to_num(robust_z(worst_class_shares(rows)), nan=-np.inf)
-    flags = ((z > FLAG_Z) | (np.nan_to_num(contradicted, nan=-np.inf) >= contradicted_threshold(contradicted))
-             | (np.nan_to_num(class_ratios(rows), nan=-np.inf) >= FLAG_CLASS_RATIO)
-             | ((z > FLAG_AGREE_Z) & (worst_z > FLAG_AGREE_Z))
-             | (_column(rows, "worst_structure") >= FLAG_STRUCTURE) | (_column(rows, "worst_outline") >= FLAG_OUTLINE))
-    return [bool(f) for f in flags], FLAG_RULE
+    threshold = contradicted_threshold(contradicted)
+    z, worst_z = robust_z(issue), robust_z(worst_class_shares(rows))
+    names, shares = class_shares(rows)
+    _names, ratios = _ratios_per_class(rows)
+    structure, outline = _column(rows, "worst_structure"), _column(rows, "worst_outline")
+    reasons = []
+    for i in range(len(rows)):
+        parts = []
+        if z[i] > FLAG_Z:
+            parts.append(f"label issue {z[i]:.1f} robust standard deviations above the dataset's median")
+        if contradicted[i] >= threshold:
+            parts.append(f"{100 * contradicted[i]:.0f} % of the drawing contradicted")
+        if np.isfinite(ratios[i]).any() and np.nanmax(ratios[i]) >= FLAG_CLASS_RATIO:
+            k = int(np.nanargmax(ratios[i]))
+            parts.append(f"{names[k]} contradicted {ratios[i, k]:.1f} times its usual share")
+        if z[i] > FLAG_AGREE_Z and worst_z[i] > FLAG_AGREE_Z:
+            k = int(np.nanargmax(shares[i]))
+            parts.append(f"label issue and {names[k]}'s contradicted share both unusually high "
+                         f"(robust z {z[i]:.1f} and {worst_z[i]:.1f})")
+        if structure[i] >= FLAG_STRUCTURE:
+            parts.append(f"a structure {100 * structure[i]:.0f} % contradicted")
+        if outline[i] >= FLAG_OUTLINE:
+            parts.append(f"a structure's outline {100 * outline[i]:.0f} % contradicted")
+        reasons.append("; ".join(parts))
+    return reasons
 
 
 def _column(rows: list[dict], name: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from ..data.errors import AleatoricError
 from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
                                 table_to_csv, write_scores)
 from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
-from ..labelquality.flag import flag_cases, worst_class_shares
+from ..labelquality.flag import flag_cases, flag_reasons, worst_class_shares
 from ..uncertainty.auv import auv_from_sps
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def check_rank_by(rank_by: str) -> None:
 
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "worst_structure", "worst_outline", "wrong_voxels", "wrong_size", "auv", "flagged", "sps",
+    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "worst_structure", "worst_outline", "wrong_voxels", "wrong_size", "auv", "flagged", "flag_reason", "sps",
              "fm_disagreement"] + list(REGION_COLUMNS)
             + [f"label_issue_{n}" for n in class_names] + [f"contradicted_{n}" for n in class_names]
             + [f"wrong_voxels_{n}" for n in class_names]
@@ -90,7 +90,8 @@ def build_table(results: list[CaseResult], class_names: list[str],
 def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """A copy of ``table`` ranked by the column ``rank_by`` names (:data:`RANK_BY`), highest first,
     ties and NaN by AUV then case id (by AUV when that column has no value), and flagged by the
-    calibrated rule (:func:`~..labelquality.flag.flag_cases`, whatever the order).
+    calibrated rule (:func:`~..labelquality.flag.flag_cases`, whatever the order), with the reason in
+    words (``flag_reason``, :func:`~..labelquality.flag.flag_reasons`; empty where not flagged).
 
     Raises:
         ValueError: an unknown ``rank_by``.
@@ -98,8 +99,9 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     check_rank_by(rank_by)
     rows = [dict(row) for row in table.rows]
     flags, rule = flag_cases(rows)
-    for row, flag, value in zip(rows, flags, issue_ranks(rows, flags)):
-        row["flagged"], row["issue_rank"] = bool(flag), value
+    reasons = flag_reasons(rows) or [""] * len(rows)
+    for row, flag, reason, value in zip(rows, flags, reasons, issue_ranks(rows, flags)):
+        row["flagged"], row["flag_reason"], row["issue_rank"] = bool(flag), reason, value
     column = RANK_BY[rank_by]
     if not any(_finite(row.get(column)) for row in rows):
         column = "auv"
@@ -109,6 +111,8 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     columns = list(table.columns)
     if "issue_rank" not in columns:  # a table written before the column existed: the CSV gets it too
         columns.insert(columns.index("rank") + 1 if "rank" in columns else 0, "issue_rank")
+    if "flag_reason" not in columns:
+        columns.insert(columns.index("flagged") + 1 if "flagged" in columns else len(columns), "flag_reason")
     return ScoreTable(columns, rows, column, rule)
 
 
