@@ -119,18 +119,17 @@ def class_ratios(rows: list[dict]) -> np.ndarray:
     Returns:
         ``(N,)`` float64, NaN where no class of the case was judged.
     """
-    return _row_max(_ratios_per_class(rows)[1])
+    return _row_max(_ratios_per_class(class_shares(rows)[1]))
 
 
-def _ratios_per_class(rows: list[dict]) -> tuple[list[str], np.ndarray]:
-    """``(class names, (N, C))``: each per-class share over its class's median (:func:`class_ratios`)."""
-    columns, shares = class_shares(rows)
+def _ratios_per_class(shares: np.ndarray) -> np.ndarray:
+    """``(N, C)``: each per-class share of ``(N, C)`` over its class's median (:func:`class_ratios`)."""
     ratio = np.full(shares.shape, np.nan)
-    for k in range(len(columns)):
+    for k in range(shares.shape[1]):
         known = np.isfinite(shares[:, k])
         if known.any():
             ratio[known, k] = shares[known, k] / max(RATIO_FLOOR, float(np.median(shares[known, k])))
-    return columns, ratio
+    return ratio
 
 
 def worst_class_shares(rows: list[dict]) -> np.ndarray:
@@ -191,9 +190,14 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
         ``(one flag per row, in order; the rule's description)``; why each is flagged:
         :func:`flag_reasons`.
     """
-    reasons = flag_reasons(rows)
+    return flags_from_reasons(flag_reasons(rows), len(rows))
+
+
+def flags_from_reasons(reasons: list[str] | None, count: int) -> tuple[list[bool], str]:
+    """:func:`flag_cases`'s answer from :func:`flag_reasons`'s (for a caller that wants both without
+    computing the rule twice): a case is flagged where its reason is not empty; ``count`` rows."""
     if reasons is None:
-        return [False] * len(rows), NO_FLAG
+        return [False] * count, NO_FLAG
     return [bool(reason) for reason in reasons], FLAG_RULE
 
 
@@ -216,9 +220,9 @@ def flag_reasons(rows: list[dict]) -> list[str] | None:
         return None
     contradicted = np.array([_number(row.get("contradicted")) for row in rows], dtype=np.float64)
     threshold = contradicted_threshold(contradicted)
-    z, worst_z = robust_z(issue), robust_z(worst_class_shares(rows))
     names, shares = class_shares(rows)
-    _names, ratios = _ratios_per_class(rows)
+    z, worst_z = robust_z(issue), robust_z(_row_max(shares))
+    ratios = _ratios_per_class(shares)
     structure, outline = _column(rows, "worst_structure"), _column(rows, "worst_outline")
     reasons = []
     for i in range(len(rows)):

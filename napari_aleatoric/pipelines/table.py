@@ -16,7 +16,7 @@ from ..data.errors import AleatoricError
 from ..data.scores_file import (ScoresFileError, ScoreTable, is_summary, read_scores, summary_path,  # noqa: F401
                                 table_to_csv, write_scores)
 from ..data.state_layout import RESERVED_STATE_FOLDERS, STATE_DIR_NAME, state_dir  # noqa: F401
-from ..labelquality.flag import flag_cases, flag_reasons, worst_class_shares
+from ..labelquality.flag import flag_cases, flag_reasons, flags_from_reasons, worst_class_shares
 from ..uncertainty.auv import auv_from_sps
 
 if TYPE_CHECKING:
@@ -98,8 +98,9 @@ def ranked(table: ScoreTable, rank_by: str = DEFAULT_RANK_BY) -> ScoreTable:
     """
     check_rank_by(rank_by)
     rows = [dict(row) for row in table.rows]
-    flags, rule = flag_cases(rows)
-    reasons = flag_reasons(rows) or [""] * len(rows)
+    reasons = flag_reasons(rows)
+    flags, rule = flags_from_reasons(reasons, len(rows))
+    reasons = reasons or [""] * len(rows)
     for row, flag, reason, value in zip(rows, flags, reasons, issue_ranks(rows, flags)):
         row["flagged"], row["flag_reason"], row["issue_rank"] = bool(flag), reason, value
     column = RANK_BY[rank_by]
