@@ -77,6 +77,19 @@ CANDIDATES = {
 }
 
 
+def corpus(bq: Path, clean: Path, per_class: Path, fresh: list[Path]) -> tuple[dict, dict, dict]:
+    """This round's sets: ``(clean-only sets, corrupted families, pooled clean-only sets)`` as
+    :func:`flag_rule_choice.evaluate` takes them (the label-error values from the committed files,
+    the issue-16 sets of the ``fresh`` folders, the first folder's ``mni_clean``)."""
+    clean_sets = round7.clean_only_sets(clean)
+    corrupted_sets = round7.label_error_sets(bq, per_class)
+    *values, bad = round7.fresh_set(fresh[0] / "mni_clean")
+    assert not bad.any()
+    clean_sets["issue-16 mni_clean"] = tuple(values)
+    corrupted_sets["issue 16"] = [round7.fresh_set(folder / name) for folder in fresh for name in base.FRESH_CORRUPTED]
+    return clean_sets, corrupted_sets, {"issue-16 clean cases": corrupted_sets["issue 16"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bq", type=Path, required=True, help="folder holding the label-error benchmark's results.json")
@@ -85,14 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh", type=Path, nargs="+", required=True, help="issue-16 folders (fresh_datasets.py)")
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
     args = parser.parse_args(argv)
-    clean_sets = round7.clean_only_sets(args.clean)
-    corrupted_sets = round7.label_error_sets(args.bq, args.per_class)
-    *values, bad = round7.fresh_set(args.fresh[0] / "mni_clean")
-    assert not bad.any()
-    clean_sets["issue-16 mni_clean"] = tuple(values)
-    corrupted_sets["issue 16"] = [round7.fresh_set(folder / name) for folder in args.fresh
-                                  for name in base.FRESH_CORRUPTED]
-    pooled = {"issue-16 clean cases": corrupted_sets["issue 16"]}
+    clean_sets, corrupted_sets, pooled = corpus(args.bq, args.clean, args.per_class, args.fresh)
     report = base.evaluate(clean_sets, corrupted_sets, CANDIDATES, pooled)
     beside = base.evaluate(clean_sets, corrupted_sets, round7.CANDIDATES, pooled)
     report.update({"round": 8, "command": " ".join(["python", *sys.argv]), "machine": platform.platform(),

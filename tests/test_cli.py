@@ -12,7 +12,7 @@ def test_score_prints_queue_and_writes_csv(mni_dataset, capsys):
     assert main(["score", str(mni_dataset), "--model", "tiny", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "20 cases scored" in out and "rank" in out
-    assert "flag (*): label issue more than 2.5 robust standard deviations" in out
+    assert "flag (*): label issue more than 3 robust standard deviations" in out
     assert (mni_dataset / ".aleatoric" / "scores.csv").is_file()
 
 

@@ -164,23 +164,23 @@ def test_robust_z():
 
 def test_two_moderate_signals_agreeing_flag_a_case_neither_flags_alone():
     """Fifth round: a case whose label issue and worst class's share are both moderately high (robust
-    z about 2 each) is flagged; the same label issue with an ordinary class share is not, nor the same
-    class share with an ordinary label issue."""
+    z about 2.8 each since the ninth round, 2 before) is flagged; the same label issue with an
+    ordinary class share is not, nor the same class share with an ordinary label issue."""
     rng = np.random.default_rng(4)
     n = 40
     issue = 0.92 + 0.01 * rng.standard_normal(n)
     tumour = 0.20 + 0.03 * rng.standard_normal(n)
     rows = with_classes(rows_from(issue), np.full(n, 0.03), tumour)
     both, issue_only, class_only = 5, 17, 29
-    rows[both]["label_issue"] = float(np.median(issue) + 2.0 * 0.01)
-    rows[both]["contradicted_tumour"] = float(np.median(tumour) + 2.0 * 0.03)
-    rows[issue_only]["label_issue"] = float(np.median(issue) + 2.0 * 0.01)
+    rows[both]["label_issue"] = float(np.median(issue) + 2.8 * 0.01)
+    rows[both]["contradicted_tumour"] = float(np.median(tumour) + 2.8 * 0.03)
+    rows[issue_only]["label_issue"] = float(np.median(issue) + 2.8 * 0.01)
     rows[issue_only]["contradicted_tumour"] = float(np.median(tumour))
-    rows[class_only]["contradicted_tumour"] = float(np.median(tumour) + 2.0 * 0.03)
+    rows[class_only]["contradicted_tumour"] = float(np.median(tumour) + 2.8 * 0.03)
     rows[class_only]["label_issue"] = float(np.median(issue))
     z_issue = robust_z([r["label_issue"] for r in rows])
     z_tumour = robust_z([r["contradicted_tumour"] for r in rows])
-    assert 1.5 < z_issue[both] < 2.5 and 1.5 < z_tumour[both] < 2.5  # neither is an outlier by itself
+    assert 2.5 < z_issue[both] < 3.0 and 2.5 < z_tumour[both] < 3.0  # neither is an outlier by itself
     assert max(r["contradicted_tumour"] / np.median(tumour) for r in rows) < 5  # nor is the class ratio
     flags, _ = flag_cases(rows)
     assert flags[both] and not flags[issue_only] and not flags[class_only]
@@ -241,7 +241,7 @@ def test_every_flagged_case_says_why_and_no_other_case_says_anything():
         row["worst_structure"], row["worst_outline"] = 0.2, 0.3
     rows[3]["label_issue"] = 0.99                      # a confident error
     rows[8]["contradicted_tumour"] = 0.20              # ten times the tumour's usual 2 %
-    rows[15]["worst_structure"] = 0.55                 # a blob drawn beside the real structure
+    rows[15]["worst_structure"] = 0.65                 # a blob drawn beside the real structure
     rows[22]["worst_outline"] = 0.92                   # a structure drawn too wide
     reasons = flag_reasons(rows)
     flags, _ = flag_cases(rows)
@@ -249,7 +249,7 @@ def test_every_flagged_case_says_why_and_no_other_case_says_anything():
     assert [i for i, reason in enumerate(reasons) if reason] == [3, 8, 15, 22]
     assert "label issue" in reasons[3] and "robust standard deviations above the dataset's median" in reasons[3]
     assert reasons[8] == "tumour contradicted 10.0 times its usual share"
-    assert reasons[15] == "a structure 55 % contradicted"
+    assert reasons[15] == "a structure 65 % contradicted"
     assert reasons[22] == "a structure's outline 92 % contradicted"
     # two parts at once are both named
     rows[22]["contradicted_liver"] = 0.30
@@ -263,7 +263,39 @@ def test_the_reason_names_the_class_whose_share_agrees_with_the_label_issue():
     issue = 0.92 + 0.01 * rng.standard_normal(40)
     tumour = 0.20 + 0.03 * rng.standard_normal(40)
     rows = with_classes(rows_from(issue), np.full(40, 0.03), tumour)
-    rows[5]["label_issue"] = float(np.median(issue) + 2.0 * 0.01)
-    rows[5]["contradicted_tumour"] = float(np.median(tumour) + 2.0 * 0.03)
+    rows[5]["label_issue"] = float(np.median(issue) + 3.2 * 0.01)
+    rows[5]["contradicted_tumour"] = float(np.median(tumour) + 3.2 * 0.03)
     reason = flag_reasons(rows)[5]
     assert reason.startswith("label issue and tumour's contradicted share both unusually high (robust z ")
+
+
+def test_a_clean_tumour_the_model_doubts_is_not_flagged():
+    """Ninth round: on the all-clean CT phantoms the seventh round's rule flagged 9 of 96 clean
+    volumes, mostly clean tumours the label-quality model doubts (a label issue z of 2.1–2.6 with the
+    tumour's share z 2.9–6.2, the agreement part at 1.5), and two structures 52–55 % contradicted.
+    None of these flags a case now; a clearer signal of each kind still does."""
+    rng = np.random.default_rng(7)
+    n = 24
+    issue = 0.915 + 0.006 * rng.standard_normal(n)
+    tumour = 0.12 + 0.05 * rng.standard_normal(n).clip(-2, 2)
+    rows = with_classes(rows_from(issue, 0.06 + 0.01 * rng.random(n)), np.full(n, 0.05), tumour)
+    for row in rows:
+        row["worst_structure"], row["worst_outline"] = 0.3, 0.4
+    doubted, thin, structure = 1, 9, 14
+    spread = 1.4826 * np.median(np.abs(issue - np.median(issue)))
+    rows[doubted]["label_issue"] = float(np.median(issue) + 2.7 * spread)
+    rows[doubted]["contradicted_tumour"] = 0.38
+    rows[thin]["label_issue"] = float(np.median(issue) + 3.3 * spread)
+    rows[structure]["worst_structure"] = 0.55
+    z = robust_z([r["label_issue"] for r in rows])
+    worst = robust_z([r["contradicted_tumour"] for r in rows])
+    assert 2.0 < z[doubted] < 2.5 and worst[doubted] > 2.5 and 2.5 < z[thin] < 3.0
+    assert max(r["contradicted_tumour"] for r in rows) / np.median(tumour) < 5  # no class ratio flag
+    assert not any(flag_cases(rows)[0])
+    rows[doubted]["label_issue"] = float(np.median(issue) + 3.1 * spread)
+    rows[thin]["label_issue"] = float(np.median(issue) + 4.0 * spread)
+    rows[structure]["worst_structure"] = 0.65
+    z = robust_z([r["label_issue"] for r in rows])
+    assert 2.5 < z[doubted] < 3.0 and z[thin] > 3.0
+    flags, _ = flag_cases(rows)
+    assert [i for i, f in enumerate(flags) if f] == [doubted, thin, structure]
