@@ -90,14 +90,19 @@ def corpus(bq: Path, clean: Path, per_class: Path, fresh: list[Path]) -> tuple[d
     return clean_sets, corrupted_sets, {"issue-16 clean cases": corrupted_sets["issue 16"]}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_arguments(description: str, argv=None) -> argparse.Namespace:
+    """The command line of a round on this corpus: ``--bq``, ``--clean``, ``--per-class``, ``--fresh``, ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bq", type=Path, required=True, help="folder holding the label-error benchmark's results.json")
     parser.add_argument("--clean", type=Path, required=True, help="clean_dataset_scores.json with clean_outline")
     parser.add_argument("--per-class", type=Path, required=True, help="label_error_per_class.py's JSON with outline")
     parser.add_argument("--fresh", type=Path, nargs="+", required=True, help="issue-16 folders (fresh_datasets.py)")
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = corpus_arguments(__doc__.splitlines()[0], argv)
     clean_sets, corrupted_sets, pooled = corpus(args.bq, args.clean, args.per_class, args.fresh)
     report = base.evaluate(clean_sets, corrupted_sets, CANDIDATES, pooled)
     beside = base.evaluate(clean_sets, corrupted_sets, round7.CANDIDATES, pooled)

@@ -13,7 +13,6 @@ own and the flags pooled::
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -55,13 +54,7 @@ CANDIDATES = {
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bq", type=Path, required=True, help="folder holding the label-error benchmark's results.json")
-    parser.add_argument("--clean", type=Path, required=True, help="clean_dataset_scores.json with clean_outline")
-    parser.add_argument("--per-class", type=Path, required=True, help="label_error_per_class.py's JSON with outline")
-    parser.add_argument("--fresh", type=Path, nargs="+", required=True, help="issue-16 folders, each with ct_clean")
-    parser.add_argument("--out", type=Path, required=True, help="JSON result")
-    args = parser.parse_args(argv)
+    args = round8.corpus_arguments(__doc__.splitlines()[0], argv)
     clean_sets, corrupted_sets, pooled = round8.corpus(args.bq, args.clean, args.per_class, args.fresh)
     pooled["issue-16 ct_clean"] = [round7.fresh_set(folder / "ct_clean") for folder in args.fresh]
     assert not any(bad.any() for *_values, bad in pooled["issue-16 ct_clean"])
