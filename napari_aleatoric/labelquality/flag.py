@@ -210,7 +210,7 @@ def flag_reasons(rows: list[dict]) -> list[str] | None:
     """Why each case of a score table is flagged, in words: every part of :func:`flag_cases`'s rule
     that holds for the case, with the value behind it, joined by ``"; "`` (``""``: not flagged).
 
-    For example ``"tumour contradicted 6.2 times its usual share; a structure 55 % contradicted"``.
+    For example ``"tumour contradicted 6.2 times its usual share; a structure 65 % contradicted"``.
     A case is flagged exactly when its reason is not empty.
 
     Args:
