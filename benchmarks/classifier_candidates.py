@@ -79,7 +79,7 @@ def main(argv=None) -> int:
            "rule": f"mean AUROC gain > {MIN_GAIN}, {GUARDED_KIND} mean not lower, no kind lower by > {MAX_KIND_LOSS}",
            "candidates": {}}
     for name, figures in summaries.items():
-        entry = dict(figures, commands=reports[name]["command"], commit=reports[name]["commit"])
+        entry = dict(figures, command=reports[name]["command"], commit=reports[name]["commit"])
         if name != reference:
             entry["passes"], entry["fails_because"] = passes(figures, summaries[reference])
         out["candidates"][name] = entry

@@ -1,7 +1,8 @@
 """Why each flagged case of scored datasets is flagged (a diagnostic over their ``scores.csv``).
 
-For every dataset folder given (scored: ``.aleatoric/scores.csv``), every flagged case with the parts
-of the flag's rule that hold for it and their values
+For every dataset folder given (scored: ``.aleatoric/scores.csv``), each class's usual (median)
+contradicted share, which the class part divides by, and every flagged case with the parts of the
+flag's rule that hold for it and their values
 (:func:`napari_aleatoric.labelquality.flag.flag_reasons`, recomputed from the table with the code on
 the path)::
 
@@ -15,7 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from napari_aleatoric.labelquality.flag import flag_reasons  # noqa: E402
+import numpy as np  # noqa: E402
+
+from napari_aleatoric.labelquality.flag import class_shares, flag_reasons  # noqa: E402
 from napari_aleatoric.pipelines.table import read_scores  # noqa: E402
 
 
@@ -24,6 +27,9 @@ def main(argv=None) -> int:
         rows = read_scores(Path(root) / ".aleatoric" / "scores.csv").rows
         reasons = flag_reasons(rows) or [""] * len(rows)
         print(f"{root}: {sum(map(bool, reasons))} of {len(rows)} flagged")
+        names, shares = class_shares(rows)
+        print("  usual share: " + ", ".join(f"{name} {100 * np.nanmedian(shares[:, k]):.1f} %"
+                                             for k, name in enumerate(names) if np.isfinite(shares[:, k]).any()))
         for row, reason in zip(rows, reasons):
             if reason:
                 print(f"  {row['case_id']}: {reason}")
