@@ -1,4 +1,4 @@
-"""The fourth to ninth flag rounds' rules side by side on fresh_datasets.py folders (errors found,
+"""The fourth to tenth flag rounds' rules side by side on fresh_datasets.py folders (errors found,
 clean cases flagged, and the queue's AUROC with each rule's flagged cases first, per set; then the
 errors found and clean cases flagged pooled over every folder given), from the sets' ``scores.csv``::
 
@@ -16,6 +16,7 @@ import flag_rule_choice as F  # noqa: E402
 import flag_rule_round6 as R6  # noqa: E402
 import flag_rule_round7 as R7  # noqa: E402
 import flag_rule_round9 as R9  # noqa: E402
+import flag_rule_round10 as R10  # noqa: E402
 
 from napari_aleatoric.pipelines.table import issue_ranks, read_scores  # noqa: E402
 
@@ -24,7 +25,8 @@ RULES = {"round 4": lambda li, c, w, r, s, o: _r4(li, c, w, r),
          "round 5": lambda li, c, w, r, s, o: R6.CANDIDATES["round 5 (the rule until now)"](li, c, w, r, s),
          "round 6": R7.CANDIDATES["round 6 (the rule until now)"],
          "round 7": R7.CANDIDATES["round 6 or outline>=70%"],
-         "round 9": R9.CANDIDATES["10. 3, 5 and 6"]}
+         "round 9": R9.CANDIDATES["10. 3, 5 and 6"],
+         "round 10": R10.CANDIDATES["7. slices: 3 and 5"]}
 totals = {key: {"found": 0, "errors": 0, "clean flagged": 0, "clean": 0} for key in RULES}
 for folder, name in [(folder, name) for folder in sys.argv[1:] for name in ("mni_clean", "ct_clean") + F.FRESH_CORRUPTED]:
     root = Path(folder) / name

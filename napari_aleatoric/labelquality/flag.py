@@ -25,7 +25,11 @@ puts its wrong voxels) is contradicted for at least :data:`FLAG_OUTLINE` (4 thre
 ninth round added an all-clean CT set (96 clean volumes over four draws, 9.4 % flagged) to the
 clean-only sets and chose, among 10 stricter settings, the label issue's own part at z > 3, the
 agreement part at z > 2.5 and the structure part at 60 % (4.2 % of the clean CT volumes flagged,
-mean recall 57.0 → 47.3 % on the tuning corpus).
+mean recall 57.0 → 47.3 % on the tuning corpus). The tenth round lowered the label issue's own part and the agreement part to
+z > 2 and z > 1.5, in a table of single slices (:func:`of_single_slices`): slices of one size have
+a light-tailed ``label_issue`` (a softmin over all pixels depends on the case's size, and volumes
+vary), chosen among 7 candidates on the ninth round's corpus with seven seen draws (mean
+recall 47.5 → 60.9 %, 7 of 210 clean MRI slices flagged).
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ RATIO_FLOOR = 0.01
 #: ... or when both its ``label_issue`` and its worst class's contradicted share have a robust z
 #: above this (two moderate signals agreeing; fifth round, raised from 1.5 in the ninth)
 FLAG_AGREE_Z = 2.5
+#: in a table of single slices (:func:`of_single_slices`), the label issue's own part and the
+#: agreement part at these z instead (tenth round): their ``label_issue`` has a light upper tail
+FLAG_Z_SLICES = 2.0
+FLAG_AGREE_Z_SLICES = 1.5
 #: ... or when, in a volume, at least this share of one structure's voxels is contradicted (sixth round;
 #: 50 % until the ninth)
 FLAG_STRUCTURE = 0.6
@@ -90,15 +98,25 @@ FLAG_STRUCTURE = 0.6
 FLAG_OUTLINE = 0.7
 #: the rule in words (the CLI, ``scores.json``'s ``flag_rule``, the review panel)
 FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above the dataset's median "
-             f"(robust z > {FLAG_Z:g}), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
+             f"(robust z > {FLAG_Z:g}; {FLAG_Z_SLICES:g} in a dataset of single slices), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
              f"and at least {FLAG_CONTRADICTED_MEDIAN:g}× the dataset's median share, "
              f"a class contradicted at least {FLAG_CLASS_RATIO:g}× its median share in the dataset, "
              f"both the label issue and the worst class's contradicted share more than {FLAG_AGREE_Z:g} robust "
-             f"standard deviations above the dataset's median, or (volumes) a structure, a connected piece of one "
+             f"standard deviations above the dataset's median ({FLAG_AGREE_Z_SLICES:g} in a dataset of single slices), or (volumes) a structure, a connected piece of one "
              f"class, at least {100 * FLAG_STRUCTURE:.0f} % contradicted or its outline (2-px rim) at least "
              f"{100 * FLAG_OUTLINE:.0f} %")
 #: what is said where label quality did not run (fewer than MIN_CASES judged cases, or switched off)
 NO_FLAG = "no flag: label quality did not judge enough cases"
+
+
+def of_single_slices(rows: list[dict]) -> bool:
+    """Whether a score table is of single slices (2D cases): no row has a ``worst_structure``, which
+    is computed for volumes only (a volume none of whose structures has 20 voxels has none either).
+
+    Args:
+        rows: the table's rows.
+    """
+    return not np.isfinite(np.array([_number(row.get("worst_structure")) for row in rows], dtype=np.float64)).any()
 
 
 def class_shares(rows: list[dict]) -> tuple[list[str], np.ndarray]:
@@ -183,7 +201,8 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     :data:`FLAG_STRUCTURE` of its worst structure is contradicted (``worst_structure``, volumes only:
     a blob drawn beside its class's real structure), or at least :data:`FLAG_OUTLINE` of the
     outline of one of its structures (``worst_outline``, volumes only: a structure drawn too wide).
-    Chosen on tuning
+    In a table of single slices (:func:`of_single_slices`) the two ``label_issue`` parts use
+    :data:`FLAG_Z_SLICES` and :data:`FLAG_AGREE_Z_SLICES`. Chosen on tuning
     data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
     queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
 
@@ -229,17 +248,18 @@ def flag_reasons(rows: list[dict]) -> list[str] | None:
     z, worst_z = robust_z(issue), robust_z(_row_max(shares))
     ratios = _ratios_per_class(shares)
     structure, outline = _column(rows, "worst_structure"), _column(rows, "worst_outline")
+    own_z, agree_z = (FLAG_Z_SLICES, FLAG_AGREE_Z_SLICES) if of_single_slices(rows) else (FLAG_Z, FLAG_AGREE_Z)
     reasons = []
     for i in range(len(rows)):
         parts = []
-        if z[i] > FLAG_Z:
+        if z[i] > own_z:
             parts.append(f"label issue {z[i]:.1f} robust standard deviations above the dataset's median")
         if contradicted[i] >= threshold:
             parts.append(f"{100 * contradicted[i]:.0f} % of the drawing contradicted")
         if np.isfinite(ratios[i]).any() and np.nanmax(ratios[i]) >= FLAG_CLASS_RATIO:
             k = int(np.nanargmax(ratios[i]))
             parts.append(f"{names[k]} contradicted {ratios[i, k]:.1f} times its usual share")
-        if z[i] > FLAG_AGREE_Z and worst_z[i] > FLAG_AGREE_Z:
+        if z[i] > agree_z and worst_z[i] > agree_z:
             k = int(np.nanargmax(shares[i]))
             parts.append(f"label issue and {names[k]}'s contradicted share both unusually high "
                          f"(robust z {z[i]:.1f} and {worst_z[i]:.1f})")
