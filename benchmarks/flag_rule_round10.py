@@ -15,8 +15,6 @@ pooled (each draw flagged on its own) in place of the first draw's alone::
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
 from pathlib import Path
 
@@ -24,7 +22,6 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-import flag_rule_choice as base  # noqa: E402
 import flag_rule_round7 as round7  # noqa: E402
 import flag_rule_round8 as round8  # noqa: E402
 import flag_rule_round9 as round9  # noqa: E402
@@ -68,16 +65,9 @@ def main(argv=None) -> int:
     kinds = {name: ("slices" if single_slices(values[4]) else "volumes") for name, values in clean_sets.items()}
     kinds.update({f"{family} {i}": ("slices" if single_slices(values[4]) else "volumes")
                   for family, tables in corrupted_sets.items() for i, values in enumerate(tables)})
-    report = base.evaluate(clean_sets, corrupted_sets, CANDIDATES, pooled)
-    if not report["candidates"][report["chosen"]]["eligible"]:
-        report["chosen"], report["how"] = next(iter(CANDIDATES)), "no candidate eligible: nothing changes"
-    report.update({"round": 10, "command": " ".join(["python", *sys.argv]), "machine": platform.platform(),
-                   "table_kinds": kinds,
-                   "sets": {"issue 16 order": [f"{f}/{n}" for f in args.fresh for n in base.FRESH_CORRUPTED],
-                            "mni_clean": [f"{f}/mni_clean" for f in args.fresh],
-                            "ct_clean": [f"{f}/ct_clean" for f in args.fresh]}})
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    base.print_report(report)
+    round9.decide(args, clean_sets, corrupted_sets, pooled, CANDIDATES, 10,
+                  {"mni_clean": [f"{f}/mni_clean" for f in args.fresh], "ct_clean": [f"{f}/ct_clean" for f in args.fresh]},
+                  table_kinds=kinds)
     return 0
 
 

@@ -58,15 +58,24 @@ def main(argv=None) -> int:
     clean_sets, corrupted_sets, pooled = round8.corpus(args.bq, args.clean, args.per_class, args.fresh)
     pooled["issue-16 ct_clean"] = [round7.fresh_set(folder / "ct_clean") for folder in args.fresh]
     assert not any(bad.any() for *_values, bad in pooled["issue-16 ct_clean"])
-    report = base.evaluate(clean_sets, corrupted_sets, CANDIDATES, pooled)
+    decide(args, clean_sets, corrupted_sets, pooled, CANDIDATES, 9, {"ct_clean": [f"{f}/ct_clean" for f in args.fresh]})
+    return 0
+
+
+def decide(args, clean_sets: dict, corrupted_sets: dict, pooled: dict, candidates: dict, round_number: int,
+           sets: dict, **extra) -> dict:
+    """Evaluate ``candidates`` (:func:`flag_rule_choice.evaluate`), keep the first (the rule until then)
+    when none is eligible, write the report with the command, machine, ``sets`` and ``extra`` to
+    ``args.out``, print it, and return it."""
+    report = base.evaluate(clean_sets, corrupted_sets, candidates, pooled)
     if not report["candidates"][report["chosen"]]["eligible"]:
-        report["chosen"], report["how"] = next(iter(CANDIDATES)), "no candidate eligible: nothing changes"
-    report.update({"round": 9, "command": " ".join(["python", *sys.argv]), "machine": platform.platform(),
-                   "sets": {"issue 16 order": [f"{f}/{n}" for f in args.fresh for n in base.FRESH_CORRUPTED],
-                            "ct_clean": [f"{f}/ct_clean" for f in args.fresh]}})
+        report["chosen"], report["how"] = next(iter(candidates)), "no candidate eligible: nothing changes"
+    report.update({"round": round_number, "command": " ".join(["python", *sys.argv]), "machine": platform.platform(),
+                   **extra,
+                   "sets": {"issue 16 order": [f"{f}/{n}" for f in args.fresh for n in base.FRESH_CORRUPTED], **sets}})
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     base.print_report(report)
-    return 0
+    return report
 
 
 if __name__ == "__main__":
