@@ -14,17 +14,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 import numpy as np  # noqa: E402
 
 from napari_aleatoric.labelquality.flag import class_shares, flag_reasons  # noqa: E402
-from napari_aleatoric.pipelines.table import read_scores  # noqa: E402
+from scored_tables import scored_table  # noqa: E402
 
 
 def main(argv=None) -> int:
     for root in (argv if argv is not None else sys.argv[1:]):
-        rows = read_scores(Path(root) / ".aleatoric" / "scores.csv").rows
+        rows = scored_table(Path(root)).rows
         reasons = flag_reasons(rows) or [""] * len(rows)
         print(f"{root}: {sum(map(bool, reasons))} of {len(rows)} flagged")
         names, shares = class_shares(rows)

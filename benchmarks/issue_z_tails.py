@@ -14,12 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 import numpy as np  # noqa: E402
 
 from napari_aleatoric.labelquality.flag import flag_reasons, robust_z  # noqa: E402
-from napari_aleatoric.pipelines.table import read_scores  # noqa: E402
+from scored_tables import scored_table  # noqa: E402
 
 KINDS = ("mni_clean", "mni_subtle", "mni_small", "nuclei_tiles", "ct_clean", "ct_sizes", "ct_rare")
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     for kind in KINDS:
         clean, missed = [], {}
         for draw in draws:
-            rows = read_scores(draw / kind / ".aleatoric" / "scores.csv").rows
+            rows = scored_table(draw / kind).rows
             corrupted = json.loads((draw / kind / "truth.json").read_text())["corrupted"]
             z = robust_z([row.get("label_issue") for row in rows])
             for row, value, reason in zip(rows, z, flag_reasons(rows) or [""] * len(rows)):

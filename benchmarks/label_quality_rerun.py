@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from napari_aleatoric.data.dataset import open_dataset  # noqa: E402
 from napari_aleatoric.data.scores_file import read_scores  # noqa: E402
 from napari_aleatoric.labelquality.assess import LabelQualityFinished, assess_label_quality  # noqa: E402
 from napari_aleatoric.models.lazy import LazyModel  # noqa: E402
 from napari_aleatoric.pipelines.table import with_label_quality  # noqa: E402
+from scored_tables import with_sizes  # noqa: E402
 
 COLUMNS = ("issue_rank", "label_issue", "contradicted")
 
@@ -49,7 +50,7 @@ def one_run(root: Path, cache: Path, seed: int) -> dict:
     for event in assess_label_quality(dataset, case_ids, model.identity(), model.get, seed=seed, cache_dir=cache):
         if isinstance(event, LabelQualityFinished):
             result = event.result
-    rows = with_label_quality(table, list(dataset.foreground), result).rows
+    rows = with_label_quality(with_sizes(table, root), list(dataset.foreground), result).rows
     truth = json.loads((root / "truth.json").read_text())
     bad = np.array([row["case_id"] in truth["corrupted"] for row in rows])
     flagged = np.array([bool(row["flagged"]) for row in rows])

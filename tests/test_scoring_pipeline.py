@@ -40,6 +40,12 @@ def test_scoring_writes_ranked_csv_with_per_class_columns(mni_dataset):
     expected = {"case_id", "rank", "label_issue", "auv", "flagged", "sps", "fm_disagreement"}
     expected |= {f"{p}_{n}" for p in ("label_issue", "auv", "sps", "dice_fm") for n in CLASS_NAMES}
     assert expected <= set(rows[0])
+    # each case's pixel count (the flag's single-slice thresholds need the slices to be of one size)
+    from napari_aleatoric.data.dataset import load_case, open_dataset
+
+    dataset = open_dataset(mni_dataset)
+    assert {r["case_id"]: float(r["voxels"]) for r in rows} == {
+        r["case_id"]: float(load_case(dataset, dataset.case(r["case_id"])).label.size) for r in rows}
     # the queue follows the issue rank: the flagged cases first, each group by the mean percentile
     # rank of the learned label-issue score and the worst class's contradicted share; the AUV
     # column stays the paper's score

@@ -29,7 +29,10 @@ mean recall 57.0 → 47.3 % on the tuning corpus). The tenth round lowered the l
 z > 2 and z > 1.5, in a table of single slices (:func:`of_single_slices`): slices of one size have
 a light-tailed ``label_issue`` (a softmin over all pixels depends on the case's size, and volumes
 vary), chosen among 7 candidates on the ninth round's corpus with seven seen draws (mean
-recall 47.5 → 60.9 %, 7 of 210 clean MRI slices flagged).
+recall 47.5 → 60.9 %, 7 of 210 clean MRI slices flagged); only where the slices are of comparable
+size (:data:`MAX_SIZE_RATIO_SLICES`, set after a measurement: on clean MRI slices resampled to sizes
+up to 4× apart they flagged 7 of 90, the ninth round's thresholds 2;
+``benchmarks/mixed_size_slices.py``).
 """
 
 from __future__ import annotations
@@ -87,10 +90,13 @@ RATIO_FLOOR = 0.01
 #: ... or when both its ``label_issue`` and its worst class's contradicted share have a robust z
 #: above this (two moderate signals agreeing; fifth round, raised from 1.5 in the ninth)
 FLAG_AGREE_Z = 2.5
-#: in a table of single slices (:func:`of_single_slices`), the label issue's own part and the
-#: agreement part at these z instead (tenth round): their ``label_issue`` has a light upper tail
+#: in a table of single slices of comparable size (:func:`of_single_slices`), the label issue's own part
+#: and the agreement part at these z instead (tenth round): their ``label_issue`` has a light upper tail
 FLAG_Z_SLICES = 2.0
 FLAG_AGREE_Z_SLICES = 1.5
+#: ... where the largest slice has at most this many times the pixels of the smallest (the tuning
+#: sets' slices: one size, or two 1.23× apart; set after slices up to 4× apart flagged 7 of 90 clean)
+MAX_SIZE_RATIO_SLICES = 1.5
 #: ... or when, in a volume, at least this share of one structure's voxels is contradicted (sixth round;
 #: 50 % until the ninth)
 FLAG_STRUCTURE = 0.6
@@ -98,11 +104,11 @@ FLAG_STRUCTURE = 0.6
 FLAG_OUTLINE = 0.7
 #: the rule in words (the CLI, ``scores.json``'s ``flag_rule``, the review panel)
 FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above the dataset's median "
-             f"(robust z > {FLAG_Z:g}; {FLAG_Z_SLICES:g} in a dataset of single slices), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
+             f"(robust z > {FLAG_Z:g}; {FLAG_Z_SLICES:g} in a dataset of single slices of comparable size), at least {100 * FLAG_CONTRADICTED:.0f} % of the drawing contradicted "
              f"and at least {FLAG_CONTRADICTED_MEDIAN:g}× the dataset's median share, "
              f"a class contradicted at least {FLAG_CLASS_RATIO:g}× its median share in the dataset, "
              f"both the label issue and the worst class's contradicted share more than {FLAG_AGREE_Z:g} robust "
-             f"standard deviations above the dataset's median ({FLAG_AGREE_Z_SLICES:g} in a dataset of single slices), or (volumes) a structure, a connected piece of one "
+             f"standard deviations above the dataset's median ({FLAG_AGREE_Z_SLICES:g} in a dataset of single slices of comparable size), or (volumes) a structure, a connected piece of one "
              f"class, at least {100 * FLAG_STRUCTURE:.0f} % contradicted or its outline (2-px rim) at least "
              f"{100 * FLAG_OUTLINE:.0f} %")
 #: what is said where label quality did not run (fewer than MIN_CASES judged cases, or switched off)
@@ -110,13 +116,19 @@ NO_FLAG = "no flag: label quality did not judge enough cases"
 
 
 def of_single_slices(rows: list[dict]) -> bool:
-    """Whether a score table is of single slices (2D cases): no row has a ``worst_structure``, which
-    is computed for volumes only (a volume none of whose structures has 20 voxels has none either).
+    """Whether a score table is of single slices (2D cases) of comparable size: no row has a
+    ``worst_structure``, which is computed for volumes only (a volume none of whose structures has
+    20 voxels has none either), and every row's ``voxels`` (the case's pixel count) is known, the
+    largest at most :data:`MAX_SIZE_RATIO_SLICES` times the smallest. Slices of very different
+    sizes have a heavier-tailed ``label_issue`` (docs/label_quality.md).
 
     Args:
         rows: the table's rows.
     """
-    return not np.isfinite(np.array([_number(row.get("worst_structure")) for row in rows], dtype=np.float64)).any()
+    structure = np.array([_number(row.get("worst_structure")) for row in rows], dtype=np.float64)
+    voxels = np.array([_number(row.get("voxels")) for row in rows], dtype=np.float64)
+    return (not np.isfinite(structure).any() and bool(rows) and np.isfinite(voxels).all()
+            and bool(voxels.min() > 0) and bool(voxels.max() <= MAX_SIZE_RATIO_SLICES * voxels.min()))
 
 
 def class_shares(rows: list[dict]) -> tuple[list[str], np.ndarray]:
@@ -201,14 +213,14 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     :data:`FLAG_STRUCTURE` of its worst structure is contradicted (``worst_structure``, volumes only:
     a blob drawn beside its class's real structure), or at least :data:`FLAG_OUTLINE` of the
     outline of one of its structures (``worst_outline``, volumes only: a structure drawn too wide).
-    In a table of single slices (:func:`of_single_slices`) the two ``label_issue`` parts use
+    In a table of single slices of comparable size (:func:`of_single_slices`) the two ``label_issue`` parts use
     :data:`FLAG_Z_SLICES` and :data:`FLAG_AGREE_Z_SLICES`. Chosen on tuning
     data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
     queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
 
     Args:
-        rows: the table's rows (``label_issue``, ``contradicted``, ``worst_structure``, ``worst_outline`` and
-            ``contradicted_<class>`` read; missing or NaN = not judged).
+        rows: the table's rows (``label_issue``, ``contradicted``, ``worst_structure``, ``worst_outline``,
+            ``voxels`` and ``contradicted_<class>`` read; missing or NaN = not judged).
 
     Returns:
         ``(one flag per row, in order; the rule's description)``; why each is flagged:

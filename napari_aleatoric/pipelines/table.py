@@ -43,7 +43,7 @@ def check_rank_by(rank_by: str) -> None:
 
 def table_columns(class_names: list[str]) -> list[str]:
     """CSV column order for a dataset's foreground class names."""
-    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "worst_structure", "worst_outline", "wrong_voxels", "wrong_size", "auv", "flagged", "flag_reason", "sps",
+    return (["case_id", "rank", "issue_rank", "label_issue", "contradicted", "worst_structure", "worst_outline", "wrong_voxels", "wrong_size", "voxels", "auv", "flagged", "flag_reason", "sps",
              "fm_disagreement"] + list(REGION_COLUMNS)
             + [f"label_issue_{n}" for n in class_names] + [f"contradicted_{n}" for n in class_names]
             + [f"wrong_voxels_{n}" for n in class_names]
@@ -77,6 +77,7 @@ def build_table(results: list[CaseResult], class_names: list[str],
         dices = [result.dice_fm_per_class.get(n, math.nan) for n in class_names]
         finite_dices = [d for d in dices if math.isfinite(d)]
         row = {"case_id": result.case_id, "auv": float(auv[i]), "sps": float(case_sps[i]),
+               "voxels": float(np.prod(result.shape)),
                "fm_disagreement": 1.0 - min(finite_dices) if finite_dices else math.nan}
         row.update(label_quality_columns(label_quality, result.case_id, class_names))
         for c, name in enumerate(class_names):
