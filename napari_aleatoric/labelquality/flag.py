@@ -25,14 +25,14 @@ puts its wrong voxels) is contradicted for at least :data:`FLAG_OUTLINE` (4 thre
 ninth round added an all-clean CT set (96 clean volumes over four draws, 9.4 % flagged) to the
 clean-only sets and chose, among 10 stricter settings, the label issue's own part at z > 3, the
 agreement part at z > 2.5 and the structure part at 60 % (4.2 % of the clean CT volumes flagged,
-mean recall 57.0 → 47.3 % on the tuning corpus). The tenth round lowered the label issue's own part and the agreement part to
-z > 2 and z > 1.5, in a table of single slices (:func:`of_single_slices`): slices of one size have
-a light-tailed ``label_issue`` (a softmin over all pixels depends on the case's size, and volumes
-vary), chosen among 7 candidates on the ninth round's corpus with seven seen draws (mean
-recall 47.5 → 60.9 %, 7 of 210 clean MRI slices flagged); only where the slices are of comparable
-size (:data:`MAX_SIZE_RATIO_SLICES`, set after a measurement: on clean MRI slices resampled to sizes
-up to 4× apart they flagged 7 of 90, the ninth round's thresholds 2;
-``benchmarks/mixed_size_slices.py``).
+mean recall 57.0 → 47.3 % on the tuning corpus). The tenth round lowered the label issue's own
+part and the agreement part to z > 2 and z > 1.5 in a table of single slices
+(:func:`of_single_slices`): slices of one size have a light-tailed ``label_issue`` (a softmin over
+all pixels depends on the case's size, and volumes vary); chosen among 7 candidates on the ninth
+round's corpus with seven seen draws (mean recall 47.5 → 60.9 %, 7 of 210 clean MRI slices
+flagged); only where the slices are of comparable size (:data:`MAX_SIZE_RATIO_SLICES`, set after a
+measurement: on clean MRI slices resampled to sizes up to 4× apart they flagged 7 of 90, the ninth
+round's thresholds 2; ``benchmarks/mixed_size_slices.py``).
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ RATIO_FLOOR = 0.01
 #: ... or when both its ``label_issue`` and its worst class's contradicted share have a robust z
 #: above this (two moderate signals agreeing; fifth round, raised from 1.5 in the ninth)
 FLAG_AGREE_Z = 2.5
-#: in a table of single slices of comparable size (:func:`of_single_slices`), the label issue's own part
-#: and the agreement part at these z instead (tenth round): their ``label_issue`` has a light upper tail
+#: in a table of single slices of comparable size (:func:`of_single_slices`), the label issue's own
+#: part and the agreement part at these z instead (tenth round): their ``label_issue`` has a light
+#: upper tail
 FLAG_Z_SLICES = 2.0
 FLAG_AGREE_Z_SLICES = 1.5
 #: ... where the largest slice has at most this many times the pixels of the smallest (the tuning
@@ -213,8 +214,8 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     :data:`FLAG_STRUCTURE` of its worst structure is contradicted (``worst_structure``, volumes only:
     a blob drawn beside its class's real structure), or at least :data:`FLAG_OUTLINE` of the
     outline of one of its structures (``worst_outline``, volumes only: a structure drawn too wide).
-    In a table of single slices of comparable size (:func:`of_single_slices`) the two ``label_issue`` parts use
-    :data:`FLAG_Z_SLICES` and :data:`FLAG_AGREE_Z_SLICES`. Chosen on tuning
+    In a table of single slices of comparable size (:func:`of_single_slices`) the two
+    ``label_issue`` parts use :data:`FLAG_Z_SLICES` and :data:`FLAG_AGREE_Z_SLICES`. Chosen on tuning
     data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
     queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
 
