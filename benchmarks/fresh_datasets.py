@@ -179,13 +179,18 @@ def _corrupt_some(labels: dict, chosen: list[str], planners: dict, kinds: list[s
     return records
 
 
+def mni_setup() -> tuple[dict, dict]:
+    """The MNI sets' error planners and dataset metadata (``labels``, ``modality``, ``ending``)."""
+    _img, _lab, planners, meta = build_mni(DatasetConfig(cases=2, extra={"axial": 1}))
+    return planners, {k: meta[k] for k in ("labels", "modality", "ending")}
+
+
 def build_all(out: Path, base: int = 4100, ct_sizes_cases: int = 14) -> dict:
     """Every dataset into ``out``; ``base`` offsets every seed (4100: the first evaluation);
     ``ct_sizes_cases`` phantoms in ``ct_sizes``, every third corrupted."""
     made = {}
     left, subtle_levels, small_levels = mni_levels()
-    _img, _lab, mni_planners, mni_meta = build_mni(DatasetConfig(cases=2, extra={"axial": 1}))
-    mni_meta = {k: mni_meta[k] for k in ("labels", "modality", "ending")}
+    mni_planners, mni_meta = mni_setup()
 
     images, labels = mni_cases(left, "sag_l")
     write_dataset(out / "mni_clean", "mni_clean", images, labels, mni_meta, {"corrupted": {}})

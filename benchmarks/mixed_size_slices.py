@@ -5,7 +5,8 @@ round, docs/label_quality.md), chosen on sets whose slices are all of one size. 
 sagittal MNI slices of ``fresh_datasets.py``'s ``mni_clean`` are each resampled by a factor drawn
 from ``SCALES`` (image: linear with anti-aliasing; annotation: nearest), so the slices of one
 dataset differ up to 4× in pixel count, one dataset per seed. Each is scored with the shipped
-pipeline and its defaults, and the clean cases flagged are counted (nothing is wrong in them)::
+pipeline and its defaults (``fresh_evaluation.score``), and the clean cases flagged are counted
+(nothing is wrong in them)::
 
     python benchmarks/mixed_size_slices.py --out /work/mixed_sizes --seeds 1 2 3 \\
         --json benchmarks/results/mixed_size_slices.json
@@ -25,8 +26,7 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 import fresh_datasets as fresh  # noqa: E402
-
-from napari_aleatoric.pipelines.scoring import ScoringFinished, score_dataset  # noqa: E402
+from fresh_evaluation import score  # noqa: E402
 
 #: resampling factors per side (a slice of factor 0.5 has a quarter of the pixels of one at 1.0)
 SCALES = (0.5, 0.75, 1.0)
@@ -38,8 +38,7 @@ def build(root: Path, seed: int) -> dict[str, float]:
     from skimage.transform import rescale
 
     images, labels = fresh.mni_cases(fresh.mni_levels()[0], "sag_l")
-    _img, _lab, _planners, meta = fresh.build_mni(fresh.DatasetConfig(cases=2, extra={"axial": 1}))
-    meta = {k: meta[k] for k in ("labels", "modality", "ending")}
+    _planners, meta = fresh.mni_setup()
     rng = np.random.default_rng([seed, 7])
     factors = {}
     for case in sorted(images):
@@ -67,11 +66,7 @@ def main(argv=None) -> int:
             factors = build(root, seed)
             (root / "factors.json").write_text(json.dumps(factors, indent=1))
         start = time.monotonic()
-        finished = None
-        for event in score_dataset(root, "litemedsam", device="cpu"):
-            if isinstance(event, ScoringFinished):
-                finished = event
-        rows = finished.table.rows
+        rows = score(root).table.rows
         flagged = {r["case_id"]: {"factor": factors[r["case_id"]], "reason": r["flag_reason"],
                                   "label_issue": r["label_issue"]} for r in rows if r["flagged"]}
         entry = {"cases": len(rows), "flagged": len(flagged), "flagged_cases": flagged,
