@@ -12,7 +12,7 @@ from napari_aleatoric.labelquality.flag import (
     contradicted_threshold,
     flag_cases,
     flag_reasons,
-    of_single_slices,
+    of_comparable_slices,
     robust_z,
 )
 from napari_aleatoric.pipelines.table import ScoreTable, ranked
@@ -328,7 +328,7 @@ def slices_and_volumes() -> tuple[list[dict], int, int]:
     return rows, alone, agreeing
 
 
-def test_in_a_dataset_of_single_slices_a_moderate_label_issue_is_flagged_not_in_volumes():
+def test_in_a_dataset_of_comparable_slices_a_moderate_label_issue_is_flagged_not_in_volumes():
     """Tenth round: slices of one size have a light-tailed label issue (clean 99th percentile of its
     robust z 0.8–2.1 against 2.6–3.4 in varied-size CT), so in a table of single slices its own part
     flags above z 2 and the agreement part above z 1.5; the same values in a table of volumes
@@ -337,14 +337,14 @@ def test_in_a_dataset_of_single_slices_a_moderate_label_issue_is_flagged_not_in_
     z = robust_z([r["label_issue"] for r in rows])
     worst = robust_z([r["contradicted_tumour"] for r in rows])
     assert 2.0 < z[alone] < 2.5 and 1.5 < z[agreeing] < 2.0 and 1.5 < worst[agreeing] < 2.0
-    assert of_single_slices(rows)
+    assert of_comparable_slices(rows)
     flags, rule = flag_cases(rows)
     assert [i for i, f in enumerate(flags) if f] == [alone, agreeing] and "single slices" in rule
     reasons = flag_reasons(rows)
     assert reasons[alone].startswith("label issue 2.")
     assert reasons[agreeing].startswith("label issue and tumour's contradicted share both unusually high")
     volumes = as_volumes(slices_and_volumes()[0])
-    assert not of_single_slices(volumes) and not any(flag_cases(volumes)[0])
+    assert not of_comparable_slices(volumes) and not any(flag_cases(volumes)[0])
 
 
 def test_single_slices_of_very_different_sizes_keep_the_thresholds_of_volumes():
@@ -357,17 +357,17 @@ def test_single_slices_of_very_different_sizes_keep_the_thresholds_of_volumes():
     assert [i for i, f in enumerate(flag_cases(rows)[0]) if f] == [alone, agreeing]
     for i, row in enumerate(rows):
         row["voxels"] = [233.0 * 197.0, 189.0 * 197.0][i % 2]
-    assert of_single_slices(rows) and [i for i, f in enumerate(flag_cases(rows)[0]) if f] == [alone, agreeing]
+    assert of_comparable_slices(rows) and [i for i, f in enumerate(flag_cases(rows)[0]) if f] == [alone, agreeing]
     for i, row in enumerate(rows):
         row["voxels"] = [128.0 * 128.0, 192.0 * 192.0, 256.0 * 256.0][i % 3]
-    assert not of_single_slices(rows) and not any(flag_cases(rows)[0])
+    assert not of_comparable_slices(rows) and not any(flag_cases(rows)[0])
     for row in rows:
         del row["voxels"]
-    assert not of_single_slices(rows) and not any(flag_cases(rows)[0])
+    assert not of_comparable_slices(rows) and not any(flag_cases(rows)[0])
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_a_clean_dataset_of_single_slices_flags_almost_nothing(seed):
+def test_a_clean_dataset_of_comparable_slices_flags_almost_nothing(seed):
     """The lower thresholds of single slices still flag at most 5 % of a clean table (3 of 60)."""
     rows = clean_table(seed=seed)
-    assert of_single_slices(rows) and sum(flag_cases(rows)[0]) <= 3
+    assert of_comparable_slices(rows) and sum(flag_cases(rows)[0]) <= 3

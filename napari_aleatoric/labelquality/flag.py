@@ -27,7 +27,7 @@ clean-only sets and chose, among 10 stricter settings, the label issue's own par
 agreement part at z > 2.5 and the structure part at 60 % (4.2 % of the clean CT volumes flagged,
 mean recall 57.0 → 47.3 % on the tuning corpus). The tenth round lowered the label issue's own
 part and the agreement part to z > 2 and z > 1.5 in a table of single slices
-(:func:`of_single_slices`): slices of one size have a light-tailed ``label_issue`` (a softmin over
+(:func:`of_comparable_slices`): slices of one size have a light-tailed ``label_issue`` (a softmin over
 all pixels depends on the case's size, and volumes vary); chosen among 7 candidates on the ninth
 round's corpus with seven seen draws (mean recall 47.5 → 60.9 %, 7 of 210 clean MRI slices
 flagged); only where the slices are of comparable size (:data:`MAX_SIZE_RATIO_SLICES`, set after a
@@ -90,7 +90,7 @@ RATIO_FLOOR = 0.01
 #: ... or when both its ``label_issue`` and its worst class's contradicted share have a robust z
 #: above this (two moderate signals agreeing; fifth round, raised from 1.5 in the ninth)
 FLAG_AGREE_Z = 2.5
-#: in a table of single slices of comparable size (:func:`of_single_slices`), the label issue's own
+#: in a table of single slices of comparable size (:func:`of_comparable_slices`), the label issue's own
 #: part and the agreement part at these z instead (tenth round): their ``label_issue`` has a light
 #: upper tail
 FLAG_Z_SLICES = 2.0
@@ -116,7 +116,7 @@ FLAG_RULE = (f"label issue more than {FLAG_Z:g} robust standard deviations above
 NO_FLAG = "no flag: label quality did not judge enough cases"
 
 
-def of_single_slices(rows: list[dict]) -> bool:
+def of_comparable_slices(rows: list[dict]) -> bool:
     """Whether a score table is of single slices (2D cases) of comparable size: no row has a
     ``worst_structure``, which is computed for volumes only (a volume none of whose structures has
     20 voxels has none either), and every row's ``voxels`` (the case's pixel count) is known, the
@@ -214,7 +214,7 @@ def flag_cases(rows: list[dict]) -> tuple[list[bool], str]:
     :data:`FLAG_STRUCTURE` of its worst structure is contradicted (``worst_structure``, volumes only:
     a blob drawn beside its class's real structure), or at least :data:`FLAG_OUTLINE` of the
     outline of one of its structures (``worst_outline``, volumes only: a structure drawn too wide).
-    In a table of single slices of comparable size (:func:`of_single_slices`) the two
+    In a table of single slices of comparable size (:func:`of_comparable_slices`) the two
     ``label_issue`` parts use :data:`FLAG_Z_SLICES` and :data:`FLAG_AGREE_Z_SLICES`. Chosen on tuning
     data for ≤ 5 % flagged cases on clean-only datasets (docs/label_quality.md). Neither the
     queue's order (``rank_by``) nor the AUV changes it; without label quality nothing is flagged.
@@ -261,7 +261,7 @@ def flag_reasons(rows: list[dict]) -> list[str] | None:
     z, worst_z = robust_z(issue), robust_z(_row_max(shares))
     ratios = _ratios_per_class(shares)
     structure, outline = _column(rows, "worst_structure"), _column(rows, "worst_outline")
-    own_z, agree_z = (FLAG_Z_SLICES, FLAG_AGREE_Z_SLICES) if of_single_slices(rows) else (FLAG_Z, FLAG_AGREE_Z)
+    own_z, agree_z = (FLAG_Z_SLICES, FLAG_AGREE_Z_SLICES) if of_comparable_slices(rows) else (FLAG_Z, FLAG_AGREE_Z)
     reasons = []
     for i in range(len(rows)):
         parts = []
